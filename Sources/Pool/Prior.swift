@@ -1,0 +1,50 @@
+/// A forecast prior that the central service learns from many hosts and hands to an edge agent.
+///
+/// It describes one tenant's (or one workload class's) resource use at a coarse step: a level, a trend and a
+/// seasonal profile. Predict blends it with what the edge sees locally.
+public struct SeasonalPrior: Sendable, Hashable, Codable {
+    public var resource: ResourceKind
+    /// Length of one step of the profile, in seconds (300 for 5-minute data).
+    public var stepSeconds: Double
+    /// Mean level, in the resource's unit.
+    public var level: Double
+    /// Change of the level per step.
+    public var trend: Double
+    /// Additive seasonal offsets, one per step of the period; empty when no seasonality was found.
+    public var seasonalProfile: [Double]
+    /// Seconds since the Unix epoch at which `seasonalProfile[0]` applies (the phase of the period).
+    public var profileEpochSeconds: Double
+    /// Standard deviation of the residual around level + trend + season, in the resource's unit.
+    public var residualStandardDeviation: Double
+    /// How many steps of history the prior was learnt from (0 for a pure class prior).
+    public var historySteps: Int
+
+    public init(
+        resource: ResourceKind,
+        stepSeconds: Double,
+        level: Double,
+        trend: Double = 0,
+        seasonalProfile: [Double] = [],
+        profileEpochSeconds: Double = 0,
+        residualStandardDeviation: Double,
+        historySteps: Int
+    ) {
+        self.resource = resource
+        self.stepSeconds = stepSeconds
+        self.level = level
+        self.trend = trend
+        self.seasonalProfile = seasonalProfile
+        self.profileEpochSeconds = profileEpochSeconds
+        self.residualStandardDeviation = residualStandardDeviation
+        self.historySteps = historySteps
+    }
+
+    /// The prior's expected value at a moment, `timeSeconds` since the Unix epoch.
+    public func expected(atSeconds timeSeconds: Double) -> Double {
+        guard !seasonalProfile.isEmpty, stepSeconds > 0 else { return level }
+        let step = ((timeSeconds - profileEpochSeconds) / stepSeconds).rounded(.down)
+        let count = Double(seasonalProfile.count)
+        let index = Int(step - (step / count).rounded(.down) * count)
+        return level + seasonalProfile[index]
+    }
+}
