@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dpm", targets: ["dpm"]),
+        .library(name: "BPFLoader", targets: ["BPFLoader"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,17 +21,28 @@ let package = Package(
         // libbpf, libelf and zlib as a Swift module (Debian: libbpf-dev, libelf-dev, zlib1g-dev).
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
 
+        // libbpf's Swift face: embedded objects (compiled from bpf/ by BPFObjectPlugin), load, attach, maps,
+        // ring-buffer consumers, pins, and the telemetry probe set. Knows nothing of tenants or policy.
+        .target(name: "BPFLoader", dependencies: ["CLibBPF"], swiftSettings: strict, plugins: ["BPFObjectPlugin"]),
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
+
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
             name: "dpm",
             dependencies: [
                 "Pool",
+                "BPFLoader",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
+        .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader"], swiftSettings: strict),
+        // Real-kernel tests (root, BPF, cgroups, tc, containers); shared by every module, files prefixed by module.
+        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "dpm", "TelemetryLoad"], swiftSettings: strict),
+        // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
+        .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
