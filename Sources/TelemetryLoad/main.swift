@@ -1,10 +1,11 @@
 import Glibc
 
-// A load generator for the telemetry kernel tests and benchmarks: joins a cgroup v2 directory first, so all it
-// does counts for that tenant, then does one job.
+// A load generator for the telemetry kernel tests, benchmarks and demo: joins a cgroup v2 directory first (unless
+// CGROUP is "-"), so all it does counts for that tenant, then does one job.
 //
 //   TelemetryLoad CGROUP touch-pages N        fault in N fresh 4 KiB pages
 //   TelemetryLoad CGROUP send-tcp PORT BYTES  send BYTES to 127.0.0.1:PORT
+//   TelemetryLoad CGROUP serve-tcp PORT       accept one connection on 127.0.0.1:PORT and read it to the end
 //   TelemetryLoad CGROUP spin SECONDS THREADS  THREADS busy threads (pin with `taskset`); prints the process's
 //                                             CPU time in ns
 
@@ -38,18 +39,35 @@ func touchPages(_ count: Int) {
     munmap(memory, count * pageSize)
 }
 
-func sendTCP(port: UInt16, bytes: Int) {
-    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+/// Runs `call` with 127.0.0.1:`port` as a `sockaddr`.
+func withLoopbackAddress<Result>(port: UInt16, _ call: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = port.bigEndian
     address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { fail("connect 127.0.0.1:\(port): errno \(errno)") }
+}
+
+func serveTCP(port: UInt16) {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var reuse: Int32 = 1
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+    guard withLoopbackAddress(port: port, { bind(listener, $0, $1) }) == 0, listen(listener, 1) == 0 else {
+        fail("listen on 127.0.0.1:\(port): errno \(errno)")
+    }
+    let connection = accept(listener, nil, nil)
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while recv(connection, &buffer, buffer.count, 0) > 0 {}
+    close(connection)
+}
+
+func sendTCP(port: UInt16, bytes: Int) {
+    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard withLoopbackAddress(port: port, { connect(socketFD, $0, $1) }) == 0 else {
+        fail("connect 127.0.0.1:\(port): errno \(errno)")
+    }
     let chunk = [UInt8](repeating: 0x5a, count: 65536)
     var left = bytes
     while left > 0 {
@@ -92,10 +110,11 @@ func threadNanoseconds(_ clock: clockid_t) -> UInt64 {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else { fail("usage: TelemetryLoad CGROUP touch-pages|send-tcp|spin ARGS…") }
-joinCgroup(arguments[1])
+if arguments[1] != "-" { joinCgroup(arguments[1]) }
 switch (arguments[2], arguments.count) {
 case ("touch-pages", 4): touchPages(argument(3, "page count"))
 case ("send-tcp", 5): sendTCP(port: argument(3, "port"), bytes: argument(4, "byte count"))
+case ("serve-tcp", 4): serveTCP(port: argument(3, "port"))
 case ("spin", 5): spin(seconds: argument(3, "seconds"), threads: argument(4, "thread count"))
 default: fail("unknown job \(arguments.dropFirst(2).joined(separator: " "))")
 }
