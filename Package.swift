@@ -20,17 +20,22 @@ let package = Package(
         // libbpf, libelf and zlib as a Swift module (Debian: libbpf-dev, libelf-dev, zlib1g-dev).
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
 
+        // Allocation: cost model, greedy whole-core placement and a warm-started bounded-variable simplex. Pure.
+        .target(name: "Solve", dependencies: ["Pool"], swiftSettings: strict),
+
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
             name: "dpm",
             dependencies: [
                 "Pool",
+                "Solve",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
+        .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
