@@ -22,6 +22,8 @@ public final class AllocationSolver {
     static let pieceCount = 4
     static let resourceCount = 3
     let lp: SimplexSolver
+    /// The LP's rows and columns as built (bounds and costs of the build, not of a tick).
+    private let shape: LinearProgram
     var placement: CorePlacement
     private let slotByName: [String: Int]
     /// Normalising capacity of each resource: host cores, tenant memory, tenant bandwidth.
@@ -88,7 +90,8 @@ public final class AllocationSolver {
         latencyInflation = Array(repeating: 1, count: specs.count)
         coresWanted = Array(repeating: 0, count: specs.count)
         placement = CorePlacement(host: host, tenantCount: specs.count)
-        lp = try SimplexSolver(Self.program(specs: specs, linkRow: rows, rowCount: 2 + host.links.count, model: model))
+        shape = Self.program(specs: specs, linkRow: rows, rowCount: 2 + host.links.count, model: model)
+        lp = try SimplexSolver(shape)
         if let previousAllocation { adopt(previousAllocation) }
     }
 
@@ -202,6 +205,17 @@ public final class AllocationSolver {
         case 1: host.tenantCapacity.memoryBytes
         default: linkCapacity[row - 2]
         }
+    }
+
+    /// The LP as the last tick set it (bounds and costs), for export as MPS and comparison with other solvers.
+    public var linearProgram: LinearProgram {
+        var program = shape
+        for i in 0..<program.rowCount { (program.rowLower[i], program.rowUpper[i]) = lp.rowBounds(i) }
+        for j in 0..<program.columnCount {
+            (program.columnLower[j], program.columnUpper[j]) = lp.columnBounds(j)
+            program.costs[j] = lp.cost(j)
+        }
+        return program
     }
 
     /// The last tick's result as a `Pool.Allocation` (allocates).

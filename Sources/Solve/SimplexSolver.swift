@@ -100,6 +100,12 @@ public final class SimplexSolver {
         return (store.lower[column] * scale, store.upper[column] * scale)
     }
 
+    /// Current objective coefficient of a column, in the program's own sense.
+    public func cost(_ column: Int) -> Double {
+        let value = store.cost[column] / store.columnScale[column]
+        return maximize ? -value : value
+    }
+
     /// Forgets the basis and starts the next `solve()` from the logical basis (a cold solve).
     public func resetBasis() {
         store.setLogicalBasis()
