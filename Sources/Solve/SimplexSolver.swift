@@ -258,14 +258,21 @@ public final class SimplexSolver {
 
     // MARK: Dual simplex
 
-    /// Dual simplex from a dual-feasible basis: drives out the basic variable that violates its bounds most, and
-    /// brings in the nonbasic variable that keeps every reduced cost of the right sign (Harris' two-pass test).
+    /// Dual simplex from a dual-feasible basis: drives out the basic variable that violates its bounds most. The
+    /// ratio test is the bound-flipping ("long-step") one: walking along the pivot row in order of the dual ratios,
+    /// each boxed candidate passed is flipped to its other bound for as long as the leaving variable still stays
+    /// short of its bound, so one pivot crosses many breakpoints of a piecewise-linear cost. Reduced costs are
+    /// updated from the pivot row instead of being recomputed.
     private func runDual() -> SimplexStatus {
-        let s = store, m = rowCount, total = columnCount + rowCount, tol = Self.tolerance
+        let s = store, m = rowCount, tol = Self.tolerance
+        s.computeDuals(phaseOne: false)
         while true {
             if iterations >= iterationLimit { return .iterationLimit }
-            if updatesSinceRefactor >= Self.refactorInterval { _ = refactor(); s.computePrimal() }
-            s.computeDuals(phaseOne: false)
+            if updatesSinceRefactor >= Self.refactorInterval {
+                _ = refactor()
+                s.computePrimal()
+                s.computeDuals(phaseOne: false)
+            }
             let bland = degenerateRun > Self.degenerateLimit
             var leaving = -1, worst = 0.0
             for i in 0..<m {
@@ -282,31 +289,34 @@ public final class SimplexSolver {
             let leavingVariable = s.head[leaving]
             let toLower = s.x[leavingVariable] < s.lower[leavingVariable]
             s.computePivotRow(leaving)
-            // Eligible entering columns move the leaving variable toward its violated bound.
-            var limit = Double.infinity
-            for j in 0..<total where s.isDualCandidate(j, toLower: toLower, pivotTolerance: Self.pivotTolerance) {
-                limit = min(limit, (s.dualSlack(j) + (bland ? 0 : tol)) / abs(s.rowAlpha[j]))
-            }
-            var entering = -1, enteringAlpha = 0.0, dualStep = Double.infinity
-            for j in 0..<total where s.isDualCandidate(j, toLower: toLower, pivotTolerance: Self.pivotTolerance) {
-                let a = abs(s.rowAlpha[j])
-                let ratio = max(0, s.dualSlack(j)) / a
-                if ratio > limit { continue }
-                let better = bland ? (ratio < dualStep || (ratio == dualStep && j < entering)) : a > abs(enteringAlpha)
-                if entering < 0 || better {
-                    entering = j
-                    enteringAlpha = s.rowAlpha[j]
-                    dualStep = ratio
+            s.collectDualCandidates(toLower: toLower, pivotTolerance: Self.pivotTolerance)
+            if s.candidateCount == 0 { return .infeasible }
+            // Walk the breakpoints: flip boxed candidates while the leaving variable's infeasibility stays positive.
+            var slope = worst, entering = -1
+            s.flipCount = 0
+            while let j = s.popCandidate() {
+                let range = s.upper[j] - s.lower[j]
+                let drop = abs(s.rowAlpha[j]) * range
+                if !bland, range < .infinity, s.candidateCount > 0, slope - drop > tol {
+                    s.flipList[s.flipCount] = j
+                    s.flipCount += 1
+                    slope -= drop
+                    continue
                 }
+                entering = j
+                break
             }
-            if entering < 0 { return .infeasible }
-            degenerateRun = dualStep <= tol ? degenerateRun + 1 : 0
+            let enteringAlpha = s.rowAlpha[entering]
+            let dualStep = s.d[entering] / enteringAlpha
+            degenerateRun = abs(dualStep) <= tol ? degenerateRun + 1 : 0
+            s.applyFlips()
             s.ftran(entering)
             let pivotValue = s.alpha[leaving]
             if abs(pivotValue) <= Self.pivotTolerance || abs(pivotValue - enteringAlpha) > 1e-6 * (1 + abs(pivotValue)) {
                 // The row and the column disagree: the inverse has drifted. Rebuild it and try again.
                 _ = refactor()
                 s.computePrimal()
+                s.computeDuals(phaseOne: false)
                 iterations += 1
                 continue
             }
@@ -315,6 +325,7 @@ public final class SimplexSolver {
             s.moveEntering(entering, by: enteringChange)
             s.x[leavingVariable] = bound
             s.state[leavingVariable] = toLower ? BasisStatus.atLower.rawValue : BasisStatus.atUpper.rawValue
+            s.updateReducedCosts(step: dualStep, entering: entering, leaving: leavingVariable)
             pivot(position: leaving, entering: entering)
             iterations += 1
         }

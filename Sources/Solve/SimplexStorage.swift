@@ -19,6 +19,12 @@ final class SimplexStorage {
     let x: UnsafeMutablePointer<Double>
     let d: UnsafeMutablePointer<Double>
     let rowAlpha: UnsafeMutablePointer<Double>
+    /// The dual ratio test's candidates as a binary min-heap on (ratio, index), and the variables to flip.
+    let candidateIndex: UnsafeMutablePointer<Int>
+    let candidateRatio: UnsafeMutablePointer<Double>
+    var candidateCount = 0
+    let flipList: UnsafeMutablePointer<Int>
+    var flipCount = 0
     let state: UnsafeMutablePointer<UInt8>
     // Per basis position (m).
     let head: UnsafeMutablePointer<Int>
@@ -55,6 +61,11 @@ final class SimplexStorage {
         x = doubles(total)
         d = doubles(total)
         rowAlpha = doubles(total)
+        candidateIndex = .allocate(capacity: max(1, total))
+        candidateIndex.initialize(repeating: 0, count: max(1, total))
+        candidateRatio = doubles(total)
+        flipList = .allocate(capacity: max(1, total))
+        flipList.initialize(repeating: 0, count: max(1, total))
         state = .allocate(capacity: max(1, total))
         state.initialize(repeating: 0, count: max(1, total))
         head = .allocate(capacity: max(1, m))
@@ -72,7 +83,9 @@ final class SimplexStorage {
     }
 
     deinit {
-        for p in [value, rowScale, columnScale, cost, lower, upper, x, d, rowAlpha, y, alpha, work, inverse, scratchBasis, scratchInverse] {
+        candidateIndex.deallocate()
+        flipList.deallocate()
+        for p in [value, rowScale, columnScale, cost, lower, upper, x, d, rowAlpha, candidateRatio, y, alpha, work, inverse, scratchBasis, scratchInverse] {
             p.deallocate()
         }
         columnStart.deallocate()
@@ -271,7 +284,7 @@ final class SimplexStorage {
     func computePivotRow(_ r: Int) {
         let rho = inverse + r * m
         for j in 0..<n {
-            if state[j] == BasisStatus.basic.rawValue { rowAlpha[j] = 0; continue }
+            if state[j] == BasisStatus.basic.rawValue || lower[j] == upper[j] { rowAlpha[j] = 0; continue }
             var dot = 0.0
             for k in columnStart[j]..<columnStart[j + 1] { dot += rho[rowIndex[k]] * value[k] }
             rowAlpha[j] = dot
@@ -315,6 +328,83 @@ final class SimplexStorage {
         case BasisStatus.atUpper.rawValue: return toLower ? a > 0 : a < 0
         default: return true
         }
+    }
+
+    /// Fills the candidate heap with every nonbasic variable that can enter, keyed by its dual ratio.
+    func collectDualCandidates(toLower: Bool, pivotTolerance: Double) {
+        candidateCount = 0
+        for j in 0..<(n + m) where isDualCandidate(j, toLower: toLower, pivotTolerance: pivotTolerance) {
+            candidateIndex[candidateCount] = j
+            candidateRatio[candidateCount] = max(0, dualSlack(j)) / abs(rowAlpha[j])
+            candidateCount += 1
+        }
+        var i = candidateCount / 2 - 1
+        while i >= 0 {
+            siftDown(i)
+            i -= 1
+        }
+    }
+
+    /// Removes and returns the candidate with the smallest ratio (ties: the smallest index), nil when none is left.
+    func popCandidate() -> Int? {
+        guard candidateCount > 0 else { return nil }
+        let top = candidateIndex[0]
+        candidateCount -= 1
+        candidateIndex[0] = candidateIndex[candidateCount]
+        candidateRatio[0] = candidateRatio[candidateCount]
+        siftDown(0)
+        return top
+    }
+
+    private func precedes(_ a: Int, _ b: Int) -> Bool {
+        candidateRatio[a] < candidateRatio[b] || (candidateRatio[a] == candidateRatio[b] && candidateIndex[a] < candidateIndex[b])
+    }
+
+    private func siftDown(_ start: Int) {
+        var i = start
+        while true {
+            let left = 2 * i + 1, right = left + 1
+            var smallest = i
+            if left < candidateCount, precedes(left, smallest) { smallest = left }
+            if right < candidateCount, precedes(right, smallest) { smallest = right }
+            if smallest == i { return }
+            (candidateIndex[i], candidateIndex[smallest]) = (candidateIndex[smallest], candidateIndex[i])
+            (candidateRatio[i], candidateRatio[smallest]) = (candidateRatio[smallest], candidateRatio[i])
+            i = smallest
+        }
+    }
+
+    /// Moves every variable in `flipList` to its other bound and the basic variables with them.
+    func applyFlips() {
+        guard flipCount > 0 else { return }
+        for i in 0..<m { work[i] = 0 }
+        for f in 0..<flipCount {
+            let j = flipList[f]
+            let toUpper = state[j] == BasisStatus.atLower.rawValue
+            let change = toUpper ? upper[j] - lower[j] : lower[j] - upper[j]
+            state[j] = toUpper ? BasisStatus.atUpper.rawValue : BasisStatus.atLower.rawValue
+            x[j] = toUpper ? upper[j] : lower[j]
+            if j >= n {
+                work[j - n] += change
+            } else {
+                for k in columnStart[j]..<columnStart[j + 1] { work[rowIndex[k]] -= value[k] * change }
+            }
+        }
+        for i in 0..<m {
+            let row = inverse + i * m
+            var sum = 0.0
+            for k in 0..<m { sum += row[k] * work[k] }
+            x[head[i]] += sum
+        }
+        flipCount = 0
+    }
+
+    /// Dual update after a pivot on the current pivot row: d_j −= step · rowAlpha_j; the entering variable's reduced
+    /// cost becomes 0 and the leaving one's −step.
+    func updateReducedCosts(step: Double, entering: Int, leaving: Int) {
+        for j in 0..<(n + m) where state[j] != BasisStatus.basic.rawValue && rowAlpha[j] != 0 { d[j] -= step * rowAlpha[j] }
+        d[entering] = 0
+        d[leaving] = -step
     }
 
     /// The reduced cost's distance from changing sign: d_j at a lower bound, −d_j at an upper one, 0 when free.
