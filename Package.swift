@@ -31,6 +31,8 @@ let package = Package(
         // ring-buffer consumers, pins, and the telemetry probe set. Knows nothing of tenants or policy.
         .target(name: "BPFLoader", dependencies: ["CLibBPF"], swiftSettings: strict, plugins: ["BPFObjectPlugin"]),
         .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
+        // Allocation: cost model, greedy whole-core placement and a warm-started bounded-variable simplex. Pure.
+        .target(name: "Solve", dependencies: ["Pool"], swiftSettings: strict),
 
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
@@ -40,6 +42,7 @@ let package = Package(
                 "BPFLoader",
                 "Predict",
                 "Replay",
+                "Solve",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -52,6 +55,7 @@ let package = Package(
         // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
         .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
+        .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
