@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // Resource-pool vocabulary: pure values shared by every module.
@@ -20,17 +21,26 @@ let package = Package(
         // libbpf, libelf and zlib as a Swift module (Debian: libbpf-dev, libelf-dev, zlib1g-dev).
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
 
+        // libnuma, CPU-affinity wrappers and the netlink/tc message layouts for Enforce (Debian: libnuma-dev).
+        .systemLibrary(name: "CEnforce", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
+
+        // The only module that writes kernel control files: cgroups v1/v2, thread affinity, NUMA, tc over netlink.
+        .target(name: "Enforce", dependencies: ["Pool", "CEnforce"], swiftSettings: strict),
+
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
             name: "dpm",
             dependencies: [
                 "Pool",
+                "Enforce",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
+        .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
