@@ -25,7 +25,11 @@ let package = Package(
         .systemLibrary(name: "CEnforce", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
 
         // The only module that writes kernel control files: cgroups v1/v2, thread affinity, NUMA, tc over netlink.
-        .target(name: "Enforce", dependencies: ["Pool", "CEnforce"], swiftSettings: strict),
+        .target(
+            name: "Enforce",
+            dependencies: ["Pool", "CEnforce", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
 
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
@@ -33,7 +37,6 @@ let package = Package(
             dependencies: [
                 "Pool",
                 "Enforce",
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

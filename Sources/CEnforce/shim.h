@@ -24,6 +24,11 @@ static inline int dpm_set_thread_affinity(pid_t tid, const int *cpus, int count)
     return (int)syscall(SYS_sched_setaffinity, tid, sizeof(mask), mask);
 }
 
+/** Moves the calling thread into the network namespace open at `fd` (setns with CLONE_NEWNET). */
+static inline int dpm_enter_network_namespace(int fd) {
+    return (int)syscall(SYS_setns, fd, 0x40000000 /* CLONE_NEWNET */);
+}
+
 /** Moves the pages of process `pid` from the NUMA nodes in `from_nodes` to those in `to_nodes` (libnuma). */
 static inline int dpm_migrate_pages(int pid, const int *from_nodes, int from_count, const int *to_nodes, int to_count) {
     struct bitmask *from = numa_allocate_nodemask();

@@ -2,8 +2,9 @@
 public protocol BandwidthControl: AnyObject {
     /// Makes sure the link's shaping tree exists (idempotent); throws `.deviceMissing` for an unknown link.
     func prepare(link: String) throws(EnforceError)
-    /// Sets the tenant's class on the link: `rate` is its guarantee, `ceil` its allocation.
-    func setRate(link: String, tenant: TenantState, rateBitsPerSecond: Double, ceilBitsPerSecond: Double) throws(EnforceError)
+    /// Sets the tenant's class (minor number `classMinor`, stable for the tenant) on the link: `rate` is its
+    /// guarantee, `ceil` its allocation; the tenant's packets are steered to the class by its cgroup.
+    func setRate(link: String, classMinor: UInt16, tenant: TenantState, rateBitsPerSecond: Double, ceilBitsPerSecond: Double) throws(EnforceError)
     /// Removes the shaping Enforce set up on the link (restore).
     func remove(link: String) throws(EnforceError)
 }

@@ -15,10 +15,20 @@ public struct Baseline: Sendable, Hashable, Codable {
     public private(set) var entries: [Entry] = []
     /// Links on which Enforce set up its HTB tree (removed on restore).
     public var shapedLinks: [String] = []
+    /// The HTB class minor number of each shaped tenant, the same on every link and across restarts.
+    public var classMinors: [String: UInt16] = [:]
     /// Tenants last applied (for adoption after a crash).
     public var tenants: [TenantState] = []
 
     public init() {}
+
+    /// The tenant's class minor, assigning the next free one (from 2; 1 is the tree's parent class).
+    public mutating func classMinor(of tenant: String) -> UInt16 {
+        if let minor = classMinors[tenant] { return minor }
+        let minor = (classMinors.values.max() ?? 1) + 1
+        classMinors[tenant] = minor
+        return minor
+    }
 
     public func contains(_ path: String) -> Bool { entries.contains { $0.path == path } }
 

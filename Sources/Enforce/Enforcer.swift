@@ -273,6 +273,7 @@ public final class Enforcer: @unchecked Sendable {
                 }
             case let .bandwidth(link, _):
                 if !baseline.shapedLinks.contains(link) { baseline.shapedLinks.append(link); changed = true }
+                if baseline.classMinors[tenant.name] == nil { _ = baseline.classMinor(of: tenant.name); changed = true }
             case .threadAffinity:
                 continue
             }
@@ -298,7 +299,10 @@ public final class Enforcer: @unchecked Sendable {
         case let .bandwidth(link, ceil):
             guard let bandwidth else { throw .deviceMissing(link) }
             let rate = min(tenant.guaranteed.networkBitsPerSecond, ceil)
-            try bandwidth.setRate(link: link, tenant: tenant, rateBitsPerSecond: rate, ceilBitsPerSecond: ceil)
+            try bandwidth.setRate(
+                link: link, classMinor: baseline.classMinor(of: tenant.name), tenant: tenant,
+                rateBitsPerSecond: rate, ceilBitsPerSecond: ceil
+            )
         case let .threadAffinity(cpus):
             for thread in tenant.pinnedThreadIDs {
                 let result = files.kernel.setThreadAffinity(threadID: thread, cpus: cpus)
@@ -350,5 +354,24 @@ public final class Enforcer: @unchecked Sendable {
         case .threadAffinity:
             return PlannedChange(tenant: change.tenant, target: .threadAffinity(before.settings.cpus ?? CPUSet()))
         }
+    }
+}
+
+extension Enforcer {
+    /// An Enforcer for this host: detects the cgroup backend, reads the online CPUs and memory, and adopts the
+    /// state file a previous run left (so its baseline survives for a later restore).
+    public static func forThisHost(
+        stateFilePath: String = Enforcer.defaultStateFilePath,
+        bandwidth: (any BandwidthControl)? = nil,
+        kernel: any KernelCalls = LinuxKernel()
+    ) throws(EnforceError) -> Enforcer {
+        let files = ControlFiles(kernel: kernel)
+        let backend = try CgroupBackend.detect(files: files)
+        let host = try TopologyReader(files: files).hostCapacity()
+        let enforcer = Enforcer(
+            files: files, backend: backend, limits: PartitionLimits(host: host), stateFilePath: stateFilePath, bandwidth: bandwidth
+        )
+        try enforcer.recover(.adopt)
+        return enforcer
     }
 }
