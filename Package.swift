@@ -44,6 +44,8 @@ let package = Package(
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
         .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
+        // Real-kernel tests (root): cgroups, tc, BPF. Shared by every module; files carry the module's prefix.
+        .testTarget(name: "KernelTests", dependencies: ["Enforce", "Pool", "dpm"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
