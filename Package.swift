@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // Resource-pool vocabulary: pure values shared by every module.
@@ -33,6 +34,15 @@ let package = Package(
         .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
         // Allocation: cost model, greedy whole-core placement and a warm-started bounded-variable simplex. Pure.
         .target(name: "Solve", dependencies: ["Pool"], swiftSettings: strict),
+        // libnuma, CPU-affinity wrappers and the netlink/tc message layouts for Enforce (Debian: libnuma-dev).
+        .systemLibrary(name: "CEnforce", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
+
+        // The only module that writes kernel control files: cgroups v1/v2, thread affinity, NUMA, tc over netlink.
+        .target(
+            name: "Enforce",
+            dependencies: ["Pool", "CEnforce", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
 
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
@@ -43,6 +53,7 @@ let package = Package(
                 "Predict",
                 "Replay",
                 "Solve",
+                "Enforce",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -51,11 +62,12 @@ let package = Package(
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader"], swiftSettings: strict),
         // Real-kernel tests (root, BPF, cgroups, tc, containers); shared by every module, files prefixed by module.
-        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "dpm", "TelemetryLoad"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "Enforce", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
         // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
         .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
         .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
+        .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
