@@ -22,9 +22,7 @@ final class SimplexStorage {
     /// The dual ratio test's candidates as a binary min-heap on (ratio, index), and the variables to flip.
     let candidateIndex: UnsafeMutablePointer<Int>
     let candidateRatio: UnsafeMutablePointer<Double>
-    var candidateCount = 0
     let flipList: UnsafeMutablePointer<Int>
-    var flipCount = 0
     let state: UnsafeMutablePointer<UInt8>
     // Per basis position (m).
     let head: UnsafeMutablePointer<Int>
@@ -206,6 +204,17 @@ final class SimplexStorage {
         }
     }
 
+    /// Row prices y = c_Bᵀ B⁻¹ for the true costs (the duals reported to the caller).
+    func computeRowPrices() {
+        for k in 0..<m { y[k] = 0 }
+        for i in 0..<m {
+            let c = cost[head[i]]
+            if c == 0 { continue }
+            let row = inverse + i * m
+            for k in 0..<m { y[k] += c * row[k] }
+        }
+    }
+
     /// Row prices y = c_Bᵀ B⁻¹ and reduced costs d_j = c_j − yᵀ a_j of nonbasic variables. In phase one the costs are
     /// those of the sum of infeasibilities: −1 below a lower bound, +1 above an upper one, 0 elsewhere.
     func computeDuals(phaseOne: Bool) {
@@ -247,21 +256,21 @@ final class SimplexStorage {
 
     /// Flips boxed nonbasic variables whose reduced cost has the wrong sign; false when a one-sided or free
     /// variable is dual infeasible (then only the primal method applies).
-    func makeDualFeasible(_ tolerance: Double) -> Bool {
-        var feasible = true
+    func makeDualFeasible(_ tolerance: Double) -> (feasible: Bool, flips: Int) {
+        var feasible = true, flips = 0
         for j in 0..<(n + m) where lower[j] != upper[j] {
             switch state[j] {
             case BasisStatus.atLower.rawValue where d[j] < -tolerance:
-                if upper[j] < .infinity { state[j] = BasisStatus.atUpper.rawValue; x[j] = upper[j] } else { feasible = false }
+                if upper[j] < .infinity { state[j] = BasisStatus.atUpper.rawValue; x[j] = upper[j]; flips += 1 } else { feasible = false }
             case BasisStatus.atUpper.rawValue where d[j] > tolerance:
-                if lower[j] > -.infinity { state[j] = BasisStatus.atLower.rawValue; x[j] = lower[j] } else { feasible = false }
+                if lower[j] > -.infinity { state[j] = BasisStatus.atLower.rawValue; x[j] = lower[j]; flips += 1 } else { feasible = false }
             case BasisStatus.free.rawValue where abs(d[j]) > tolerance:
                 feasible = false
             default:
                 break
             }
         }
-        return feasible
+        return (feasible, flips)
     }
 
     // MARK: Pivoting
@@ -330,9 +339,10 @@ final class SimplexStorage {
         }
     }
 
-    /// Fills the candidate heap with every nonbasic variable that can enter, keyed by its dual ratio.
-    func collectDualCandidates(toLower: Bool, pivotTolerance: Double) {
-        candidateCount = 0
+    /// Fills the candidate heap with every nonbasic variable that can enter, keyed by its dual ratio; returns how
+    /// many there are. (Counts live in the caller's locals: a class's stored `var` costs a dynamic access check.)
+    func collectDualCandidates(toLower: Bool, pivotTolerance: Double) -> Int {
+        var candidateCount = 0
         for j in 0..<(n + m) where isDualCandidate(j, toLower: toLower, pivotTolerance: pivotTolerance) {
             candidateIndex[candidateCount] = j
             candidateRatio[candidateCount] = max(0, dualSlack(j)) / abs(rowAlpha[j])
@@ -340,19 +350,20 @@ final class SimplexStorage {
         }
         var i = candidateCount / 2 - 1
         while i >= 0 {
-            siftDown(i)
+            siftDown(i, count: candidateCount)
             i -= 1
         }
+        return candidateCount
     }
 
     /// Removes and returns the candidate with the smallest ratio (ties: the smallest index), nil when none is left.
-    func popCandidate() -> Int? {
-        guard candidateCount > 0 else { return nil }
+    func popCandidate(count: inout Int) -> Int? {
+        guard count > 0 else { return nil }
         let top = candidateIndex[0]
-        candidateCount -= 1
-        candidateIndex[0] = candidateIndex[candidateCount]
-        candidateRatio[0] = candidateRatio[candidateCount]
-        siftDown(0)
+        count -= 1
+        candidateIndex[0] = candidateIndex[count]
+        candidateRatio[0] = candidateRatio[count]
+        siftDown(0, count: count)
         return top
     }
 
@@ -360,7 +371,7 @@ final class SimplexStorage {
         candidateRatio[a] < candidateRatio[b] || (candidateRatio[a] == candidateRatio[b] && candidateIndex[a] < candidateIndex[b])
     }
 
-    private func siftDown(_ start: Int) {
+    private func siftDown(_ start: Int, count candidateCount: Int) {
         var i = start
         while true {
             let left = 2 * i + 1, right = left + 1
@@ -374,8 +385,8 @@ final class SimplexStorage {
         }
     }
 
-    /// Moves every variable in `flipList` to its other bound and the basic variables with them.
-    func applyFlips() {
+    /// Moves the first `flipCount` variables of `flipList` to their other bound and the basic variables with them.
+    func applyFlips(_ flipCount: Int) {
         guard flipCount > 0 else { return }
         for i in 0..<m { work[i] = 0 }
         for f in 0..<flipCount {
@@ -396,7 +407,6 @@ final class SimplexStorage {
             for k in 0..<m { sum += row[k] * work[k] }
             x[head[i]] += sum
         }
-        flipCount = 0
     }
 
     /// Dual update after a pivot on the current pivot row: d_j −= step · rowAlpha_j; the entering variable's reduced
