@@ -47,6 +47,9 @@ public final class SimplexSolver {
     private let store: SimplexStorage
     private var updatesSinceRefactor = 0
     private var degenerateRun = 0
+    /// Whether the reduced costs held from the last solve still belong to the current basis and costs: bound
+    /// changes keep them, a cost change or a new basis does not.
+    private var dualsCurrent = false
     private static let tolerance = 1e-9
     private static let pivotTolerance = 1e-9
     private static let refactorInterval = 100
@@ -85,7 +88,11 @@ public final class SimplexSolver {
 
     /// Changes the objective coefficient of column `column` (in the program's own sense, min or max).
     public func setCost(_ column: Int, _ cost: Double) {
-        store.cost[column] = (maximize ? -cost : cost) * store.columnScale[column]
+        let scaled = (maximize ? -cost : cost) * store.columnScale[column]
+        if store.cost[column] != scaled {
+            store.cost[column] = scaled
+            dualsCurrent = false
+        }
     }
 
     /// Current bounds of a row, in the program's units.
@@ -110,6 +117,7 @@ public final class SimplexSolver {
     public func resetBasis() {
         store.setLogicalBasis()
         _ = refactor()
+        dualsCurrent = false
     }
 
     // MARK: Solving
@@ -121,20 +129,25 @@ public final class SimplexSolver {
         degenerateRun = 0
         store.placeNonbasicOnBounds()
         store.computePrimal()
-        store.computeDuals(phaseOne: false)
+        if !dualsCurrent { store.computeDuals(phaseOne: false) }
+        status = solveFromCurrentPoint()
+        dualsCurrent = status == .optimal
+        return status
+    }
+
+    private func solveFromCurrentPoint() -> SimplexStatus {
         if !store.isPrimalFeasible(Self.tolerance) {
             let (dualFeasible, flips) = store.makeDualFeasible(Self.tolerance)
             if flips > 0 { store.computePrimal() }
             if dualFeasible {
                 // The dual simplex ends primal and dual feasible: optimal. Its reduced costs are current; the row
                 // prices are refreshed for the duals the caller reads.
-                status = runDual()
-                if status == .optimal { store.computeRowPrices() }
-                return status
+                let dualStatus = runDual()
+                if dualStatus == .optimal { store.computeRowPrices() }
+                return dualStatus
             }
         }
-        status = runPrimal()
-        return status
+        return runPrimal()
     }
 
     // MARK: Results (in the program's units and sense)
@@ -287,8 +300,7 @@ public final class SimplexSolver {
             if leaving < 0 { return .optimal }
             let leavingVariable = s.head[leaving]
             let toLower = s.x[leavingVariable] < s.lower[leavingVariable]
-            s.computePivotRow(leaving)
-            var candidates = s.collectDualCandidates(toLower: toLower, pivotTolerance: Self.pivotTolerance)
+            var candidates = s.computePivotRow(leaving, toLower: toLower, pivotTolerance: Self.pivotTolerance)
             if candidates == 0 { return .infeasible }
             // Walk the breakpoints: flip boxed candidates while the leaving variable's infeasibility stays positive.
             var slope = worst, entering = -1, flips = 0
@@ -341,6 +353,8 @@ public final class SimplexSolver {
     /// Rebuilds the basis inverse; a singular basis is repaired by swapping in logical variables.
     private func refactor() -> Bool {
         updatesSinceRefactor = 0
-        return store.invertBasis()
+        let kept = store.invertBasis()
+        if !kept { dualsCurrent = false }
+        return kept
     }
 }

@@ -289,18 +289,6 @@ final class SimplexStorage {
         }
     }
 
-    /// rowAlpha_j = (row r of B⁻¹) · a_j for every nonbasic variable: the pivot row of the dual simplex.
-    func computePivotRow(_ r: Int) {
-        let rho = inverse + r * m
-        for j in 0..<n {
-            if state[j] == BasisStatus.basic.rawValue || lower[j] == upper[j] { rowAlpha[j] = 0; continue }
-            var dot = 0.0
-            for k in columnStart[j]..<columnStart[j + 1] { dot += rho[rowIndex[k]] * value[k] }
-            rowAlpha[j] = dot
-        }
-        for i in 0..<m { rowAlpha[n + i] = state[n + i] == BasisStatus.basic.rawValue ? 0 : -rho[i] }
-    }
-
     /// Moves the entering variable by `change` and the basic variables with it (Δx_B = −alpha · change).
     func moveEntering(_ j: Int, by change: Double) {
         x[j] += change
@@ -327,33 +315,43 @@ final class SimplexStorage {
         return rate > 0 ? x[v] < lower[v] - tolerance : !(x[v] > upper[v] + tolerance)
     }
 
-    /// Whether nonbasic `j` can enter in the dual ratio test, moving the leaving variable toward the bound it
-    /// violates (`toLower`: it lies below its lower bound and must rise).
-    func isDualCandidate(_ j: Int, toLower: Bool, pivotTolerance: Double) -> Bool {
-        let s = state[j], a = rowAlpha[j]
-        if s == BasisStatus.basic.rawValue || lower[j] == upper[j] || abs(a) <= pivotTolerance { return false }
-        switch s {
-        case BasisStatus.atLower.rawValue: return toLower ? a < 0 : a > 0
-        case BasisStatus.atUpper.rawValue: return toLower ? a > 0 : a < 0
-        default: return true
+    /// The dual simplex's pivot row and ratio-test candidates in one pass: rowAlpha_j = (row r of B⁻¹) · a_j for
+    /// every nonbasic variable (fixed ones too, so their reduced costs stay current), and a min-heap on the dual
+    /// ratio of those that move the leaving variable toward its violated bound (`toLower`: it lies below its lower
+    /// bound and must rise). Returns the number of candidates (kept in the caller's local: a class's stored `var`
+    /// would cost a dynamic exclusivity check per access).
+    func computePivotRow(_ r: Int, toLower: Bool, pivotTolerance: Double) -> Int {
+        let rho = inverse + r * m
+        var count = 0
+        for j in 0..<(n + m) {
+            let s = state[j]
+            if s == BasisStatus.basic.rawValue { rowAlpha[j] = 0; continue }
+            var a: Double
+            if j < n {
+                a = 0
+                for k in columnStart[j]..<columnStart[j + 1] { a += rho[rowIndex[k]] * value[k] }
+            } else {
+                a = -rho[j - n]
+            }
+            rowAlpha[j] = a
+            if lower[j] == upper[j] || abs(a) <= pivotTolerance { continue }
+            let eligible: Bool
+            switch s {
+            case BasisStatus.atLower.rawValue: eligible = toLower ? a < 0 : a > 0
+            case BasisStatus.atUpper.rawValue: eligible = toLower ? a > 0 : a < 0
+            default: eligible = true
+            }
+            if !eligible { continue }
+            candidateIndex[count] = j
+            candidateRatio[count] = max(0, dualSlack(j)) / abs(a)
+            count += 1
         }
-    }
-
-    /// Fills the candidate heap with every nonbasic variable that can enter, keyed by its dual ratio; returns how
-    /// many there are. (Counts live in the caller's locals: a class's stored `var` costs a dynamic access check.)
-    func collectDualCandidates(toLower: Bool, pivotTolerance: Double) -> Int {
-        var candidateCount = 0
-        for j in 0..<(n + m) where isDualCandidate(j, toLower: toLower, pivotTolerance: pivotTolerance) {
-            candidateIndex[candidateCount] = j
-            candidateRatio[candidateCount] = max(0, dualSlack(j)) / abs(rowAlpha[j])
-            candidateCount += 1
-        }
-        var i = candidateCount / 2 - 1
+        var i = count / 2 - 1
         while i >= 0 {
-            siftDown(i, count: candidateCount)
+            siftDown(i, count: count)
             i -= 1
         }
-        return candidateCount
+        return count
     }
 
     /// Removes and returns the candidate with the smallest ratio (ties: the smallest index), nil when none is left.
