@@ -43,6 +43,9 @@ let package = Package(
         ),
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
+        // Enforce benchmark: write latency per kind, apply of diffs (root; `swift run -c release EnforceBenchmark`).
+        .executableTarget(name: "EnforceBenchmark", dependencies: ["Enforce", "Pool"], path: "Benchmarks/enforce", swiftSettings: strict),
+
         .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
         // Real-kernel tests (root): cgroups, tc, BPF. Shared by every module; files carry the module's prefix.
         .testTarget(name: "KernelTests", dependencies: ["Enforce", "Pool", "dpm"], swiftSettings: strict),

@@ -172,3 +172,16 @@ import Testing
         #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "-1")
     }
 }
+
+extension EnforcerTests {
+    @Test func rewritesADriftedFileOnTheNextApply() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        let enforcer = makeEnforcer(kernel)
+        try enforcer.apply([lc()])
+        kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] = "-1"
+        #expect(try enforcer.apply([lc()]).isEmpty, "an unchanged request writes nothing")
+        #expect(try enforcer.detectDrift().count == 1)
+        #expect(try enforcer.apply([lc()]).map(\.description) == ["lc: cpuQuota = 0.2"])
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "20000")
+    }
+}
