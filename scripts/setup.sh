@@ -8,6 +8,8 @@ packages=(
     pkg-config libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool
     # kernel tests and benchmarks
     iproute2 rt-tests stress-ng
+    # telemetry: capability-dropping test (setpriv), benchmarks (perf bench, bpftool prog show)
+    util-linux linux-perf
 )
 
 missing=()

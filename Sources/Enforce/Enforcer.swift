@@ -205,6 +205,7 @@ public final class Enforcer: @unchecked Sendable {
         case .adopt:
             for tenant in previous.tenants {
                 if let state = try? currentState(for: tenant, ignoringApplied: true) { applied[tenant.name] = state }
+                if let minor = previous.classMinors[tenant.name] { try? bandwidth?.assignClass(classMinor: minor, tenant: tenant) }
             }
             return RestoreReport()
         }
@@ -392,5 +393,14 @@ extension Enforcer {
         )
         try enforcer.recover(.adopt)
         return enforcer
+    }
+
+    /// The same, shaping traffic in this network namespace with an HTB tree per link and the BPF egress
+    /// classifier (needs bpffs and CAP_BPF).
+    public static func forThisHost(stateFilePath: String = Enforcer.defaultStateFilePath, shapeTraffic: Bool) throws(EnforceError) -> Enforcer {
+        guard shapeTraffic else { return try forThisHost(stateFilePath: stateFilePath) }
+        let backend = try CgroupBackend.detect(files: ControlFiles())
+        let classifier = try BPFClassifier(unifiedMountPoint: backend.unifiedMountPoint ?? "/sys/fs/cgroup")
+        return try forThisHost(stateFilePath: stateFilePath, bandwidth: try TrafficShaper(classifier: classifier))
     }
 }
