@@ -131,7 +131,7 @@ public struct CgroupBackend: Sendable, Equatable {
             guard let raw = Double(text) else { return nil }
             return .amount(version == .v1 ? (raw * 100 / 1024).rounded() : raw)
         case .memoryMax, .memoryHigh, .memoryMin:
-            if text == "max" { return .amount(.infinity) }
+            if text == "max" || text == "-1" { return .amount(.infinity) }
             guard let bytes = Double(text) else { return nil }
             return .amount(bytes >= Self.unlimitedThreshold ? .infinity : bytes)
         }
