@@ -97,7 +97,8 @@ public final class Enforcer: @unchecked Sendable {
             current.append(try currentState(for: target))
             seen.insert(target.name)
         }
-        current += applied.values.filter { !seen.contains($0.name) }.sorted { $0.name < $1.name }
+        // Tenants not in the request stay as they are; they count for capacity and exclusivity (order is irrelevant).
+        for (name, state) in applied where !seen.contains(name) { current.append(state) }
         let plan = try ApplyPlanner.plan(from: current, to: targets, limits: limits)
         guard !plan.isEmpty else {
             for state in current where seen.contains(state.name) { applied[state.name] = state }
@@ -298,10 +299,9 @@ public final class Enforcer: @unchecked Sendable {
                 continue
             }
         }
-        let names = Set(baseline.tenants.map(\.name))
-        for target in targets where !names.contains(target.name) {
+        for target in targets where !baseline.contains(tenant: target.name) {
             // The target says which knobs are managed: adoption reads those back.
-            baseline.tenants.append(target)
+            baseline.record(tenant: target)
             changed = true
         }
         if changed { try baseline.save(to: stateFilePath) }
