@@ -40,7 +40,7 @@ let package = Package(
         // The only module that writes kernel control files: cgroups v1/v2, thread affinity, NUMA, tc over netlink.
         .target(
             name: "Enforce",
-            dependencies: ["Pool", "CEnforce", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Pool", "CEnforce", "BPFLoader", "CLibBPF", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
 
@@ -67,6 +67,9 @@ let package = Package(
         .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
         .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
+        // Enforce benchmark: write latency per kind, apply of diffs (root; `swift run -c release EnforceBenchmark`).
+        .executableTarget(name: "EnforceBenchmark", dependencies: ["Enforce", "Pool"], path: "Benchmarks/enforce", swiftSettings: strict),
+
         .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

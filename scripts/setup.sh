@@ -10,6 +10,8 @@ packages=(
     iproute2 rt-tests stress-ng
     # telemetry: capability-dropping test (setpriv), benchmarks (perf bench, bpftool prog show)
     util-linux linux-perf
+    # enforce: traffic for the shaping kernel tests (iperf3 between test namespaces)
+    iperf3 netcat-openbsd
 )
 
 missing=()
