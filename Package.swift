@@ -20,6 +20,9 @@ let package = Package(
         // libbpf, libelf and zlib as a Swift module (Debian: libbpf-dev, libelf-dev, zlib1g-dev).
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
 
+        // Tenant sources (Docker, Kubernetes, microVMs, static) behind one protocol; produces Pool tenant specs.
+        .target(name: "Discover", dependencies: ["Pool"], swiftSettings: strict),
+
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
             name: "dpm",
@@ -31,6 +34,9 @@ let package = Package(
         ),
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
+        .testTarget(name: "DiscoverTests", dependencies: ["Discover", "Pool"], swiftSettings: strict),
+        // Real-kernel tests (root): cgroups, containers, VMs. Shared by every module's kernel tests.
+        .testTarget(name: "KernelTests", dependencies: ["Discover", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,6 +8,8 @@ packages=(
     pkg-config libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool
     # kernel tests and benchmarks
     iproute2 rt-tests stress-ng
+    # discovery tests: real containers (podman's Docker API, runc, a busybox image) and a real QEMU
+    podman runc busybox-static qemu-system-x86
 )
 
 missing=()
