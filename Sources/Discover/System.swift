@@ -146,16 +146,16 @@ final class UnixSocket: @unchecked Sendable {
 
     /// Reads up to and including `\n`; returns the line without `\r\n`, or nil at end of stream.
     func readLine() throws(DiscoveryError) -> [UInt8]? {
-        var searchFrom = bufferStart
+        var scanned = 0  // bytes after bufferStart known to hold no newline; fill() may move bufferStart to 0
         while true {
-            if let newline = buffer[searchFrom...].firstIndex(of: UInt8(ascii: "\n")) {
+            if let newline = buffer[(bufferStart + scanned)...].firstIndex(of: UInt8(ascii: "\n")) {
                 var end = newline
                 if end > bufferStart && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                 let line = Array(buffer[bufferStart..<end])
                 bufferStart = newline + 1
                 return line
             }
-            searchFrom = buffer.count
+            scanned = buffer.count - bufferStart
             if try !fill() {
                 if bufferStart == buffer.count { return nil }
                 let line = Array(buffer[bufferStart...])

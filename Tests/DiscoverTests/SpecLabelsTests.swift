@@ -25,8 +25,8 @@ struct SpecLabelsTests {
     }
 
     @Test func unitsOfEachFormat() {
-        #expect(SpecLabels.parseBytes("512Mi") == 512 * 1024 * 1024)
-        #expect(SpecLabels.parseBytes("2Gi") == 2 * 1024 * 1024 * 1024)
+        #expect(SpecLabels.parseBytes("512Mi") == 536_870_912)
+        #expect(SpecLabels.parseBytes("2Gi") == 2_147_483_648)
         #expect(SpecLabels.parseBytes("5k") == 5000)
         #expect(SpecLabels.parseBytes("4096") == 4096)
         #expect(SpecLabels.parseBytes("-1") == nil)
