@@ -36,6 +36,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Discovery benchmark: containers started and stopped in a row (Benchmarks/discover/run.sh).
+        .executableTarget(name: "discover-benchmark", dependencies: ["Discover"], path: "Benchmarks/discover", exclude: ["run.sh"], swiftSettings: strict),
+
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
         .testTarget(name: "DiscoverTests", dependencies: ["Discover", "Pool"], swiftSettings: strict),
         // Real-kernel tests (root): cgroups, containers, VMs. Shared by every module's kernel tests.
