@@ -106,8 +106,6 @@ public struct KubernetesSource: TenantSource {
         var uid: String
         var qos: QoS
         var cgroupPath: String
-        /// Container cgroups inside the pod (`cri-containerd-<id>.scope`, `<id>`).
-        var containerCgroupPaths: [String]
     }
 
     enum QoS: String {
@@ -132,11 +130,11 @@ public struct KubernetesSource: TenantSource {
             for child in try cgroups.childCgroups(systemdRoot) {
                 let leaf = Self.lastComponent(child)
                 if let uid = Self.systemdPodUID(leaf, prefix: "kubepods-pod") {
-                    pods.append(try pod(uid: uid, qos: .guaranteed, cgroupPath: child))
+                    pods.append(PodCgroup(uid: uid, qos: .guaranteed, cgroupPath: child))
                 } else if let qos = [QoS.burstable, .besteffort].first(where: { leaf == "kubepods-\($0.rawValue).slice" }) {
                     for podPath in try cgroups.childCgroups(child) {
                         guard let uid = Self.systemdPodUID(Self.lastComponent(podPath), prefix: "kubepods-\(qos.rawValue)-pod") else { continue }
-                        pods.append(try pod(uid: uid, qos: qos, cgroupPath: podPath))
+                        pods.append(PodCgroup(uid: uid, qos: qos, cgroupPath: podPath))
                     }
                 }
             }
@@ -147,19 +145,15 @@ public struct KubernetesSource: TenantSource {
             for child in try cgroups.childCgroups(cgroupfsRoot) {
                 let leaf = Self.lastComponent(child)
                 if leaf.hasPrefix("pod") {
-                    pods.append(try pod(uid: String(leaf.dropFirst(3)), qos: .guaranteed, cgroupPath: child))
+                    pods.append(PodCgroup(uid: String(leaf.dropFirst(3)), qos: .guaranteed, cgroupPath: child))
                 } else if let qos = QoS(rawValue: leaf), qos != .guaranteed {
                     for podPath in try cgroups.childCgroups(child) where Self.lastComponent(podPath).hasPrefix("pod") {
-                        pods.append(try pod(uid: String(Self.lastComponent(podPath).dropFirst(3)), qos: qos, cgroupPath: podPath))
+                        pods.append(PodCgroup(uid: String(Self.lastComponent(podPath).dropFirst(3)), qos: qos, cgroupPath: podPath))
                     }
                 }
             }
         }
         return pods
-    }
-
-    private func pod(uid: String, qos: QoS, cgroupPath: String) throws(DiscoveryError) -> PodCgroup {
-        PodCgroup(uid: uid, qos: qos, cgroupPath: cgroupPath, containerCgroupPaths: (try? cgroups.childCgroups(cgroupPath)) ?? [])
     }
 
     /// `kubepods-burstable-pod12_34.slice` with prefix `kubepods-burstable-pod` → `12-34`.
