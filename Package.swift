@@ -50,6 +50,8 @@ let package = Package(
             dependencies: ["Pool", "CEnforce", "BPFLoader", "CLibBPF", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        // Tenant sources (Docker, Kubernetes, microVMs, static) behind one protocol; produces Pool tenant specs.
+        .target(name: "Discover", dependencies: ["Pool"], swiftSettings: strict),
 
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
@@ -63,7 +65,9 @@ let package = Package(
                 "Enforce",
                 "Central",
                 "CentralSync",
+                "Discover",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),
@@ -100,7 +104,7 @@ let package = Package(
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader"], swiftSettings: strict),
         // Real-kernel tests (root, BPF, cgroups, tc, containers); shared by every module, files prefixed by module.
-        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "Enforce", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "Discover", "Enforce", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
         // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
         .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
@@ -114,6 +118,10 @@ let package = Package(
             dependencies: ["Central", "CentralSync", "Pool", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: strict
         ),
+        // Discovery benchmark: containers started and stopped in a row (Benchmarks/discover/run.sh).
+        .executableTarget(name: "discover-benchmark", dependencies: ["Discover"], path: "Benchmarks/discover", exclude: ["run.sh", "results-2026-11-29.txt"], swiftSettings: strict),
+
+        .testTarget(name: "DiscoverTests", dependencies: ["Discover", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

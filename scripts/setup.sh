@@ -12,8 +12,10 @@ packages=(
     util-linux linux-perf
     # enforce: traffic for the shaping kernel tests (iperf3 between test namespaces)
     iperf3 netcat-openbsd
-    # central service tests and benchmarks: a real PostgreSQL server on loopback
-    postgresql
+    # central service: SQLite for the embedded store; a real PostgreSQL server on loopback for tests and benchmarks
+    postgresql libsqlite3-dev
+    # discovery tests: real containers (podman's Docker API, runc, a busybox image) and a real QEMU
+    podman runc busybox-static qemu-system-x86
 )
 
 missing=()
