@@ -101,10 +101,11 @@ public final class Enforcer: @unchecked Sendable {
         for (name, state) in applied where !seen.contains(name) { current.append(state) }
         let plan = try ApplyPlanner.plan(from: current, to: targets, limits: limits)
         guard !plan.isEmpty else {
-            for state in current where seen.contains(state.name) { applied[state.name] = state }
+            for state in current.prefix(targets.count) { applied[state.name] = state }
             return []
         }
-        var working = Dictionary(current.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // Only the requested tenants change: the working copy holds just them.
+        var working = Dictionary(current.prefix(targets.count).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for target in targets {
             working[target.name]?.guaranteed = target.guaranteed
             working[target.name]?.exclusive = target.exclusive
