@@ -188,6 +188,8 @@ public final class Enforcer: @unchecked Sendable {
         partition = PartitionState(tenants: [], limits: limits)
         lastRequested = [:]
         try? FileManager.default.removeItem(atPath: stateFilePath)
+        // The state directory goes too when nothing else is in it.
+        rmdir((stateFilePath as NSString).deletingLastPathComponent)
         return report
     }
 
