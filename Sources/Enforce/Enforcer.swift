@@ -131,6 +131,22 @@ public final class Enforcer: @unchecked Sendable {
         return plan
     }
 
+    /// A change as an operator reads it: the file and the exact text written, or the class and its rates.
+    public func describe(_ change: PlannedChange) -> String {
+        guard let tenant = partition.tenant(named: change.tenant) else { return change.description }
+        switch change.target {
+        case let .knob(knob, value):
+            guard let path = backend.file(knob, of: tenant.cgroupPath) else { return "\(change.tenant): \(knob) has no file on cgroup \(backend.version)" }
+            return "\(change.tenant): \(path) = \(backend.encode(knob, value))"
+        case let .bandwidth(link, ceil):
+            let minor = baseline.classMinors[change.tenant].map { String($0, radix: 16) } ?? "?"
+            let rate = min(tenant.guaranteed.networkBitsPerSecond, ceil)
+            return "\(change.tenant): \(link) HTB class d9:\(minor) rate \(Int64(rate)) bit/s ceil \(Int64(ceil)) bit/s"
+        case .threadAffinity:
+            return "\(change.description) (threads \(tenant.pinnedThreadIDs.map(String.init).joined(separator: ", ")))"
+        }
+    }
+
     // MARK: Drift, restore, adopt
 
     /// A control file whose content is not what Enforce last wrote (someone else changed it).
