@@ -14,6 +14,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // Central service: HTTP server, SQLite and PostgreSQL stores, token hashing.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // Resource-pool vocabulary: pure values shared by every module.
@@ -54,8 +61,39 @@ let package = Package(
                 "Replay",
                 "Solve",
                 "Enforce",
+                "Central",
+                "CentralSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict
+        ),
+
+        // Edge side of the central sync: wire types and a buffering upload/prior client. Foundation only, so the
+        // agent carries no server dependencies.
+        .target(name: "CentralSync", dependencies: ["Pool"], swiftSettings: strict),
+
+        // The central forecasting service: HTTP API, storage (SQLite or PostgreSQL), learning of priors.
+        .target(
+            name: "Central",
+            dependencies: [
+                "Pool",
+                "CentralSync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["openapi.yaml"],
+            swiftSettings: strict
+        ),
+
+        // Central benchmarks: value of priors on real traces, ingest throughput (run by Benchmarks/central/*.sh).
+        .executableTarget(
+            name: "central-bench",
+            dependencies: ["Central", "CentralSync", "Pool"],
+            path: "Benchmarks/central/Sources",
             swiftSettings: strict
         ),
 
@@ -71,6 +109,11 @@ let package = Package(
         .executableTarget(name: "EnforceBenchmark", dependencies: ["Enforce", "Pool"], path: "Benchmarks/enforce", swiftSettings: strict),
 
         .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
+        .testTarget(
+            name: "CentralTests",
+            dependencies: ["Central", "CentralSync", "Pool", .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
