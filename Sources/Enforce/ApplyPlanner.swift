@@ -39,6 +39,11 @@ public enum ApplyPlanner {
         from current: [TenantState], to target: [TenantState], limits: PartitionLimits
     ) throws(EnforceError) -> [PlannedChange] {
         var state = PartitionState(tenants: current, limits: limits)
+        return try plan(in: &state, to: target)
+    }
+
+    /// The same, simulated on a partition state the caller keeps: on return `state` is the target partition.
+    public static func plan(in state: inout PartitionState, to target: [TenantState]) throws(EnforceError) -> [PlannedChange] {
         for tenant in target where state.index[tenant.name] == nil {
             state.add(TenantState(name: tenant.name, cgroupPath: tenant.cgroupPath, exclusive: tenant.exclusive, guaranteed: tenant.guaranteed))
         }
@@ -125,6 +130,17 @@ public struct PartitionState: Sendable {
     mutating func add(_ tenant: TenantState) {
         index[tenant.name] = tenants.count
         tenants.append(tenant)
+        account(tenant, sign: 1)
+    }
+
+    /// The state of one tenant, nil when unknown.
+    public func tenant(named name: String) -> TenantState? { index[name].map { tenants[$0] } }
+
+    /// Adds a tenant or replaces what is known of it (its totals follow).
+    public mutating func upsert(_ tenant: TenantState) {
+        guard let position = index[tenant.name] else { return add(tenant) }
+        account(tenants[position], sign: -1)
+        tenants[position] = tenant
         account(tenant, sign: 1)
     }
 

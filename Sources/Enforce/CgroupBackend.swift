@@ -62,7 +62,7 @@ public struct CgroupBackend: Sendable, Equatable {
     public func directory(of cgroupPath: String, controller: String) -> String {
         let mount = mountPoints[controller] ?? mountPoints["cpu"] ?? "/sys/fs/cgroup"
         // The common case (`pods/lc`) needs no cleaning; stray slashes are folded.
-        let clean = !cgroupPath.hasPrefix("/") && !cgroupPath.hasSuffix("/") && !cgroupPath.contains("//")
+        let clean = Self.isClean(cgroupPath)
         let relative = clean ? cgroupPath : cgroupPath.split(separator: "/").joined(separator: "/")
         return relative.isEmpty ? mount : mount + "/" + relative
     }
@@ -143,6 +143,17 @@ public struct CgroupBackend: Sendable, Equatable {
     /// weight through the v1 shares scale): what a read-back must equal.
     public func normalized(_ knob: CgroupKnob, _ value: KnobValue) -> KnobValue {
         decode(knob, encode(knob, value)) ?? value
+    }
+
+    /// True when a relative path has no leading, trailing or doubled slash (a byte scan: Foundation's
+    /// `contains` would go through NSString on every write).
+    static func isClean(_ path: String) -> Bool {
+        var previous: UInt8 = UInt8(ascii: "/")
+        for byte in path.utf8 {
+            if byte == UInt8(ascii: "/") && previous == UInt8(ascii: "/") { return false }
+            previous = byte
+        }
+        return previous != UInt8(ascii: "/")
     }
 
     static func quotaMicroseconds(_ cores: Double) -> Int {

@@ -8,12 +8,16 @@ import Pool
 public final class Enforcer: @unchecked Sendable {
     public let files: ControlFiles
     public let backend: CgroupBackend
-    public var limits: PartitionLimits
+    public let limits: PartitionLimits
     /// Where the baseline is kept across crashes (`/run/dpm/enforce-state.json`).
     public let stateFilePath: String
     let bandwidth: (any BandwidthControl)?
+    /// What Enforce believes the kernel holds, with the running totals the planner checks against.
+    private var partition: PartitionState
     /// What Enforce believes the kernel holds, per tenant, after the last apply.
-    public private(set) var applied: [String: TenantState] = [:]
+    public var applied: [String: TenantState] {
+        Dictionary(partition.tenants.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
     public private(set) var baseline = Baseline()
     /// Each tenant's last request as given (before normalization): an unchanged request costs one comparison.
     private var lastRequested: [String: TenantState] = [:]
@@ -32,6 +36,7 @@ public final class Enforcer: @unchecked Sendable {
         self.limits = limits
         self.stateFilePath = stateFilePath
         self.bandwidth = bandwidth
+        partition = PartitionState(tenants: [], limits: limits)
     }
 
     // MARK: Apply
@@ -91,20 +96,17 @@ public final class Enforcer: @unchecked Sendable {
 
     private func applyChanged(_ targets: [TenantState]) throws(EnforceError) -> [PlannedChange] {
         try check(targets)
-        var current: [TenantState] = []
-        var seen = Set<String>()
+        // What the kernel holds for the requested tenants (reading only knobs not yet known) becomes known first.
+        var working: [String: TenantState] = [:]
         for target in targets {
-            current.append(try currentState(for: target))
-            seen.insert(target.name)
+            let current = try currentState(for: target)
+            partition.upsert(current)
+            working[target.name] = current
         }
-        // Tenants not in the request stay as they are; they count for capacity and exclusivity (order is irrelevant).
-        for (name, state) in applied where !seen.contains(name) { current.append(state) }
-        let plan = try ApplyPlanner.plan(from: current, to: targets, limits: limits)
-        guard !plan.isEmpty else {
-            for state in current where seen.contains(state.name) { applied[state.name] = state }
-            return []
-        }
-        var working = Dictionary(current.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // Tenants not in the request stay as they are; the partition state counts them for capacity.
+        var simulation = partition
+        let plan = try ApplyPlanner.plan(in: &simulation, to: targets)
+        guard !plan.isEmpty else { return [] }
         for target in targets {
             working[target.name]?.guaranteed = target.guaranteed
             working[target.name]?.exclusive = target.exclusive
@@ -119,14 +121,30 @@ public final class Enforcer: @unchecked Sendable {
             } catch {
                 for target in targets { lastRequested[target.name] = nil }
                 let restored = rollBack(undo, working: &working)
-                for (name, state) in working { applied[name] = state }
+                for state in working.values { partition.upsert(state) }
                 throw .rolledBack(cause: error, restoredWrites: restored)
             }
             undo.append(Self.inverse(of: change, before: before))
             working[change.tenant] = Self.applying(change, to: before)
         }
-        for target in targets { applied[target.name] = working[target.name] }
+        partition = simulation
         return plan
+    }
+
+    /// A change as an operator reads it: the file and the exact text written, or the class and its rates.
+    public func describe(_ change: PlannedChange) -> String {
+        guard let tenant = partition.tenant(named: change.tenant) else { return change.description }
+        switch change.target {
+        case let .knob(knob, value):
+            guard let path = backend.file(knob, of: tenant.cgroupPath) else { return "\(change.tenant): \(knob) has no file on cgroup \(backend.version)" }
+            return "\(change.tenant): \(path) = \(backend.encode(knob, value))"
+        case let .bandwidth(link, ceil):
+            let minor = baseline.classMinors[change.tenant].map { String($0, radix: 16) } ?? "?"
+            let rate = min(tenant.guaranteed.networkBitsPerSecond, ceil)
+            return "\(change.tenant): \(link) HTB class d9:\(minor) rate \(Int64(rate)) bit/s ceil \(Int64(ceil)) bit/s"
+        case .threadAffinity:
+            return "\(change.description) (threads \(tenant.pinnedThreadIDs.map(String.init).joined(separator: ", ")))"
+        }
     }
 
     // MARK: Drift, restore, adopt
@@ -150,7 +168,9 @@ public final class Enforcer: @unchecked Sendable {
                 let text = try files.read(path)
                 if let found = backend.decode(knob, text), found != backend.normalized(knob, expected) {
                     drifts.append(Drift(tenant: tenant.name, path: path, expected: backend.encode(knob, expected), found: text))
-                    applied[tenant.name]?.settings[knob] = found
+                    var known = partition.tenant(named: tenant.name) ?? tenant
+                    known.settings[knob] = found
+                    partition.upsert(known)
                     lastRequested[tenant.name] = nil
                 }
             }
@@ -181,9 +201,11 @@ public final class Enforcer: @unchecked Sendable {
             do { try bandwidth?.remove(link: link) } catch { report.failures.append(error) }
         }
         baseline = Baseline()
-        applied = [:]
+        partition = PartitionState(tenants: [], limits: limits)
         lastRequested = [:]
         try? FileManager.default.removeItem(atPath: stateFilePath)
+        // The state directory goes too when nothing else is in it.
+        rmdir((stateFilePath as NSString).deletingLastPathComponent)
         return report
     }
 
@@ -205,7 +227,7 @@ public final class Enforcer: @unchecked Sendable {
             return restore()
         case .adopt:
             for tenant in previous.tenants {
-                if let state = try? currentState(for: tenant, ignoringApplied: true) { applied[tenant.name] = state }
+                if let state = try? currentState(for: tenant, ignoringApplied: true) { partition.upsert(state) }
                 if let minor = previous.classMinors[tenant.name] { try? bandwidth?.assignClass(classMinor: minor, tenant: tenant) }
             }
             return RestoreReport()
@@ -232,7 +254,7 @@ public final class Enforcer: @unchecked Sendable {
     /// only when a memory limit goes down, so a steady tick reads nothing.
     private func check(_ targets: [TenantState]) throws(EnforceError) {
         for target in targets {
-            let previous = applied[target.name]
+            let previous = partition.tenant(named: target.name)
             for cpu in (target.settings.cpus?.members ?? []) where !limits.onlineCPUs.contains(cpu) {
                 throw .cpuOffline(cpu, online: limits.onlineCPUs)
             }
@@ -258,7 +280,7 @@ public final class Enforcer: @unchecked Sendable {
     }
 
     private func currentState(for target: TenantState, ignoringApplied: Bool = false) throws(EnforceError) -> TenantState {
-        var state = (ignoringApplied ? nil : applied[target.name]) ?? TenantState(name: target.name, cgroupPath: target.cgroupPath)
+        var state = (ignoringApplied ? nil : partition.tenant(named: target.name)) ?? TenantState(name: target.name, cgroupPath: target.cgroupPath)
         state.cgroupPath = target.cgroupPath
         for knob in CgroupKnob.allCases where target.settings[knob] != nil && state.settings[knob] == nil {
             guard let path = backend.file(knob, of: target.cgroupPath) else {

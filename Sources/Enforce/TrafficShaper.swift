@@ -106,4 +106,22 @@ public final class TrafficShaper: BandwidthControl {
         try classifier?.detach(interfaceIndex: index, link: link, socket: socket)
         prepared.remove(link)
     }
+
+    /// Sets an SR-IOV virtual function's transmit rate on its physical function (rounded to whole Mbit/s;
+    /// 0 = unlimited). Unverified on hardware: see `VirtualFunctionMessages`.
+    public func setVirtualFunctionRate(
+        physicalFunction link: String, virtualFunction: UInt32, minBitsPerSecond: Double, maxBitsPerSecond: Double
+    ) throws(EnforceError) {
+        let index = try interfaceIndex(of: link)
+        func megabits(_ bitsPerSecond: Double) -> UInt32 {
+            bitsPerSecond.isFinite ? UInt32(min(Double(UInt32.max), max(0, (bitsPerSecond / 1e6).rounded()))) : 0
+        }
+        try socket.request(
+            VirtualFunctionMessages.setRate(
+                physicalFunctionIndex: index, virtualFunction: virtualFunction,
+                minMegabitsPerSecond: megabits(minBitsPerSecond), maxMegabitsPerSecond: megabits(maxBitsPerSecond)
+            ),
+            name: "set rate of VF \(virtualFunction) on \(link)"
+        )
+    }
 }

@@ -29,7 +29,7 @@ struct ApplyCommand: ParsableCommand {
             let enforcer = try Enforcer.forThisHost(stateFilePath: stateFile, shapeTraffic: shapes)
             let changes = try enforcer.apply(tenants)
             if changes.isEmpty { print("nothing to change") }
-            for change in changes { print(change) }
+            for change in changes { print(enforcer.describe(change)) }
         } catch {
             throw CommandFailure("\(file): \(error)")
         }

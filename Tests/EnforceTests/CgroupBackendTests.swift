@@ -32,6 +32,8 @@ import Testing
         #expect(backend == .v2)
         #expect(backend.file(.cpuQuota, of: "/pods/lc/") == "/sys/fs/cgroup/pods/lc/cpu.max")
         #expect(backend.directories(of: "pods/lc") == ["/sys/fs/cgroup/pods/lc"])
+        #expect(backend.directory(of: "pods//lc", controller: "cpu") == "/sys/fs/cgroup/pods/lc")
+        #expect(backend.directory(of: "", controller: "cpu") == "/sys/fs/cgroup")
     }
 
     @Test func refusesAHostWithoutCgroups() {

@@ -32,6 +32,8 @@ import Testing
         #expect(kernel.writes.count == writes)
         #expect(try enforcer.apply([lc(memory: 104_857_600)]).map(\.description) == ["lc: memoryMax = 104857600.0"])
         #expect(kernel.writes.count == writes + 1)
+        let change = PlannedChange(tenant: "lc", target: .knob(.cpuQuota, .amount(0.2)))
+        #expect(enforcer.describe(change) == "lc: /sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us = 20000")
     }
 
     @Test func writesTheV2Files() throws {

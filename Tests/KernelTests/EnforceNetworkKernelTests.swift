@@ -117,6 +117,19 @@ import Testing
         #expect(abs(after / 50e6 - 1) <= 0.15, "from 10 ms after the change: \(after) bit/s")
     }
 
+    /// No SR-IOV hardware here: a veth has no virtual functions, and the kernel's refusal arrives as a typed error.
+    @Test func aVirtualFunctionRateOnADeviceWithoutVFsIsRefused() throws {
+        let network = try EnforceTestNetwork()
+        defer { network.remove() }
+        let shaper = try TrafficShaper(namespacePath: network.namespacePathA)
+        #expect {
+            try shaper.setVirtualFunctionRate(physicalFunction: network.linkA, virtualFunction: 0, minBitsPerSecond: 0, maxBitsPerSecond: 1e9)
+        } throws: { error in
+            if case .netlink(request: "set rate of VF 0 on veth-a", errno: _)? = error as? EnforceError { return true }
+            return false
+        }
+    }
+
     @Test func aMissingDeviceIsATypedError() throws {
         let network = try EnforceTestNetwork()
         defer { network.remove() }
