@@ -36,6 +36,11 @@ int dpm_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
     return 0;
 }
 
+int dpm_name_current_thread(const char *name) {
+    int rc = pthread_setname_np(pthread_self(), name);
+    return rc == 0 ? 0 : -rc;
+}
+
 pid_t dpm_thread_id(void) { return (pid_t)syscall(SYS_gettid); }
 
 int dpm_sleep_until_ns(uint64_t deadline_ns) {

@@ -18,6 +18,9 @@ int dpm_set_fifo_reset_on_fork(int priority);
 /// The peer's credentials of a connected unix socket (SO_PEERCRED); returns 0 or -errno.
 int dpm_peer_credentials(int fd, uid_t *uid, pid_t *pid);
 
+/// Names the calling thread (as `ps -L` and `top -H` show it); returns 0 or -errno.
+int dpm_name_current_thread(const char *name);
+
 /// The calling thread's kernel id.
 pid_t dpm_thread_id(void);
 
