@@ -19,9 +19,11 @@ public final class Agent: @unchecked Sendable {
     public struct Components {
         public var telemetry: any TelemetrySource
         public var forecaster: any DemandForecaster
-        public var solver: any AllocationSolver
-        public var enforcer: any AllocationEnforcer
-        public init(telemetry: any TelemetrySource, forecaster: any DemandForecaster, solver: any AllocationSolver, enforcer: any AllocationEnforcer) {
+        public var solver: any AllocationSolving
+        public var enforcer: any AllocationEnforcing
+        public init(
+            telemetry: any TelemetrySource, forecaster: any DemandForecaster, solver: any AllocationSolving, enforcer: any AllocationEnforcing
+        ) {
             self.telemetry = telemetry
             self.forecaster = forecaster
             self.solver = solver
@@ -56,7 +58,7 @@ public final class Agent: @unchecked Sendable {
         slots = SlotAllocator(capacity: capacity)
         loop = ControlLoop(
             config: config, capacity: capacity, telemetry: components.telemetry, forecaster: components.forecaster,
-            solver: components.solver, enforcer: components.enforcer
+            enforcer: components.enforcer
         )
     }
 
@@ -77,7 +79,7 @@ public final class Agent: @unchecked Sendable {
         } catch {
             throw .unavailable(module: "Enforce", reason: "\(error)")
         }
-        publishTable(initial)
+        try publishTable(initial)
 
         let tick = TickThread(
             loop: loop, periodNanoseconds: config.tickNanoseconds,
@@ -144,9 +146,16 @@ public final class Agent: @unchecked Sendable {
         }
     }
 
-    private func publishTable(_ specs: [TenantSpec]) {
+    /// Builds the table for `specs` with its solver plan and offers it to the tick.
+    private func publishTable(_ specs: [TenantSpec]) throws(AgentError) {
+        let plan: any SolvePlan
+        do {
+            plan = try components.solver.plan(host: host, specs: specs, current: currentTable() == nil ? Allocation() : lastApplied())
+        } catch {
+            throw .unavailable(module: "Solve", reason: "cannot set up the solver for \(specs.count) tenants: \(error)")
+        }
         generation += 1
-        let table = TenantTable(generation: generation, host: host, specs: specs, slots: specs.map { slots.slot(for: $0.name)!.slot })
+        let table = TenantTable(generation: generation, host: host, specs: specs, slots: specs.map { slots.slot(for: $0.name)!.slot }, plan: plan)
         tableLock.withLock { published = table }
         awaitingAdoption = generation
         loop.tables.publish(table)
@@ -178,10 +187,19 @@ public final class Agent: @unchecked Sendable {
                 changed = true
             }
         }
-        if changed { publishTable(specs) }
+        if changed {
+            do {
+                try publishTable(specs)
+            } catch {
+                log("tenant table change not applied: \(error)")
+            }
+        }
     }
 
     private func currentTable() -> TenantTable? { tableLock.withLock { published } }
+
+    /// The allocation of the newest solve record (what the tick applied last), as the warm start of a new plan.
+    private func lastApplied() -> Allocation { loop.history.recent().first?.applied ?? Allocation() }
 
     private func logNewSolves() {
         let records = loop.history.recent()

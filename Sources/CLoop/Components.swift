@@ -10,7 +10,7 @@ public enum ComponentFactory {
         let telemetry = CgroupUsageTelemetry(cgroupRoot: config.cgroupRoot, capacity: capacity)
         let forecaster = try makeForecaster(config: config, capacity: capacity)
         let solver = try makeSolver(config: config)
-        let enforcer: any AllocationEnforcer = mode == .dryRun ? DryRunEnforcer() : try makeEnforcer(config: config)
+        let enforcer: any AllocationEnforcing = mode == .dryRun ? DryRunEnforcer() : try makeEnforcer(config: config)
         return Agent.Components(telemetry: telemetry, forecaster: forecaster, solver: solver, enforcer: enforcer)
     }
 
@@ -18,11 +18,11 @@ public enum ComponentFactory {
         throw .unavailable(module: "Predict", reason: "the Predict module has not landed in this build yet")
     }
 
-    static func makeSolver(config: AgentConfig) throws(AgentError) -> any AllocationSolver {
+    static func makeSolver(config: AgentConfig) throws(AgentError) -> any AllocationSolving {
         throw .unavailable(module: "Solve", reason: "the Solve module has not landed in this build yet")
     }
 
-    static func makeEnforcer(config: AgentConfig) throws(AgentError) -> any AllocationEnforcer {
+    static func makeEnforcer(config: AgentConfig) throws(AgentError) -> any AllocationEnforcing {
         throw .unavailable(module: "Enforce", reason: "the Enforce module has not landed in this build yet; use --dry-run")
     }
 }

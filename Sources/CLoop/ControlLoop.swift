@@ -18,8 +18,7 @@ public final class ControlLoop: @unchecked Sendable {
     private let config: AgentConfig
     private let telemetry: any TelemetrySource
     private let forecaster: any DemandForecaster
-    private let solver: any AllocationSolver
-    private let enforcer: any AllocationEnforcer
+    private let enforcer: any AllocationEnforcing
 
     private let frame: TelemetryFrame
     /// Decayed run-queue wait buckets per slot (slot-major), the window the wait quantiles are read from.
@@ -41,13 +40,12 @@ public final class ControlLoop: @unchecked Sendable {
 
     public init(
         config: AgentConfig, capacity: Int, telemetry: any TelemetrySource, forecaster: any DemandForecaster,
-        solver: any AllocationSolver, enforcer: any AllocationEnforcer
+        enforcer: any AllocationEnforcing
     ) {
         self.config = config
         self.capacity = capacity
         self.telemetry = telemetry
         self.forecaster = forecaster
-        self.solver = solver
         self.enforcer = enforcer
         snapshot = SnapshotBuffer(capacity: capacity)
         frame = TelemetryFrame(capacity: capacity)
@@ -199,12 +197,13 @@ public final class ControlLoop: @unchecked Sendable {
     private func solveAndEnforce(table: TenantTable, reason: SolveReason, nowNanoseconds: UInt64) {
         let solveStart = dpm_monotonic_ns()
         lastSolveNanoseconds = nowNanoseconds
-        let live = table.specs.indices.filter { !views[table.slots[$0]].vanished }
+        guard let plan = table.plan else { return }
+        for index in table.specs.indices { table.present[index] = !views[table.slots[index]].vanished }
+        let live = table.specs.indices.filter { table.present[$0] }
         let specs = live.map { table.specs[$0] }
-        let demands = live.map { table.demands[$0] }
         let outcome: SolveOutcome
         do {
-            outcome = try solver.solve(host: table.host, specs: specs, demands: demands, current: applied)
+            outcome = try plan.solve(demands: table.demands, present: table.present)
         } catch {
             loopView.solveFailures &+= 1
             history.append(SolveRecord(atNanoseconds: nowNanoseconds, reason: describe(reason, table), outcome: nil, applied: applied, changes: [], failure: "solve: \(error)"))
@@ -223,7 +222,7 @@ public final class ControlLoop: @unchecked Sendable {
         var failure: String?
         if !changes.isEmpty {
             do {
-                loopView.enforceWrites &+= UInt64(try enforcer.apply(next, specs: specs))
+                loopView.enforceWrites &+= UInt64(try enforcer.apply(next, specs: specs, host: table.host))
                 applied = next
                 for change in changes { lastChange[change.tenant] = nowNanoseconds }
                 for index in live {

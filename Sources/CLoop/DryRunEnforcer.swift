@@ -2,7 +2,7 @@ import Pool
 
 /// The enforcer of `dpm run --dry-run`: it keeps what it would have applied and counts the control-file writes
 /// that would have been made, and writes nothing. The agent logs each would-be change from the solve history.
-public final class DryRunEnforcer: AllocationEnforcer, @unchecked Sendable {
+public final class DryRunEnforcer: AllocationEnforcing, @unchecked Sendable {
     /// What would be applied now.
     public private(set) var wouldApply = Allocation()
 
@@ -13,7 +13,7 @@ public final class DryRunEnforcer: AllocationEnforcer, @unchecked Sendable {
     }
 
     /// Counts the settings that differ from the last would-be allocation: one write per changed setting.
-    public func apply(_ allocation: Allocation, specs: [TenantSpec]) throws -> Int {
+    public func apply(_ allocation: Allocation, specs: [TenantSpec], host: HostCapacity) throws -> Int {
         var writes = 0
         for spec in specs {
             let next = allocation.tenants[spec.name] ?? TenantAllocation()

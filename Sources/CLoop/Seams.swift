@@ -107,19 +107,27 @@ public struct SolveOutcome: Sendable {
     }
 }
 
-/// Turns forecasts into an allocation (Solve).
-public protocol AllocationSolver: AnyObject {
-    /// Tick thread, only on ticks that need a solve: `specs[i]` has demand `demands[i]`.
-    func solve(host: HostCapacity, specs: [TenantSpec], demands: [TenantDemand], current: Allocation) throws -> SolveOutcome
+/// Turns forecasts into an allocation (Solve): builds, for each tenant table, a plan that the tick re-solves.
+public protocol AllocationSolving: AnyObject {
+    /// Slow side: set up the solver for these tenants (its columns stay fixed while the table lives), warm from
+    /// `current`.
+    func plan(host: HostCapacity, specs: [TenantSpec], current: Allocation) throws -> any SolvePlan
+}
+
+/// The solver of one tenant table.
+public protocol SolvePlan: AnyObject {
+    /// Tick thread, only on ticks that need a solve: `demands[i]` and `present[i]` belong to the table's
+    /// `specs[i]`; a tenant not present (its cgroup vanished) gets nothing.
+    func solve(demands: [TenantDemand], present: [Bool]) throws -> SolveOutcome
 }
 
 /// Makes the kernel obey an allocation (Enforce), or, in dry-run mode, only says what it would write.
-public protocol AllocationEnforcer: AnyObject {
+public protocol AllocationEnforcing: AnyObject {
     /// Slow side, once at start: record the baseline of every tenant's control files; finds a state file left by a
     /// killed agent and restores it first. Returns a line per action taken, for the log.
     func start(specs: [TenantSpec]) throws -> [String]
     /// Tick thread: apply `allocation` for `specs`, writing only what changed. Returns the number of writes made.
-    func apply(_ allocation: Allocation, specs: [TenantSpec]) throws -> Int
+    func apply(_ allocation: Allocation, specs: [TenantSpec], host: HostCapacity) throws -> Int
     /// Slow side: put every touched file back to its baseline and remove the state file.
     func restore() throws -> [String]
 }

@@ -13,14 +13,20 @@ public final class TenantTable: AtomicReference, @unchecked Sendable {
     /// Scratch the tick thread fills before a solve (`demands[i]` for `specs[i]`); preallocated here so the tick
     /// does not allocate. Only the tick thread touches it once the table is published.
     var demands: [TenantDemand]
+    /// Scratch like `demands`: whether `specs[i]` still has its cgroup.
+    var present: [Bool]
+    /// The solver set up for exactly these tenants (built on the slow side; nil in tests of the table alone).
+    let plan: (any SolvePlan)?
 
-    public init(generation: UInt64, host: HostCapacity, specs: [TenantSpec], slots: [Int]) {
+    public init(generation: UInt64, host: HostCapacity, specs: [TenantSpec], slots: [Int], plan: (any SolvePlan)? = nil) {
         precondition(specs.count == slots.count, "one slot per tenant")
         self.generation = generation
         self.host = host
         self.specs = specs
         self.slots = slots
+        self.plan = plan
         demands = [TenantDemand](repeating: TenantDemand(), count: specs.count)
+        present = [Bool](repeating: true, count: specs.count)
     }
 
     /// The index of the tenant called `name`, if it is in this table.
