@@ -49,6 +49,8 @@ let package = Package(
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
         .testTarget(name: "CLoopTests", dependencies: ["CLoop", "Pool"], swiftSettings: strict),
+        // Real-kernel tests (root): cgroups, BPF, tc. Each module's files carry its prefix.
+        .testTarget(name: "KernelTests", dependencies: ["CLoop", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,6 +8,8 @@ packages=(
     pkg-config libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool
     # kernel tests and benchmarks
     iproute2 rt-tests stress-ng
+    # the agent: demo tenants (latency-critical server and its load generator), kernel tests run as nobody
+    redis-server redis-tools util-linux
 )
 
 missing=()

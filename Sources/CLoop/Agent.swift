@@ -88,11 +88,8 @@ public final class Agent: @unchecked Sendable {
         try tick.start()
         for warning in tick.placementWarnings { log("warning: \(warning)") }
 
+        let control = try ControlServer(socketPath: config.controlSocketPath) { [self] request in self.answer(request) }
         var servers: [AcceptThread] = []
-        let control = try Sockets.listenUnix(path: config.controlSocketPath)
-        servers.append(AcceptThread(listener: control, name: "dpm-control") { [self] client in
-            ControlProtocol.serve(client, allowedUID: 0) { request in self.answer(request) }
-        })
         if let port = config.metricsPort {
             let metrics = try Sockets.listenLoopback(port: port)
             servers.append(AcceptThread(listener: metrics, name: "dpm-metrics") { [self] client in
@@ -121,7 +118,7 @@ public final class Agent: @unchecked Sendable {
         tick.stop()
         logNewSolves()
         for server in servers { server.stop() }
-        unlink(config.controlSocketPath)
+        control.stop()
         do {
             for line in try components.enforcer.restore() { log(line) }
         } catch {

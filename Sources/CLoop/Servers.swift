@@ -52,6 +52,28 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     }
 }
 
+/// The listening side of the control API.
+public final class ControlServer: @unchecked Sendable {
+    private let thread: AcceptThread
+    public let socketPath: String
+
+    /// Listens on `socketPath` (mode 0600) and answers peers of `allowedUID` with `handle`.
+    public init(socketPath: String, allowedUID: uid_t = 0, handle: @escaping @Sendable (ControlRequest) -> Data) throws(AgentError) {
+        self.socketPath = socketPath
+        let listener = try Sockets.listenUnix(path: socketPath)
+        thread = AcceptThread(listener: listener, name: "dpm-control") { client in
+            ControlProtocol.serve(client, allowedUID: allowedUID, handle: handle)
+        }
+        thread.start()
+    }
+
+    /// Stops serving and removes the socket file.
+    public func stop() {
+        thread.stop()
+        unlink(socketPath)
+    }
+}
+
 struct ControlErrorReply: Codable {
     var error: String
 }
