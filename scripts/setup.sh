@@ -9,7 +9,7 @@ packages=(
     # kernel tests and benchmarks
     iproute2 rt-tests stress-ng
     # the agent: demo tenants (latency-critical server and its load generator), kernel tests run as nobody
-    redis-server redis-tools util-linux
+    redis-server redis-tools util-linux jq
 )
 
 missing=()

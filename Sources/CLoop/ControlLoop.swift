@@ -149,6 +149,7 @@ public final class ControlLoop: @unchecked Sendable {
         let cpu = frame.cpuNanoseconds[slot]
         views[slot].cpuNanosecondsTotal &+= cpu
         views[slot].usageCpuCores = Double(cpu) / Double(elapsedNanoseconds)
+        views[slot].usageCpuCoresAverage += (views[slot].usageCpuCores - views[slot].usageCpuCoresAverage) * 0.01
         if frame.vanished[slot] { views[slot].vanished = true }
         views[slot].usageMemoryBytes = frame.memoryBytes[slot]
         var waitP99: Double?

@@ -5,6 +5,8 @@ public struct TenantView: Sendable, Equatable {
     public var slot: Int32 = -1
     /// CPU used over the last tick, in cores.
     public var usageCpuCores: Double = 0
+    /// CPU used, averaged over about the last 100 ticks (exponentially weighted), in cores.
+    public var usageCpuCoresAverage: Double = 0
     /// Memory in use, in bytes (NaN when the telemetry source does not measure it).
     public var usageMemoryBytes: Double = .nan
     public var forecastCpuExpected: Double = 0

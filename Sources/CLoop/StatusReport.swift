@@ -1,3 +1,4 @@
+import CLoopSystem
 import Foundation
 import Pool
 
@@ -53,6 +54,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var cpu_weight: Int
         public var memory_max_bytes: Double?
         public var usage_cpu_cores: Double
+        /// CPU used, averaged over about the last 100 ticks.
+        public var usage_cpu_cores_avg: Double
         public var usage_memory_bytes: Double?
         public var forecast: Forecast
         public var runq_wait_p50_ns: Double?
@@ -61,6 +64,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// Whether the tenant's run-queue wait p99 is above its objective now.
         public var slo_violated: Bool
         public var slo_violation_ticks: UInt64
+        /// When the tenant's allocation last changed, in nanoseconds since the Unix epoch (nil: never).
+        public var last_change_unix_ns: UInt64?
         public var vanished: Bool
     }
 
@@ -70,20 +75,27 @@ public struct StatusReport: Sendable, Codable, Equatable {
         histograms: LoopHistograms
     ) -> StatusReport {
         let specs = table?.specs ?? []
+        // Views keep CLOCK_MONOTONIC times; reports give wall-clock times a script can compare with `date +%s%N`.
+        let monotonicNow = dpm_monotonic_ns()
+        var wall = timespec()
+        clock_gettime(CLOCK_REALTIME, &wall)
+        let wallNow = UInt64(wall.tv_sec) * 1_000_000_000 + UInt64(wall.tv_nsec)
         let tenants = zip(specs, views).map { spec, view in
             let measured = view.runQueueWaitP99Nanoseconds.isNaN ? nil : view.runQueueWaitP99Nanoseconds
             return Tenant(
                 name: spec.name, class: spec.tenantClass.rawValue, cgroup: spec.cgroupPath, cores: view.exclusiveCoreIDs,
                 cpu_quota_cores: view.sharedCpuCores, cpu_weight: Int(view.cpuWeight),
                 memory_max_bytes: view.memoryMaxBytes.isFinite ? view.memoryMaxBytes : nil,
-                usage_cpu_cores: view.usageCpuCores,
+                usage_cpu_cores: view.usageCpuCores, usage_cpu_cores_avg: view.usageCpuCoresAverage,
                 usage_memory_bytes: view.usageMemoryBytes.isNaN ? nil : view.usageMemoryBytes,
                 forecast: Forecast(cpu_expected: view.forecastCpuExpected, cpu_at_quantile: view.forecastCpuAtQuantile, confidence: view.forecastCpuConfidence),
                 runq_wait_p50_ns: view.runQueueWaitP50Nanoseconds.isNaN ? nil : view.runQueueWaitP50Nanoseconds,
                 runq_wait_p99_ns: measured,
                 slo_runq_wait_p99_ns: spec.slo.runQueueWaitP99Nanoseconds,
                 slo_violated: measured.map { value in spec.slo.runQueueWaitP99Nanoseconds.map { value > $0 } ?? false } ?? false,
-                slo_violation_ticks: view.sloViolationTicks, vanished: view.vanished
+                slo_violation_ticks: view.sloViolationTicks,
+                last_change_unix_ns: view.lastChangeNanoseconds == 0 ? nil : wallNow &- (monotonicNow &- view.lastChangeNanoseconds),
+                vanished: view.vanished
             )
         }
         let host = table?.host
@@ -127,7 +139,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 tenant.cores.isEmpty ? "-" : tenant.cores.map(String.init).joined(separator: ","),
                 String(format: "%.2f", tenant.cpu_quota_cores),
                 tenant.memory_max_bytes.map { String(format: "%.0fMi", $0 / 1_048_576) } ?? "max",
-                String(format: "%.2f", tenant.usage_cpu_cores),
+                String(format: "%.2f", tenant.usage_cpu_cores_avg),
                 String(format: "%.2f", tenant.forecast.cpu_at_quantile),
                 tenant.runq_wait_p99_ns.map { Units.formatNanoseconds($0) } ?? "-",
                 slo,
