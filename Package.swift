@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dpm", targets: ["dpm"]),
+        .library(name: "BPFLoader", targets: ["BPFLoader"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -21,6 +22,11 @@ let package = Package(
 
         // libbpf, libelf and zlib as a Swift module (Debian: libbpf-dev, libelf-dev, zlib1g-dev).
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
+
+        // libbpf's Swift face: embedded objects (compiled from bpf/ by BPFObjectPlugin), load, attach, maps,
+        // ring-buffer consumers, pins, and the telemetry probe set. Knows nothing of tenants or policy.
+        .target(name: "BPFLoader", dependencies: ["CLibBPF"], swiftSettings: strict, plugins: ["BPFObjectPlugin"]),
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
 
         // Thin C layer for the agent's thread and socket calls that Swift cannot import (timer slack, affinity,
         // SCHED_FIFO with reset-on-fork, SO_PEERCRED).
@@ -42,6 +48,7 @@ let package = Package(
             name: "dpm",
             dependencies: [
                 "Pool", "CLoop",
+                "BPFLoader",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -49,8 +56,11 @@ let package = Package(
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
         .testTarget(name: "CLoopTests", dependencies: ["CLoop", "Pool"], swiftSettings: strict),
-        // Real-kernel tests (root): cgroups, BPF, tc. Each module's files carry its prefix.
-        .testTarget(name: "KernelTests", dependencies: ["CLoop", "Pool"], swiftSettings: strict),
+        .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader"], swiftSettings: strict),
+        // Real-kernel tests (root, BPF, cgroups, tc, containers); shared by every module, files prefixed by module.
+        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "CLoop", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
+        // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
+        .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

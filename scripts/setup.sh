@@ -8,8 +8,10 @@ packages=(
     pkg-config libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool
     # kernel tests and benchmarks
     iproute2 rt-tests stress-ng
-    # the agent: demo tenants (latency-critical server and its load generator), kernel tests run as nobody
-    redis-server redis-tools util-linux jq
+    # telemetry: capability-dropping test (setpriv), benchmarks (perf bench, bpftool prog show)
+    util-linux linux-perf
+    # the agent: demo tenants (latency-critical server and its load generator), benchmark and demo scripts
+    redis-server redis-tools jq
 )
 
 missing=()
