@@ -20,6 +20,12 @@ let package = Package(
         // Resource-pool vocabulary: pure values shared by every module.
         .target(name: "Pool", swiftSettings: strict),
 
+        // Streaming per-tenant forecasts and the baselines they are measured against: pure, no I/O, no clocks.
+        .target(name: "Predict", dependencies: ["Pool"], swiftSettings: strict),
+
+        // Trace reading and replay scoring for `dpm replay` (file I/O lives here, not in Predict).
+        .target(name: "Replay", dependencies: ["Predict"], swiftSettings: strict),
+
         // libbpf, libelf and zlib as a Swift module (Debian: libbpf-dev, libelf-dev, zlib1g-dev).
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
 
@@ -49,6 +55,8 @@ let package = Package(
             dependencies: [
                 "Pool", "CLoop",
                 "BPFLoader",
+                "Predict",
+                "Replay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -61,6 +69,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "CLoop", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
         // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
         .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
+        .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
