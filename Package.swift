@@ -49,6 +49,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Allocation: cost model, greedy whole-core placement and a warm-started bounded-variable simplex. Pure.
+        .target(name: "Solve", dependencies: ["Pool"], swiftSettings: strict),
+
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
             name: "dpm",
@@ -57,6 +60,7 @@ let package = Package(
                 "BPFLoader",
                 "Predict",
                 "Replay",
+                "Solve",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -70,6 +74,7 @@ let package = Package(
         // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
         .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
+        .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
