@@ -9,7 +9,6 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dpm", targets: ["dpm"]),
-        .library(name: "BPFLoader", targets: ["BPFLoader"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,33 +33,40 @@ let package = Package(
         .target(name: "BPFLoader", dependencies: ["CLibBPF"], swiftSettings: strict, plugins: ["BPFObjectPlugin"]),
         .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
 
-        // Thin C layer for the agent's thread and socket calls that Swift cannot import (timer slack, affinity,
-        // SCHED_FIFO with reset-on-fork, SO_PEERCRED).
-        .target(name: "CLoopSystem"),
+        // libnuma, CPU-affinity wrappers and the netlink/tc message layouts for Enforce (Debian: libnuma-dev).
+        .systemLibrary(name: "CEnforce", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
 
-        // The agent: configuration, tick thread, tenant table, snapshot, control socket, metrics, lifecycle.
+        // The only module that writes kernel control files: cgroups v1/v2, thread affinity, NUMA, tc over netlink.
         .target(
-            name: "CLoop",
-            dependencies: [
-                "Pool", "CLoopSystem",
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "Atomics", package: "swift-atomics"),
-            ],
+            name: "Enforce",
+            dependencies: ["Pool", "CEnforce", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
 
         // Allocation: cost model, greedy whole-core placement and a warm-started bounded-variable simplex. Pure.
         .target(name: "Solve", dependencies: ["Pool"], swiftSettings: strict),
 
+        // Thin C layer for the agent's thread and socket calls that Swift cannot import (timer slack, affinity,
+        // SCHED_FIFO with reset-on-fork, SO_PEERCRED).
+        .target(name: "CLoopSystem"),
+
+        // The agent: configuration, tick thread, tenant table, snapshot, control socket, metrics, lifecycle.
+        // The only module that imports its siblings.
+        .target(
+            name: "CLoop",
+            dependencies: [
+                "Pool", "CLoopSystem", "BPFLoader", "Predict", "Solve", "Enforce",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            swiftSettings: strict
+        ),
+
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
             name: "dpm",
             dependencies: [
-                "Pool", "CLoop",
-                "BPFLoader",
-                "Predict",
-                "Replay",
-                "Solve",
+                "Pool", "CLoop", "BPFLoader", "Predict", "Replay", "Solve", "Enforce",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -69,12 +75,12 @@ let package = Package(
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
         .testTarget(name: "CLoopTests", dependencies: ["CLoop", "Pool"], swiftSettings: strict),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader"], swiftSettings: strict),
+        .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
+        .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
         // Real-kernel tests (root, BPF, cgroups, tc, containers); shared by every module, files prefixed by module.
-        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "CLoop", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "CLoop", "Enforce", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
         // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
         .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
-        .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
-        .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
