@@ -170,7 +170,7 @@ public final class Agent: @unchecked Sendable {
         let views = loop.snapshot.read(slots: table.slots).tenants
         var specs = table.specs
         var changed = false
-        for (spec, view) in zip(table.specs, views) where view.vanished {
+        for (spec, view) in zip(table.specs, views) where view.vanished || !cgroupExists(spec.cgroupPath) {
             log("tenant \(spec.name): cgroup \(spec.cgroupPath) vanished; retired")
             specs.removeAll { $0.name == spec.name }
             waiting.append(spec)
@@ -191,6 +191,12 @@ public final class Agent: @unchecked Sendable {
                 log("tenant table change not applied: \(error)")
             }
         }
+    }
+
+    /// Whether the tenant's cgroup directory is still there (in the v2 hierarchy, or the v1 `cpu` one).
+    private func cgroupExists(_ path: String) -> Bool {
+        ["\(config.cgroupRoot)/unified/\(path)", "\(config.cgroupRoot)/cpu/\(path)", "\(config.cgroupRoot)/\(path)"]
+            .contains { access("\($0)/cgroup.procs", F_OK) == 0 }
     }
 
     private func currentTable() -> TenantTable? { tableLock.withLock { published } }

@@ -12,6 +12,9 @@ public struct AgentConfig: Sendable, Equatable {
     public var tenants: [TenantSpec] = []
     /// When the solver runs.
     public var solvePolicy: SolvePolicy = .onChange(relativeThreshold: 0.1)
+    /// Least time between two solves that a moving forecast triggers (a table change or a missed objective
+    /// solves at once); bounds the solver's share of the tick when forecasts are noisy.
+    public var solveMinimumIntervalNanoseconds: UInt64 = 5_000_000
     /// How big and how old a change must be before it is applied.
     public var hysteresis = Hysteresis()
     /// Real-time priority of the tick thread (SCHED_FIFO); nil keeps it at normal priority.
@@ -24,8 +27,22 @@ public struct AgentConfig: Sendable, Equatable {
     public var controlSocketPath = "/run/dpm/control.sock"
     /// Root of the cgroup file systems; tenant paths are relative to it.
     public var cgroupRoot = "/sys/fs/cgroup"
-    /// Where the agent keeps its state (Enforce's baseline file, the pid file).
+    /// Where the agent keeps its state (Enforce's baseline file).
     public var stateDirectory = "/run/dpm"
+    /// Where per-tenant counters come from.
+    public var telemetry: TelemetryChoice = .auto
+    /// Whether memory limits follow the forecasts (off: each tenant keeps its configured memory cap).
+    public var memoryLimits = false
+
+    /// Telemetry sources.
+    public enum TelemetryChoice: String, Sendable, Equatable, CaseIterable {
+        /// BPF when it loads, else the cgroup files.
+        case auto
+        /// The BPF programs (CPU time and run-queue wait per tenant); fail when they cannot load.
+        case bpf
+        /// The cgroup accounting files (CPU time and memory; no run-queue wait).
+        case cgroupFiles = "cgroup-files"
+    }
 
     public init() {}
 

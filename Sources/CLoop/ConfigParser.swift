@@ -126,7 +126,7 @@ private struct Reader {
 
     func config(_ root: Field) throws(ConfigError) -> AgentConfig {
         let keys: Set = ["tick", "reserve", "links", "tenants", "classes", "solve", "hysteresis", "realtime", "tick_cpu",
-                         "metrics_port", "control_socket", "cgroup_root", "state_dir"]
+                         "metrics_port", "control_socket", "cgroup_root", "state_dir", "telemetry", "memory_limits"]
         let entries = try mapping(root, allowed: keys)
         var config = AgentConfig()
         if let field = entries["tick"] {
@@ -141,7 +141,12 @@ private struct Reader {
         if let field = entries["tenants"] {
             config.tenants = try tenants(field, classSLOs: classSLOs, links: Set(config.links.map(\.name)))
         }
-        if let field = entries["solve"] { config.solvePolicy = try solvePolicy(field) }
+        if let field = entries["solve"] {
+            config.solvePolicy = try solvePolicy(field)
+            if let interval = try mapping(field, allowed: ["when", "threshold", "min_interval"])["min_interval"] {
+                config.solveMinimumIntervalNanoseconds = UInt64(try duration(interval))
+            }
+        }
         if let field = entries["hysteresis"] { config.hysteresis = try hysteresis(field) }
         if let field = entries["realtime"] {
             if field.node.scalar != nil {
@@ -158,6 +163,14 @@ private struct Reader {
         if let field = entries["control_socket"] { config.controlSocketPath = try absolutePath(field) }
         if let field = entries["cgroup_root"] { config.cgroupRoot = try absolutePath(field) }
         if let field = entries["state_dir"] { config.stateDirectory = try absolutePath(field) }
+        if let field = entries["telemetry"] {
+            let text = try string(field)
+            guard let choice = AgentConfig.TelemetryChoice(rawValue: text) else {
+                throw fail(field, "expected one of \(AgentConfig.TelemetryChoice.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+            }
+            config.telemetry = choice
+        }
+        if let field = entries["memory_limits"] { config.memoryLimits = try bool(field) }
         if let field = entries["tick_cpu"], let cpu = config.tickCPU, !config.reserve.coreIDs.isEmpty, !config.reserve.coreIDs.contains(cpu) {
             throw fail(field, "the tick thread must run on a housekeeping core (reserve.cores: \(config.reserve.coreIDs))")
         }
@@ -268,7 +281,7 @@ private struct Reader {
     }
 
     func solvePolicy(_ field: Field) throws(ConfigError) -> AgentConfig.SolvePolicy {
-        let entries = try mapping(field, allowed: ["when", "threshold"])
+        let entries = try mapping(field, allowed: ["when", "threshold", "min_interval"])
         let when = try entries["when"].map { (value: Field) throws(ConfigError) -> String in try string(value) } ?? "on-change"
         switch when {
         case "every-tick":

@@ -94,6 +94,7 @@ public final class ControlLoop: @unchecked Sendable {
                               nowNanoseconds >= lastSolveNanoseconds + config.hysteresis.shrinkHoldNanoseconds {
                         reason = .objectiveMissed(index)
                     } else if case let .onChange(threshold) = config.solvePolicy,
+                              nowNanoseconds >= lastSolveNanoseconds + config.solveMinimumIntervalNanoseconds,
                               Damping.forecastMoved(lastSolved: lastSolvedCpu[slot], now: demand.cpuCores.atQuantile, relativeThreshold: threshold) {
                         reason = .forecastMoved(index)
                     }
@@ -199,15 +200,16 @@ public final class ControlLoop: @unchecked Sendable {
         let solveStart = dpm_monotonic_ns()
         lastSolveNanoseconds = nowNanoseconds
         guard let plan = table.plan else { return }
+        let why = describe(reason, table)
         for index in table.specs.indices { table.present[index] = !views[table.slots[index]].vanished }
         let live = table.specs.indices.filter { table.present[$0] }
         let specs = live.map { table.specs[$0] }
-        let outcome: SolveOutcome
+        var outcome: SolveOutcome
         do {
             outcome = try plan.solve(demands: table.demands, present: table.present)
         } catch {
             loopView.solveFailures &+= 1
-            history.append(SolveRecord(atNanoseconds: nowNanoseconds, reason: describe(reason, table), outcome: nil, applied: applied, changes: [], failure: "solve: \(error)"))
+            history.append(SolveRecord(atNanoseconds: nowNanoseconds, reason: why, outcome: nil, applied: applied, changes: [], failure: "solve: \(error)"))
             return
         }
         loopView.solves &+= 1
@@ -221,6 +223,7 @@ public final class ControlLoop: @unchecked Sendable {
             lastChangeNanoseconds: lastChange, nowNanoseconds: nowNanoseconds, settings: config.hysteresis
         )
         var failure: String?
+        if !changes.isEmpty { outcome.explanations = plan.explain(names: changes.map(\.tenant)) }
         if !changes.isEmpty {
             do {
                 loopView.enforceWrites &+= UInt64(try enforcer.apply(next, specs: specs, host: table.host))
@@ -241,7 +244,7 @@ public final class ControlLoop: @unchecked Sendable {
             }
             histograms.enforce.record(dpm_monotonic_ns() - solved)
         }
-        history.append(SolveRecord(atNanoseconds: nowNanoseconds, reason: describe(reason, table), outcome: outcome, applied: applied, changes: failure == nil ? changes : [], failure: failure))
+        history.append(SolveRecord(atNanoseconds: nowNanoseconds, reason: why, outcome: outcome, applied: applied, changes: failure == nil ? changes : [], failure: failure))
     }
 
     private func describe(_ reason: SolveReason, _ table: TenantTable) -> String {

@@ -4,10 +4,10 @@ import Pool
 public enum Damping {
     /// Whether a tenant's new forecast moved far enough from the one the last solve used to warrant a new solve.
     ///
-    /// The move is measured relative to the larger of the two values, with a floor of 0.05 cores so that an idle
-    /// tenant's noise (0.001 → 0.003 cores) does not trigger solves.
+    /// The move is measured relative to the larger of the two values, with a floor of a tenth of a core so that
+    /// a small tenant's millisecond noise (0.01 → 0.03 cores) does not trigger solves.
     public static func forecastMoved(lastSolved: Double, now: Double, relativeThreshold: Double) -> Bool {
-        let scale = max(max(abs(lastSolved), abs(now)), 0.05)
+        let scale = max(max(abs(lastSolved), abs(now)), 0.1)
         return abs(now - lastSolved) > relativeThreshold * scale
     }
 

@@ -26,7 +26,7 @@ public struct ExplainReport: Sendable, Codable, Equatable {
 
     static func make(tenant: StatusReport.Tenant, spec: TenantSpec, history: [SolveRecord], nowNanoseconds: UInt64) -> ExplainReport {
         let latest = history.first { $0.outcome?.explanations[spec.name] != nil }
-        let explanation = latest?.outcome?.explanations[spec.name] ?? TenantExplanation()
+        let explanation = latest?.outcome?.explanations[spec.name] ?? TenantRationale()
         let changes = history.flatMap { record in
             record.changes.filter { $0.tenant == spec.name }.map { change in
                 Change(

@@ -81,7 +81,7 @@ public protocol DemandForecaster: AnyObject {
 }
 
 /// Why a tenant got what it got, as `dpm explain` shows it.
-public struct TenantExplanation: Sendable, Codable, Equatable {
+public struct TenantRationale: Sendable, Codable, Equatable {
     /// Constraints that held the tenant's allocation where it is (capacity, its cap, its guarantee…).
     public var bindingConstraints: [String]
     /// Cost terms of the solver's objective for this tenant, by name.
@@ -96,11 +96,13 @@ public struct TenantExplanation: Sendable, Codable, Equatable {
 /// What a solve produced.
 public struct SolveOutcome: Sendable {
     public var allocation: Allocation
-    public var explanations: [String: TenantExplanation]
+    /// Why the tenants whose allocation changed got what they got (filled by the loop through
+    /// `SolvePlan.explain`, only for those tenants: explanations cost allocations).
+    public var explanations: [String: TenantRationale]
     /// Simplex iterations (or comparable work units) the solve took.
     public var iterations: Int
 
-    public init(allocation: Allocation, explanations: [String: TenantExplanation] = [:], iterations: Int = 0) {
+    public init(allocation: Allocation, explanations: [String: TenantRationale] = [:], iterations: Int = 0) {
         self.allocation = allocation
         self.explanations = explanations
         self.iterations = iterations
@@ -119,6 +121,8 @@ public protocol SolvePlan: AnyObject {
     /// Tick thread, only on ticks that need a solve: `demands[i]` and `present[i]` belong to the table's
     /// `specs[i]`; a tenant not present (its cgroup vanished) gets nothing.
     func solve(demands: [TenantDemand], present: [Bool]) throws -> SolveOutcome
+    /// Tick thread, right after `solve`: why the tenants called `names` got what they got on that solve.
+    func explain(names: [String]) -> [String: TenantRationale]
 }
 
 /// Makes the kernel obey an allocation (Enforce), or, in dry-run mode, only says what it would write.

@@ -37,10 +37,12 @@ struct RunCommand: ParsableCommand {
         }
         let mode: Agent.Mode = dryRun ? .dryRun : .enforce
         do {
-            let components = try ComponentFactory.make(config: settings, mode: mode, capacity: capacity)
-            let agent = try Agent(config: settings, mode: mode, components: components, capacity: capacity) { line in
+            let log: @Sendable (String) -> Void = { line in
                 FileHandle.standardError.write(Data("\(Date().formatted(.iso8601)) dpm: \(line)\n".utf8))
             }
+            let (components, notes) = try ComponentFactory.make(config: settings, mode: mode, capacity: capacity)
+            for note in notes { log(note) }
+            let agent = try Agent(config: settings, mode: mode, components: components, capacity: capacity, log: log)
             try agent.run(durationNanoseconds: durationNanoseconds)
         } catch {
             FileHandle.standardError.write(Data("dpm run: \(error)\n".utf8))

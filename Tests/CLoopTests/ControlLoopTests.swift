@@ -43,6 +43,9 @@ private final class QuotaPlan: SolvePlan, AllocationSolving, @unchecked Sendable
         }
         return SolveOutcome(allocation: allocation, explanations: [:], iterations: 3)
     }
+    func explain(names: [String]) -> [String: TenantRationale] {
+        Dictionary(uniqueKeysWithValues: names.map { ($0, TenantRationale(bindingConstraints: ["demand"])) })
+    }
 }
 
 private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable {
@@ -63,6 +66,7 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
     private func makeLoop(_ telemetry: ScriptedTelemetry, _ solver: QuotaPlan, _ enforcer: RecordingEnforcer) throws -> ControlLoop {
         var config = AgentConfig()
         config.hysteresis.shrinkHoldNanoseconds = 0
+        config.solveMinimumIntervalNanoseconds = 0
         let loop = ControlLoop(config: config, capacity: 8, telemetry: telemetry, forecaster: LastValueForecaster(), enforcer: enforcer)
         loop.tables.publish(TenantTable(generation: 1, host: host, specs: specs, slots: [3, 5], plan: try solver.plan(host: host, specs: specs, current: Allocation())))
         return loop
@@ -83,6 +87,7 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         #expect(read.tenants[1].sharedCpuCores == 1)
         #expect(read.tenants[1].lastChangeNanoseconds == 4_000_000)
         #expect(loop.history.recent().first?.reason.contains("forecast of be moved") == true)
+        #expect(loop.history.recent().first?.outcome?.explanations["be"]?.bindingConstraints == ["demand"])
     }
 
     @Test func runQueueWaitAboveTheObjectiveIsCountedAndTriggersASolve() throws {

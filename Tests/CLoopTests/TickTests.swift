@@ -113,6 +113,7 @@ import Testing
 
     @Test func forecastMovesAreRelativeWithAFloor() {
         #expect(!Damping.forecastMoved(lastSolved: 0.001, now: 0.003, relativeThreshold: 0.1))
+        #expect(!Damping.forecastMoved(lastSolved: 0.01, now: 0.019, relativeThreshold: 0.1))
         #expect(Damping.forecastMoved(lastSolved: 0, now: 1, relativeThreshold: 0.1))
         #expect(!Damping.forecastMoved(lastSolved: 1, now: 1.05, relativeThreshold: 0.1))
         #expect(Damping.forecastMoved(lastSolved: 1, now: 1.2, relativeThreshold: 0.1))
