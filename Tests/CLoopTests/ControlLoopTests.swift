@@ -121,3 +121,20 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         #expect(loop.snapshot.read(slots: []).loop.ticks == 3)
     }
 }
+
+@Suite struct SolvePlannerTests {
+    @Test func quotaAnExclusiveTenantCannotUseGoesToTheSharedPool() {
+        let specs = [TenantSpec(name: "lc", cgroupPath: "lc", tenantClass: .latencyCritical),
+                     TenantSpec(name: "b", cgroupPath: "b", tenantClass: .burstable, cap: ResourceVector(cpuCores: 0.5, memoryBytes: .infinity, networkBitsPerSecond: .infinity)),
+                     TenantSpec(name: "be", cgroupPath: "be", tenantClass: .bestEffort)]
+        let solved = Allocation(tenants: [
+            "lc": TenantAllocation(exclusiveCoreIDs: [1], sharedCpuCores: 0.6),
+            "b": TenantAllocation(sharedCpuCores: 0.2),
+            "be": TenantAllocation(sharedCpuCores: 0.2),
+        ])
+        let moved = SolvePlanner.Plan.movingUnusableQuota(solved, specs: specs)
+        #expect(moved.tenants["lc"]?.sharedCpuCores == 0)
+        #expect(moved.tenants["b"]?.sharedCpuCores == 0.5)
+        #expect(abs((moved.tenants["be"]?.sharedCpuCores ?? 0) - 0.5) < 1e-12)
+    }
+}
