@@ -46,17 +46,23 @@ struct dpm_slot_record {
 	struct dpm_slot_counters counters;
 };
 
-/* Per-CPU bookkeeping of the scheduler programs (map `cpu_state`, one entry). */
+/*
+ * Per-CPU bookkeeping of the scheduler programs (map `cpu_state`, one entry). Times are in the clock of the flavour:
+ * the run queue's clock (tp_btf) or bpf_ktime_get_ns (raw_tp).
+ */
 struct dpm_cpu_state {
 	__u64 last_flush_ns;
 	__u64 run_start_ns;         /* when the current task switched in */
 	__u64 dropped_records;      /* ring-buffer reservations that failed on this CPU */
 	__u32 current_slot;         /* slot of the task on this CPU, or DPM_NO_SLOT */
+	__u32 cached_generation;    /* one-entry cache of the last cgroup-to-slot lookup on this CPU */
+	__u64 cached_cgroup_id;
+	__u32 cached_slot;
 	__u32 reserved;
 	__u64 touched[DPM_SLOT_WORDS]; /* bit per slot changed since the last flush */
 };
 
-/* Per-task state: task_storage (tp_btf) or the pid-keyed hash (raw_tp fallback). */
+/* Per-task state of the raw_tp fallback (pid-keyed hash): when the task was enqueued, and its cached slot. */
 struct dpm_task_state {
 	__u64 enqueued_ns;          /* last wake-up or preemption; 0 once switched in */
 	__u64 cgroup_id;            /* cgroup of the cached slot */

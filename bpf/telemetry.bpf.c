@@ -5,6 +5,11 @@
  * it touched at most once per `flush_interval_ns` through the ring buffer `records`, without waking the consumer,
  * which drains on its own clock. The scheduler and page-fault probes come in a tp_btf flavour and a raw_tp
  * fallback; the loader enables one of the two sets before load.
+ *
+ * The tp_btf flavour needs no wake-up probe: the kernel's own delay accounting (CONFIG_SCHED_INFO) stamps
+ * `sched_info.last_queued` with the run queue's clock when a task is enqueued (wake-up or preemption), so at
+ * sched_switch the wait is `rq->clock - last_queued`. A task that migrates while queued counts the wait on the CPU
+ * that runs it. The raw_tp fallback stamps wake-ups itself in a pid-keyed hash.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -14,10 +19,11 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+
 /* Minimum time between two flushes of one CPU. Set by the loader before load. */
 const volatile __u64 flush_interval_ns = DPM_DEFAULT_FLUSH_INTERVAL_NS;
 
-/* Bumped by user space after every change of `cgroup_slots`: invalidates the slots cached in task state. */
+/* Bumped by user space after every change of `cgroup_slots`: invalidates the slots cached per CPU and per task. */
 __u32 slot_generation;
 
 struct {
@@ -46,14 +52,7 @@ struct {
 	__uint(max_entries, 1 << 20);
 } records SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct dpm_task_state);
-} task_state SEC(".maps");
-
-/* raw_tp fallback of `task_state`, keyed by pid. */
+/* The raw_tp fallback's per-task state, keyed by pid. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);
@@ -98,6 +97,7 @@ static __always_inline __u32 log2_u64(__u64 v)
 static __always_inline void publish_touched(struct dpm_cpu_state *state, __u64 now)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 flushed_ns = bpf_ktime_get_ns();
 
 #pragma clang loop unroll(disable)
 	for (__u32 word = 0; word < DPM_SLOT_WORDS; word++) {
@@ -122,7 +122,7 @@ static __always_inline void publish_touched(struct dpm_cpu_state *state, __u64 n
 			}
 			record->cpu = cpu;
 			record->slot = slot;
-			record->flushed_ns = now;
+			record->flushed_ns = flushed_ns;
 			record->counters = *counters;
 			bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
 		}
@@ -143,13 +143,10 @@ static __always_inline void mark_touched_atomic(struct dpm_cpu_state *state, __u
  * The common part of a context switch: charge the outgoing task's run to the CPU's current slot, count the switch,
  * record the incoming task's run-queue wait, and flush when due. Runs with interrupts off.
  */
-static __always_inline void account_switch(__u64 now, bool voluntary, __u32 next_slot, __u64 wait_ns)
+static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 now, bool voluntary, __u32 next_slot,
+					   __u64 wait_ns)
 {
-	struct dpm_cpu_state *state = this_cpu_state();
 	struct dpm_slot_counters *counters;
-
-	if (!state)
-		return;
 	__u32 prev_slot = state->current_slot;
 	if (prev_slot < DPM_MAX_SLOTS && (counters = bpf_map_lookup_elem(&slot_counters, &prev_slot))) {
 		if (state->run_start_ns)
@@ -171,6 +168,18 @@ static __always_inline void account_switch(__u64 now, bool voluntary, __u32 next
 	}
 	if (now - state->last_flush_ns >= flush_interval_ns)
 		publish_touched(state, now);
+}
+
+/* Resolves a cgroup's slot through the CPU's one-entry cache (consecutive tasks of one tenant hit it). */
+static __always_inline __u32 cpu_cached_slot(struct dpm_cpu_state *state, __u64 cgroup_id)
+{
+	__u32 generation = slot_generation;
+	if (state->cached_cgroup_id != cgroup_id || state->cached_generation != generation) {
+		state->cached_cgroup_id = cgroup_id;
+		state->cached_slot = slot_of_cgroup(cgroup_id);
+		state->cached_generation = generation;
+	}
+	return state->cached_slot;
 }
 
 /* Resolves a task's slot through its cached state; refreshes the cache when the cgroup or the slot map changed. */
@@ -209,51 +218,28 @@ static __always_inline void count_page_fault(void)
 	mark_touched_atomic(state, slot);
 }
 
-/* tp_btf flavour: task pointers are typed, per-task state lives in task storage. */
-
-static __always_inline __u64 task_cgroup_id_btf(struct task_struct *task)
-{
-	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-}
-
-static __always_inline int record_enqueue_btf(struct task_struct *task)
-{
-	struct dpm_task_state *state = bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (state)
-		state->enqueued_ns = bpf_ktime_get_ns();
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(sched_wakeup_btf, struct task_struct *task)
-{
-	return record_enqueue_btf(task);
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(sched_wakeup_new_btf, struct task_struct *task)
-{
-	return record_enqueue_btf(task);
-}
+/* tp_btf flavour: task pointers are typed, the wait comes from the kernel's delay accounting. */
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	__u64 now = bpf_ktime_get_ns();
+	struct dpm_cpu_state *state = this_cpu_state();
+	/* This CPU's run queue (every task's cfs_rq points into the queue of the CPU it is on); __schedule updated
+	 * its clock just before this tracepoint. */
+	__u64 now = prev->se.cfs_rq->rq->clock;
 	__u32 next_slot = DPM_NO_SLOT;
 	__u64 wait_ns = 0;
 
-	/* A preempted task goes back to the run queue: its wait starts now. */
-	if (prev_state == 0 && prev->pid) {
-		struct dpm_task_state *task = bpf_task_storage_get(&task_state, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (task)
-			task->enqueued_ns = now;
+	if (!state)
+		return 0;
+	if (next->pid) {
+		__u64 queued = next->sched_info.last_queued;
+		if (queued && now > queued)
+			wait_ns = now - queued;
+		next_slot = cpu_cached_slot(state, next->cgroups->dfl_cgrp->kn->id);
 	}
-	if (next->pid)
-		next_slot = switch_in(bpf_task_storage_get(&task_state, next, 0, 0), task_cgroup_id_btf(next), now,
-				      &wait_ns);
-	account_switch(now, !preempt && prev_state != 0, next_slot, wait_ns);
+	account_switch(state, now, !preempt && prev_state != 0, next_slot, wait_ns);
 	return 0;
 }
 
@@ -297,18 +283,22 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
+	struct dpm_cpu_state *state = this_cpu_state();
 	__u64 now = bpf_ktime_get_ns();
 	__u32 prev_pid = BPF_CORE_READ(prev, pid);
 	__u32 next_pid = BPF_CORE_READ(next, pid);
 	__u32 next_slot = DPM_NO_SLOT;
 	__u64 wait_ns = 0;
 
+	if (!state)
+		return 0;
+	/* A preempted task goes back to the run queue: its wait starts now. */
 	if (prev_state == 0 && prev_pid)
 		record_enqueue_raw(prev);
 	if (next_pid)
 		next_slot = switch_in(bpf_map_lookup_elem(&pid_state, &next_pid),
 				      BPF_CORE_READ(next, cgroups, dfl_cgrp, kn, id), now, &wait_ns);
-	account_switch(now, !preempt && prev_state != 0, next_slot, wait_ns);
+	account_switch(state, now, !preempt && prev_state != 0, next_slot, wait_ns);
 	return 0;
 }
 

@@ -8,11 +8,9 @@ public enum KernelFeatures {
     /// The kernel describes its types in BTF (CO-RE relocations need it).
     public static let hasKernelBTF: Bool = access(kernelBTFPath, R_OK) == 0
 
-    /// `tp_btf` programs load on the scheduler tracepoints and task storage exists: the fast flavour of the
-    /// telemetry probes. When false, the loader falls back to `raw_tp` programs and a pid-keyed hash.
-    public static let hasTypedTracepoints: Bool =
-        hasKernelBTF && dpm_probe_tp_btf("sched_switch") == 1
-            && libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nil) == 1
+    /// `tp_btf` programs load on the scheduler tracepoints: the fast flavour of the telemetry probes. When false,
+    /// the loader falls back to `raw_tp` programs and a pid-keyed hash.
+    public static let hasTypedTracepoints: Bool = hasKernelBTF && dpm_probe_tp_btf("sched_switch") == 1
 
     static func requireKernelBTF() throws {
         guard hasKernelBTF else { throw BPFError.noKernelBTF(path: kernelBTFPath) }

@@ -10,9 +10,9 @@ import Glibc
 public final class TelemetryProbes {
     /// Which flavour of the scheduler and page-fault programs is attached.
     public enum TracepointFlavour: String, Sendable {
-        /// BTF-typed tracepoints and task storage: the fast one.
+        /// BTF-typed tracepoints reading the kernel's own enqueue stamps: the fast one.
         case typed = "tp_btf"
-        /// Raw tracepoints with CO-RE reads and a pid-keyed hash: for kernels without tp_btf or task storage.
+        /// Raw tracepoints with CO-RE reads, wake-up probes and a pid-keyed hash: for kernels without tp_btf.
         case raw = "raw_tp"
     }
 
@@ -56,27 +56,27 @@ public final class TelemetryProbes {
 
     private static let networkPrograms = ["cgroup_ingress", "cgroup_egress"]
     private static func tracepointPrograms(_ flavour: TracepointFlavour) -> [String] {
-        let suffix = flavour == .typed ? "btf" : "raw"
-        return ["sched_wakeup", "sched_wakeup_new", "sched_switch", "page_fault_user"].map { "\($0)_\(suffix)" }
+        switch flavour {
+        // The kernel's delay accounting stamps enqueues: no wake-up probe needed.
+        case .typed: ["sched_switch_btf", "page_fault_user_btf"]
+        case .raw: ["sched_wakeup_raw", "sched_wakeup_new_raw", "sched_switch_raw", "page_fault_user_raw"]
+        }
     }
 
-    /// Opens, configures, loads, attaches and pins the telemetry programs.
+    /// Opens, configures, loads, attaches and pins the telemetry programs. When the typed flavour was chosen by
+    /// probing and the kernel still refuses it (a missing type or symbol), falls back to the raw one.
     public init(options: Options = Options()) throws {
-        let object = try BPFObject(.telemetry)
         let forced = getenv(Self.forceRawEnvironmentVariable).map { String(cString: $0) == "1" } ?? false
-        let flavour = options.flavour ?? (forced || !KernelFeatures.hasTypedTracepoints ? .raw : .typed)
-        for candidate in [TracepointFlavour.typed, .raw] {
-            for program in Self.tracepointPrograms(candidate) {
-                try object.setAutoload(program: program, candidate == flavour)
-            }
+        let preferred = options.flavour ?? (forced || !KernelFeatures.hasTypedTracepoints ? .raw : .typed)
+        let object: BPFObject
+        do {
+            object = try Self.load(flavour: preferred, options: options)
+            flavour = preferred
+        } catch BPFError.loadFailed where preferred == .typed && options.flavour == nil {
+            object = try Self.load(flavour: .raw, options: options)
+            flavour = .raw
         }
-        try object.setAutocreate(map: flavour == .typed ? "pid_state" : "task_state", false)
-        try object.setReadOnlyVariable("flush_interval_ns", to: options.flushIntervalNanoseconds)
-        try object.setMaxEntries(map: "records", options.ringBufferBytes)
-        try object.load()
-
         self.object = object
-        self.flavour = flavour
         pinDirectory = options.pinDirectory
         cgroupSlots = try object.map("cgroup_slots")
         slotCounters = try object.map("slot_counters")
@@ -92,6 +92,20 @@ public final class TelemetryProbes {
             close()
             throw error
         }
+    }
+
+    private static func load(flavour: TracepointFlavour, options: Options) throws -> BPFObject {
+        let object = try BPFObject(.telemetry)
+        for candidate in [TracepointFlavour.typed, .raw] {
+            for program in tracepointPrograms(candidate) {
+                try object.setAutoload(program: program, candidate == flavour)
+            }
+        }
+        try object.setAutocreate(map: "pid_state", flavour == .raw)
+        try object.setReadOnlyVariable("flush_interval_ns", to: options.flushIntervalNanoseconds)
+        try object.setMaxEntries(map: "records", options.ringBufferBytes)
+        try object.load()
+        return object
     }
 
     deinit {

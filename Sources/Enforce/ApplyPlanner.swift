@@ -55,19 +55,19 @@ public enum ApplyPlanner {
         pending += grows
         var plan: [PlannedChange] = []
         plan.reserveCapacity(pending.count)
-        while !pending.isEmpty {
+        var done = [Bool](repeating: false, count: pending.count)
+        // Passes over the pending changes in order (shrinks first), taking every change that is safe now, until
+        // all are taken or a pass takes none.
+        while plan.count < pending.count {
             var progressed = false
-            var index = 0
-            while index < pending.count {
-                if state.applyIfSafe(pending[index]) {
-                    plan.append(pending.remove(at: index))
-                    progressed = true
-                } else {
-                    index += 1
-                }
+            for index in pending.indices where !done[index] && state.applyIfSafe(pending[index]) {
+                plan.append(pending[index])
+                done[index] = true
+                progressed = true
             }
             if !progressed {
-                throw .noSafeOrder(tenants: Array(Set(pending.map(\.tenant))).sorted())
+                let stuck = pending.indices.filter { !done[$0] }.map { pending[$0].tenant }
+                throw .noSafeOrder(tenants: Array(Set(stuck)).sorted())
             }
         }
         return plan

@@ -5,6 +5,8 @@ public protocol BandwidthControl: AnyObject {
     /// Sets the tenant's class (minor number `classMinor`, stable for the tenant) on the link: `rate` is its
     /// guarantee, `ceil` its allocation; the tenant's packets are steered to the class by its cgroup.
     func setRate(link: String, classMinor: UInt16, tenant: TenantState, rateBitsPerSecond: Double, ceilBitsPerSecond: Double) throws(EnforceError)
+    /// Steers the tenant's packets to its class again (after a restart adopted the previous run's classes).
+    func assignClass(classMinor: UInt16, tenant: TenantState) throws(EnforceError)
     /// Removes the shaping Enforce set up on the link (restore).
     func remove(link: String) throws(EnforceError)
 }

@@ -18,9 +18,31 @@ public struct Baseline: Sendable, Hashable, Codable {
     /// The HTB class minor number of each shaped tenant, the same on every link and across restarts.
     public var classMinors: [String: UInt16] = [:]
     /// Tenants last applied (for adoption after a crash).
-    public var tenants: [TenantState] = []
+    public private(set) var tenants: [TenantState] = []
+    /// Lookup sets for the two lists above, so a tick's bookkeeping does not scan them.
+    private var recordedPaths: Set<String> = []
+    private var recordedTenants: Set<String> = []
+
+    private enum CodingKeys: String, CodingKey { case entries, shapedLinks, classMinors, tenants }
 
     public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        entries = try container.decode([Entry].self, forKey: .entries)
+        shapedLinks = try container.decode([String].self, forKey: .shapedLinks)
+        classMinors = try container.decode([String: UInt16].self, forKey: .classMinors)
+        tenants = try container.decode([TenantState].self, forKey: .tenants)
+        recordedPaths = Set(entries.map(\.path))
+        recordedTenants = Set(tenants.map(\.name))
+    }
+
+    public func contains(tenant name: String) -> Bool { recordedTenants.contains(name) }
+
+    /// Remembers a tenant (with the knobs it manages) for adoption after a crash.
+    public mutating func record(tenant: TenantState) {
+        if recordedTenants.insert(tenant.name).inserted { tenants.append(tenant) }
+    }
 
     /// The tenant's class minor, assigning the next free one (from 2; 1 is the tree's parent class).
     public mutating func classMinor(of tenant: String) -> UInt16 {
@@ -30,10 +52,10 @@ public struct Baseline: Sendable, Hashable, Codable {
         return minor
     }
 
-    public func contains(_ path: String) -> Bool { entries.contains { $0.path == path } }
+    public func contains(_ path: String) -> Bool { recordedPaths.contains(path) }
 
     public mutating func record(path: String, original: String) {
-        if !contains(path) { entries.append(Entry(path: path, original: original)) }
+        if recordedPaths.insert(path).inserted { entries.append(Entry(path: path, original: original)) }
     }
 
     /// Reads a state file; nil when there is none.

@@ -61,7 +61,9 @@ public struct CgroupBackend: Sendable, Equatable {
     /// The directory of a tenant's cgroup in the hierarchy that holds a controller.
     public func directory(of cgroupPath: String, controller: String) -> String {
         let mount = mountPoints[controller] ?? mountPoints["cpu"] ?? "/sys/fs/cgroup"
-        let relative = cgroupPath.split(separator: "/").joined(separator: "/")
+        // The common case (`pods/lc`) needs no cleaning; stray slashes are folded.
+        let clean = !cgroupPath.hasPrefix("/") && !cgroupPath.hasSuffix("/") && !cgroupPath.contains("//")
+        let relative = clean ? cgroupPath : cgroupPath.split(separator: "/").joined(separator: "/")
         return relative.isEmpty ? mount : mount + "/" + relative
     }
 
@@ -131,7 +133,7 @@ public struct CgroupBackend: Sendable, Equatable {
             guard let raw = Double(text) else { return nil }
             return .amount(version == .v1 ? (raw * 100 / 1024).rounded() : raw)
         case .memoryMax, .memoryHigh, .memoryMin:
-            if text == "max" { return .amount(.infinity) }
+            if text == "max" || text == "-1" { return .amount(.infinity) }
             guard let bytes = Double(text) else { return nil }
             return .amount(bytes >= Self.unlimitedThreshold ? .infinity : bytes)
         }

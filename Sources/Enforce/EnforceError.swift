@@ -39,6 +39,8 @@ public enum EnforceError: Error, Equatable, Sendable, CustomStringConvertible {
     case pageMigration(processID: Int32, toNodes: CPUSet, errno: ErrnoCode)
     /// A netlink request the kernel answered with an error.
     case netlink(request: String, errno: ErrnoCode)
+    /// The egress classifier could not be loaded or updated.
+    case bpf(String)
     /// The requested partition breaks capacity or a guarantee.
     case invalidAllocation(PoolError)
     /// No order of writes keeps every intermediate state valid (for example two tenants swapping their only
@@ -63,6 +65,7 @@ public enum EnforceError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .threadAffinity(thread, cpus, errno): "setting thread \(thread)'s affinity to CPUs \(cpus): \(errno)"
         case let .pageMigration(process, nodes, errno): "moving process \(process)'s pages to nodes \(nodes): \(errno)"
         case let .netlink(request, errno): "netlink \(request): \(errno)"
+        case let .bpf(reason): "egress classifier: \(reason)"
         case let .invalidAllocation(error): "invalid allocation: \(error)"
         case let .noSafeOrder(tenants): "no safe order of writes for tenants \(tenants.joined(separator: ", "))"
         case let .rolledBack(cause, count): "\(cause); rolled back \(count) write(s) to the last valid state"

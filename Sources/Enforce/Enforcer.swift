@@ -15,6 +15,8 @@ public final class Enforcer: @unchecked Sendable {
     /// What Enforce believes the kernel holds, per tenant, after the last apply.
     public private(set) var applied: [String: TenantState] = [:]
     public private(set) var baseline = Baseline()
+    /// Each tenant's last request as given (before normalization): an unchanged request costs one comparison.
+    private var lastRequested: [String: TenantState] = [:]
 
     public static let defaultStateFilePath = "/run/dpm/enforce-state.json"
 
@@ -80,7 +82,14 @@ public final class Enforcer: @unchecked Sendable {
     /// is safe) and `.rolledBack` reports the cause.
     @discardableResult
     public func apply(_ requested: [TenantState]) throws(EnforceError) -> [PlannedChange] {
-        let targets = requested.map(normalized)
+        let changed = requested.filter { lastRequested[$0.name] != $0 }
+        guard !changed.isEmpty else { return [] }
+        let plan = try applyChanged(changed.map(normalized))
+        for tenant in changed { lastRequested[tenant.name] = tenant }
+        return plan
+    }
+
+    private func applyChanged(_ targets: [TenantState]) throws(EnforceError) -> [PlannedChange] {
         try check(targets)
         var current: [TenantState] = []
         var seen = Set<String>()
@@ -88,7 +97,8 @@ public final class Enforcer: @unchecked Sendable {
             current.append(try currentState(for: target))
             seen.insert(target.name)
         }
-        current += applied.values.filter { !seen.contains($0.name) }.sorted { $0.name < $1.name }
+        // Tenants not in the request stay as they are; they count for capacity and exclusivity (order is irrelevant).
+        for (name, state) in applied where !seen.contains(name) { current.append(state) }
         let plan = try ApplyPlanner.plan(from: current, to: targets, limits: limits)
         guard !plan.isEmpty else {
             for state in current where seen.contains(state.name) { applied[state.name] = state }
@@ -107,6 +117,7 @@ public final class Enforcer: @unchecked Sendable {
             do {
                 try perform(change, on: before)
             } catch {
+                for target in targets { lastRequested[target.name] = nil }
                 let restored = rollBack(undo, working: &working)
                 for (name, state) in working { applied[name] = state }
                 throw .rolledBack(cause: error, restoredWrites: restored)
@@ -129,15 +140,18 @@ public final class Enforcer: @unchecked Sendable {
         public var description: String { "\(tenant): \(path) holds \"\(found)\", expected \"\(expected)\"" }
     }
 
-    /// Reads back every file Enforce manages and reports those that differ from the applied state.
+    /// Reads back every file Enforce manages and reports those that differ from the applied state. The applied
+    /// state takes the values found, so the next apply of the same partition writes the drifted files again.
     public func detectDrift() throws(EnforceError) -> [Drift] {
         var drifts: [Drift] = []
         for tenant in applied.values.sorted(by: { $0.name < $1.name }) {
             for knob in CgroupKnob.allCases {
                 guard let expected = tenant.settings[knob], let path = backend.file(knob, of: tenant.cgroupPath) else { continue }
                 let text = try files.read(path)
-                if backend.decode(knob, text) != backend.normalized(knob, expected) {
+                if let found = backend.decode(knob, text), found != backend.normalized(knob, expected) {
                     drifts.append(Drift(tenant: tenant.name, path: path, expected: backend.encode(knob, expected), found: text))
+                    applied[tenant.name]?.settings[knob] = found
+                    lastRequested[tenant.name] = nil
                 }
             }
         }
@@ -168,6 +182,7 @@ public final class Enforcer: @unchecked Sendable {
         }
         baseline = Baseline()
         applied = [:]
+        lastRequested = [:]
         try? FileManager.default.removeItem(atPath: stateFilePath)
         return report
     }
@@ -191,6 +206,7 @@ public final class Enforcer: @unchecked Sendable {
         case .adopt:
             for tenant in previous.tenants {
                 if let state = try? currentState(for: tenant, ignoringApplied: true) { applied[tenant.name] = state }
+                if let minor = previous.classMinors[tenant.name] { try? bandwidth?.assignClass(classMinor: minor, tenant: tenant) }
             }
             return RestoreReport()
         }
@@ -211,17 +227,22 @@ public final class Enforcer: @unchecked Sendable {
         return target
     }
 
-    /// Refuses bad input before anything is written.
+    /// Refuses bad input before anything is written. Tenants already applied skip what cannot have changed
+    /// unnoticed (their files are open: a vanished cgroup fails its write, which rolls back), and usage is read
+    /// only when a memory limit goes down, so a steady tick reads nothing.
     private func check(_ targets: [TenantState]) throws(EnforceError) {
         for target in targets {
+            let previous = applied[target.name]
             for cpu in (target.settings.cpus?.members ?? []) where !limits.onlineCPUs.contains(cpu) {
                 throw .cpuOffline(cpu, online: limits.onlineCPUs)
             }
             if target.settings.cpus?.isEmpty == true { throw .invalidAllocation(.invalid(field: "\(target.name).cores", reason: "an empty CPU set")) }
-            for directory in backend.directories(of: target.cgroupPath) {
-                _ = try files.read(directory + "/cgroup.procs")
+            if previous?.cgroupPath != target.cgroupPath {
+                for directory in backend.directories(of: target.cgroupPath) {
+                    _ = try files.read(directory + "/cgroup.procs")
+                }
             }
-            if let limit = target.settings.memoryMaxBytes, limit.isFinite {
+            if let limit = target.settings.memoryMaxBytes, limit.isFinite, limit < previous?.settings.memoryMaxBytes ?? .infinity {
                 let usagePath = backend.directory(of: target.cgroupPath, controller: "memory")
                     + (backend.version == .v1 ? "/memory.usage_in_bytes" : "/memory.current")
                 let text = try files.read(usagePath)
@@ -278,10 +299,9 @@ public final class Enforcer: @unchecked Sendable {
                 continue
             }
         }
-        let names = Set(baseline.tenants.map(\.name))
-        for target in targets where !names.contains(target.name) {
+        for target in targets where !baseline.contains(tenant: target.name) {
             // The target says which knobs are managed: adoption reads those back.
-            baseline.tenants.append(target)
+            baseline.record(tenant: target)
             changed = true
         }
         if changed { try baseline.save(to: stateFilePath) }
@@ -373,5 +393,14 @@ extension Enforcer {
         )
         try enforcer.recover(.adopt)
         return enforcer
+    }
+
+    /// The same, shaping traffic in this network namespace with an HTB tree per link and the BPF egress
+    /// classifier (needs bpffs and CAP_BPF).
+    public static func forThisHost(stateFilePath: String = Enforcer.defaultStateFilePath, shapeTraffic: Bool) throws(EnforceError) -> Enforcer {
+        guard shapeTraffic else { return try forThisHost(stateFilePath: stateFilePath) }
+        let backend = try CgroupBackend.detect(files: ControlFiles())
+        let classifier = try BPFClassifier(unifiedMountPoint: backend.unifiedMountPoint ?? "/sys/fs/cgroup")
+        return try forThisHost(stateFilePath: stateFilePath, bandwidth: try TrafficShaper(classifier: classifier))
     }
 }

@@ -14,8 +14,10 @@ public protocol KernelCalls: AnyObject, Sendable {
     /// Writes the whole value at offset 0 (one `write` is one control-file update); returns 0 or an errno.
     func write(descriptor: Int32, value: String) -> Int32
     func close(descriptor: Int32)
-    /// Reads a whole (small) file; `.failure(errno)` when it cannot.
-    func read(_ path: String) -> Result<String, ErrnoCode>
+    /// Opens a file for reading; returns a descriptor or `-errno`.
+    func openForReading(_ path: String) -> Int32
+    /// Reads a whole (small) file from offset 0 through an open descriptor; `.failure(errno)` when it cannot.
+    func read(descriptor: Int32) -> Result<String, ErrnoCode>
     /// Creates a directory; returns 0, or an errno (`EEXIST` when it exists).
     func makeDirectory(_ path: String) -> Int32
     /// Removes an empty directory; returns 0 or an errno.
@@ -24,6 +26,16 @@ public protocol KernelCalls: AnyObject, Sendable {
     func setThreadAffinity(threadID: Int32, cpus: CPUSet) -> Int32
     /// Moves a process's pages from some NUMA nodes to others (`numa_migrate_pages`); returns 0 or an errno.
     func migratePages(processID: Int32, fromNodes: CPUSet, toNodes: CPUSet) -> Int32
+}
+
+extension KernelCalls {
+    /// Reads a whole (small) file once: open, read, close.
+    public func read(_ path: String) -> Result<String, ErrnoCode> {
+        let descriptor = openForReading(path)
+        guard descriptor >= 0 else { return .failure(ErrnoCode(-descriptor)) }
+        defer { close(descriptor: descriptor) }
+        return read(descriptor: descriptor)
+    }
 }
 
 /// An errno value as an error, with its text.
@@ -58,23 +70,36 @@ public final class LinuxKernel: KernelCalls {
 
     public func close(descriptor: Int32) { _ = Glibc.close(descriptor) }
 
-    public func read(_ path: String) -> Result<String, ErrnoCode> {
-        var fd: Int32
-        repeat { fd = Glibc.open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { return .failure(ErrnoCode(errno)) }
-        defer { _ = Glibc.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
+    public func openForReading(_ path: String) -> Int32 {
         while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return .failure(ErrnoCode(errno))
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
+            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { return fd }
+            if errno != EINTR { return -errno }
         }
-        return .success(String(decoding: bytes, as: UTF8.self))
+    }
+
+    public func read(descriptor: Int32) -> Result<String, ErrnoCode> {
+        // Control files are small: one page almost always holds them, and the stack buffer avoids the heap.
+        var result = ""
+        var offset = 0
+        while true {
+            let chunk: Result<String?, ErrnoCode> = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+                while true {
+                    let count = pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
+                    if count > 0 {
+                        offset += count
+                        return .success(String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self))
+                    }
+                    if count == 0 { return .success(nil) }
+                    if errno != EINTR { return .failure(ErrnoCode(errno)) }
+                }
+            }
+            switch chunk {
+            case let .success(text?): result += text
+            case .success(nil): return .success(result)
+            case let .failure(code): return .failure(code)
+            }
+        }
     }
 
     public func makeDirectory(_ path: String) -> Int32 { mkdir(path, 0o755) == 0 ? 0 : errno }

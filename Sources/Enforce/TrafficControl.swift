@@ -76,14 +76,11 @@ public enum TrafficControlMessages {
         return message
     }
 
-    /// `tc filter add dev DEV egress prio 1 handle 1 bpf direct-action fd FD name NAME`.
+    /// `tc filter replace dev DEV egress prio 1 handle 1 bpf direct-action fd FD name NAME`: a restarted agent's
+    /// program takes the place of the previous one.
     public static func addEgressBPFFilter(interfaceIndex: Int32, programDescriptor: Int32, name: String) -> NetlinkMessage {
-        var message = NetlinkMessage(type: UInt16(RTM_NEWTFILTER), flags: UInt16(NLM_F_CREATE | NLM_F_EXCL))
-        let protocolAll = UInt32(UInt16(0x0003 /* ETH_P_ALL */).bigEndian)
-        let priority: UInt32 = 1
-        var header = header(interfaceIndex: interfaceIndex, handle: 1, parent: 0xFFFF_FFF3 /* clsact egress */)
-        header.tcm_info = priority << 16 | protocolAll
-        message.append(header)
+        var message = NetlinkMessage(type: UInt16(RTM_NEWTFILTER), flags: UInt16(NLM_F_CREATE | NLM_F_REPLACE))
+        message.append(egressFilterHeader(interfaceIndex: interfaceIndex))
         message.attribute(Int32(TCA_KIND), string: "bpf")
         message.nested(Int32(TCA_OPTIONS)) { options in
             options.attribute(Int32(TCA_BPF_FD), UInt32(bitPattern: programDescriptor))
@@ -91,6 +88,23 @@ public enum TrafficControlMessages {
             options.attribute(Int32(TCA_BPF_FLAGS), UInt32(TCA_BPF_FLAG_ACT_DIRECT))
         }
         return message
+    }
+
+    /// `tc filter del dev DEV egress prio 1 handle 1 bpf`.
+    public static func deleteEgressBPFFilter(interfaceIndex: Int32) -> NetlinkMessage {
+        var message = NetlinkMessage(type: UInt16(RTM_DELTFILTER), flags: 0)
+        message.append(egressFilterHeader(interfaceIndex: interfaceIndex))
+        message.attribute(Int32(TCA_KIND), string: "bpf")
+        return message
+    }
+
+    /// Enforce's filter on the clsact egress hook: priority 1, every protocol, handle 1.
+    static func egressFilterHeader(interfaceIndex: Int32) -> tcmsg {
+        let protocolAll = UInt32(UInt16(0x0003 /* ETH_P_ALL */).bigEndian)
+        let priority: UInt32 = 1
+        var header = header(interfaceIndex: interfaceIndex, handle: 1, parent: 0xFFFF_FFF3 /* clsact egress */)
+        header.tcm_info = priority << 16 | protocolAll
+        return header
     }
 
     /// `RTM_GETLINK` by name: the answer carries the interface index.

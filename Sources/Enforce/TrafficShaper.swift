@@ -10,6 +10,8 @@ public protocol TrafficClassifier: AnyObject {
     func attach(interfaceIndex: Int32, link: String, socket: NetlinkSocket) throws(EnforceError)
     /// Sends packets of sockets in the cgroup (path relative to the cgroup v2 root) to the class `handle`.
     func assign(cgroupPath: String, classHandle: UInt32) throws(EnforceError)
+    /// Takes the classifier off a link's egress hook.
+    func detach(interfaceIndex: Int32, link: String, socket: NetlinkSocket) throws(EnforceError)
 }
 
 /// Per-tenant egress shaping with HTB over raw rtnetlink: the tree is set up once per link, idempotently, and a
@@ -76,6 +78,10 @@ public final class TrafficShaper: BandwidthControl {
         let capacity = linkBitsPerSecond[link] ?? Self.defaultLinkBitsPerSecond
         let ceil = ceilBitsPerSecond.isFinite ? ceilBitsPerSecond : capacity
         try setClassRate(interfaceIndex: index, minor: classMinor, rateBitsPerSecond: min(rateBitsPerSecond, ceil), ceilBitsPerSecond: ceil)
+        try assignClass(classMinor: classMinor, tenant: tenant)
+    }
+
+    public func assignClass(classMinor: UInt16, tenant: TenantState) throws(EnforceError) {
         try classifier?.assign(cgroupPath: tenant.cgroupPath, classHandle: TrafficControlMessages.handle(minor: classMinor))
     }
 
@@ -97,6 +103,7 @@ public final class TrafficShaper: BandwidthControl {
         } catch let .netlink(_, code) where code.rawValue == ENOENT || code.rawValue == EINVAL {
             // Already gone.
         }
+        try classifier?.detach(interfaceIndex: index, link: link, socket: socket)
         prepared.remove(link)
     }
 }

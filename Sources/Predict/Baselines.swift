@@ -109,7 +109,8 @@ public struct AutopilotMLRecommender: LimitMethod {
     /// Decay of the models' scores.
     public let scoreDecay = 0.98
 
-    private let grid: DecayingHistogram
+    /// Candidate limits: the ends of the VPA/Autopilot histogram buckets (first 0.01, growing 5% each).
+    private let candidateLimits: [Double]
     /// c_m(L), one row of candidate limits per decay rate (the margin does not change the argmin).
     private var limitCosts: [Double]
     private var proposals: [Double]
@@ -119,8 +120,9 @@ public struct AutopilotMLRecommender: LimitMethod {
 
     public init(overrunWeight: Double, maxValue: Double = 1000) {
         self.overrunWeight = overrunWeight
-        grid = DecayingHistogram(firstBucketSize: 0.01, growth: 0.05, maxValue: maxValue, halfLifeSeconds: 1)
-        limitCosts = [Double](repeating: 0, count: Self.decayRates.count * grid.weights.count)
+        let grid = DecayingHistogram(firstBucketSize: 0.01, growth: 0.05, maxValue: maxValue, halfLifeSeconds: 1)
+        candidateLimits = grid.weights.indices.map { grid.bucketStart($0 + 1) }
+        limitCosts = [Double](repeating: 0, count: Self.decayRates.count * candidateLimits.count)
         let models = Self.decayRates.count * Self.margins.count
         proposals = [Double](repeating: 0, count: models)
         scores = [Double](repeating: 0, count: models)
@@ -130,13 +132,13 @@ public struct AutopilotMLRecommender: LimitMethod {
         guard value.isFinite else { return }
         let usage = max(value, 0)
         lastValue = usage
-        let candidates = grid.weights.count
+        let candidates = candidateLimits.count
         var model = 0
         for (decayIndex, decay) in Self.decayRates.enumerated() {
             var best = 0
             var bestCost = Double.infinity
             for candidate in 0..<candidates {
-                let limit = grid.bucketStart(candidate + 1)
+                let limit = candidateLimits[candidate]
                 let cost = (usage > limit ? overrunWeight : 0) + underrunWeight * max(limit - usage, 0)
                 let index = decayIndex * candidates + candidate
                 limitCosts[index] = decay * limitCosts[index] + (1 - decay) * cost
@@ -145,7 +147,7 @@ public struct AutopilotMLRecommender: LimitMethod {
                     best = candidate
                 }
             }
-            let base = grid.bucketStart(best + 1)
+            let base = candidateLimits[best]
             for margin in Self.margins {
                 let previous = proposals[model]
                 let cost = (usage > previous ? overrunWeight : 0) + underrunWeight * max(previous - usage, 0)

@@ -13,6 +13,9 @@ public struct ForecasterConfiguration: Sendable, Hashable, Codable {
     public var shortfallTarget: Double
     /// Holt level smoothing (0...1): how fast the level follows the newest value.
     public var levelRate: Double
+    /// Smoothing of the slow level (0...1), the ensemble's second local model: a near-mean that wins on series
+    /// whose changes are noise rather than signal.
+    public var slowLevelRate: Double
     /// Holt trend smoothing (0...1).
     public var trendRate: Double
     /// Damping of the trend per step (0...1); below 1 keeps a trend from running away over a gap.
@@ -31,14 +34,15 @@ public struct ForecasterConfiguration: Sendable, Hashable, Codable {
     public var changeDrift: Double
     /// CUSUM decision threshold, in error scales: an accumulated error above it re-anchors the level.
     public var changeThreshold: Double
-    /// Smoothing of the squared errors that weigh the local model against the prior (online ensemble).
+    /// Smoothing of the squared errors that weigh the fast model, the slow level and the prior (online ensemble).
     public var ensembleRate: Double
 
     public init(
         stepSeconds: Double = 300,
         seasonalPeriods: [Int] = [288],
         shortfallTarget: Double = 0.05,
-        levelRate: Double = 0.7,
+        levelRate: Double = 0.9,
+        slowLevelRate: Double = 0.05,
         trendRate: Double = 0.02,
         trendDamping: Double = 0.9,
         seasonalRate: Double = 0.1,
@@ -54,6 +58,7 @@ public struct ForecasterConfiguration: Sendable, Hashable, Codable {
         self.seasonalPeriods = seasonalPeriods
         self.shortfallTarget = shortfallTarget
         self.levelRate = levelRate
+        self.slowLevelRate = slowLevelRate
         self.trendRate = trendRate
         self.trendDamping = trendDamping
         self.seasonalRate = seasonalRate
@@ -78,6 +83,7 @@ public struct ForecasterConfiguration: Sendable, Hashable, Codable {
             found.append("shortfallTarget must be within (0, 1), got \(shortfallTarget)")
         }
         unit("levelRate", levelRate)
+        unit("slowLevelRate", slowLevelRate)
         unit("trendRate", trendRate)
         unit("trendDamping", trendDamping)
         unit("seasonalRate", seasonalRate)

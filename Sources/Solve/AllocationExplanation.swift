@@ -51,9 +51,8 @@ public enum Binding: String, Sendable, Codable, Hashable {
     case unshaped
 }
 
-extension AllocationSolver {
-    /// The explanation of one slot's last allocation (allocates; for `explain`, not for the tick).
-    public func explanation(slot: Int) -> TenantExplanation {
+extension AllocationState {
+    func explanation(slot: Int) -> TenantExplanation {
         var cores: [Int] = []
         exclusiveCoreIDs(slot: slot, into: &cores)
         let spec = specs[slot]

@@ -12,25 +12,84 @@ import Pool
 ///   result through the per-slot accessors on the tick; `allocation()` and `explanation(slot:)` build `Pool` values
 ///   and allocate — call them off the hot path or only when something changed.
 public final class AllocationSolver {
-    public let host: HostCapacity
-    public let specs: [TenantSpec]
-    public let model: CostModel
+    /// Everything a tick reads and writes, kept in one value so the tick runs with one exclusive access to it
+    /// instead of a dynamic exclusivity check per element of a class's array.
+    var state: AllocationState
+
+    /// Prepares the solver for a tenant table. `previous` (for example the partition the agent found at start)
+    /// is the assignment the first tick stays close to.
+    public init(host: HostCapacity, specs: [TenantSpec], model: CostModel = CostModel(), previous: Allocation? = nil) throws(SolveError) {
+        state = try AllocationState(host: host, specs: specs, model: model, previous: previous)
+    }
+
+    public var host: HostCapacity { state.host }
+    public var specs: [TenantSpec] { state.specs }
+    public var model: CostModel { state.model }
     /// Iterations and status of the last tick's LP.
-    public private(set) var lpIterations = 0
-    public private(set) var lpStatus: SimplexStatus = .optimal
+    public var lpIterations: Int { state.lpIterations }
+    public var lpStatus: SimplexStatus { state.lpStatus }
+
+    /// The slot of a tenant in `specs` (the index that `demands` and the accessors use).
+    public func slot(named name: String) -> Int? { state.slot(named: name) }
+
+    /// Marks a tenant present or absent; an absent tenant gets nothing and its guarantees are not enforced.
+    public func setPresent(_ slot: Int, _ isPresent: Bool) { state.setPresent(slot, isPresent) }
+
+    /// Computes this tick's allocation from each slot's demand forecast (`demands[slot]`).
+    ///
+    /// Throws `.guaranteesClash` when the guarantees of the present tenants cannot all be met, and `.invalidInput`
+    /// for a NaN or negative forecast; the previous result stays readable in both cases.
+    public func solve(demands: [TenantDemand]) throws(SolveError) { try state.solve(demands: demands) }
+
+    // MARK: Results of the last tick (raw units)
+
+    /// CPU numbers owned exclusively by `slot`, written into `into` (cleared first); no allocation if it has room.
+    public func exclusiveCoreIDs(slot: Int, into cores: inout [Int]) { state.exclusiveCoreIDs(slot: slot, into: &cores) }
+    public func exclusiveCoreCount(slot: Int) -> Int { state.placement.held[slot] }
+    public func sharedCpuCores(slot: Int) -> Double { state.sharedCpuCores(slot: slot) }
+    public func memoryMaxBytes(slot: Int) -> Double { state.memoryMaxBytes(slot: slot) }
+    /// Egress bandwidth on the tenant's link; infinite for a tenant without a shaped link.
+    public func bandwidthBitsPerSecond(slot: Int) -> Double { state.bandwidthBitsPerSecond(slot: slot) }
+    /// Value of the LP objective at the last tick's solution (the allocation's total cost minus constants).
+    public var lpObjective: Double { state.lp.objective }
+    /// The cost model's total for the last tick's amounts: every tenant's terms plus contention.
+    public var totalCost: Double { state.totalCost(amounts: state.amount) }
+    /// The cost model's total for other amounts (slot × resource, raw units) under the last tick's demands.
+    public func totalCost(amounts: [Double]) -> Double { state.totalCost(amounts: amounts) }
+    /// The last tick's bounds and demands of one slot's resource as the LP saw them (raw units; CPU: shared part).
+    public func cells(slot: Int, kind: ResourceKind) -> (lower: Double, upper: Double, expected: Double, quantile: Double, previous: Double) {
+        state.cells(slot: slot, kind: kind)
+    }
+    /// What the pool offered the LP on a row: shared CPU cores, tenant memory, a link's bandwidth.
+    public func poolCapacity(row: Int) -> Double { state.poolCapacity(row: row) }
+    /// The LP as the last tick set it (bounds and costs), for export as MPS and comparison with other solvers.
+    public var linearProgram: LinearProgram { state.linearProgram }
+    /// The last tick's result as a `Pool.Allocation` (allocates).
+    public func allocation() -> Allocation { state.allocation() }
+    /// The explanation of one slot's last allocation (allocates; for `explain`, not for the tick).
+    public func explanation(slot: Int) -> TenantExplanation { state.explanation(slot: slot) }
+}
+
+/// The allocation solver's tables and the steps of a tick.
+struct AllocationState {
+    let host: HostCapacity
+    let specs: [TenantSpec]
+    let model: CostModel
+    var lpIterations = 0
+    var lpStatus: SimplexStatus = .optimal
 
     static let pieceCount = 4
     static let resourceCount = 3
     let lp: SimplexSolver
     /// The LP's rows and columns as built (bounds and costs of the build, not of a tick).
-    private let shape: LinearProgram
+    let shape: LinearProgram
     var placement: CorePlacement
-    private let slotByName: [String: Int]
+    let slotByName: [String: Int]
     /// Normalising capacity of each resource: host cores, tenant memory, tenant bandwidth.
     let unit: [Double]
     /// LP row of each slot's network columns (−1 without a shaped link), and each link's capacity.
     let linkRow: [Int]
-    private let linkCapacity: [Double]
+    let linkCapacity: [Double]
     let rowCount: Int
     var present: [Bool]
     // Per slot × resource (index slot * 3 + kind), raw units; read by the explanation.
@@ -38,16 +97,16 @@ public final class AllocationSolver {
     var upperAmount: [Double]
     var expected: [Double]
     var quantile: [Double]
-    private var previous: [Double]
+    var previous: [Double]
     var previousUsed: [Double]
     var amount: [Double]
     var latencyInflation: [Double]
     var coresWanted: [Int]
-    private var hasPrevious = false
+    var hasPrevious = false
 
     /// Prepares the solver for a tenant table. `previous` (for example the partition the agent found at start)
     /// is the assignment the first tick stays close to.
-    public init(host: HostCapacity, specs: [TenantSpec], model: CostModel = CostModel(), previous previousAllocation: Allocation? = nil) throws(SolveError) {
+    init(host: HostCapacity, specs: [TenantSpec], model: CostModel, previous previousAllocation: Allocation?) throws(SolveError) {
         do {
             try host.validate()
             for spec in specs { try spec.validate() }
@@ -119,16 +178,16 @@ public final class AllocationSolver {
     // MARK: The tick
 
     /// The slot of a tenant in `specs` (the index that `demands` and the accessors use).
-    public func slot(named name: String) -> Int? { slotByName[name] }
+    func slot(named name: String) -> Int? { slotByName[name] }
 
     /// Marks a tenant present or absent; an absent tenant gets nothing and its guarantees are not enforced.
-    public func setPresent(_ slot: Int, _ isPresent: Bool) { present[slot] = isPresent }
+    mutating func setPresent(_ slot: Int, _ isPresent: Bool) { present[slot] = isPresent }
 
     /// Computes this tick's allocation from each slot's demand forecast (`demands[slot]`).
     ///
     /// Throws `.guaranteesClash` when the guarantees of the present tenants cannot all be met, and `.invalidInput`
     /// for a NaN or negative forecast; the previous result stays readable in both cases.
-    public func solve(demands: [TenantDemand]) throws(SolveError) {
+    mutating func solve(demands: [TenantDemand]) throws(SolveError) {
         guard demands.count == specs.count else {
             throw .invalidInput(field: "demands", reason: "\(demands.count) forecasts for \(specs.count) tenants")
         }
@@ -150,27 +209,25 @@ public final class AllocationSolver {
     // MARK: Results of the last tick (raw units)
 
     /// CPU numbers owned exclusively by `slot`, written into `into` (cleared first); no allocation if it has room.
-    public func exclusiveCoreIDs(slot: Int, into cores: inout [Int]) {
+    func exclusiveCoreIDs(slot: Int, into cores: inout [Int]) {
         cores.removeAll(keepingCapacity: true)
         for c in placement.owner.indices where placement.owner[c] == slot { cores.append(placement.coreIDs[c]) }
     }
 
-    public func exclusiveCoreCount(slot: Int) -> Int { placement.held[slot] }
-    public func sharedCpuCores(slot: Int) -> Double { amount[slot * 3 + ResourceKind.cpu.rawValue] }
-    public func memoryMaxBytes(slot: Int) -> Double { amount[slot * 3 + ResourceKind.memory.rawValue] }
+    func sharedCpuCores(slot: Int) -> Double { amount[slot * 3 + ResourceKind.cpu.rawValue] }
+    func memoryMaxBytes(slot: Int) -> Double { amount[slot * 3 + ResourceKind.memory.rawValue] }
     /// Egress bandwidth on the tenant's link; infinite for a tenant without a shaped link.
-    public func bandwidthBitsPerSecond(slot: Int) -> Double {
+    func bandwidthBitsPerSecond(slot: Int) -> Double {
         linkRow[slot] < 0 ? .infinity : amount[slot * 3 + ResourceKind.network.rawValue]
     }
 
     /// Value of the LP objective at the last tick's solution (the allocation's total cost minus constants).
-    public var lpObjective: Double { lp.objective }
+    var lpObjective: Double { lp.objective }
 
     /// The cost model's total for the last tick's amounts: every tenant's terms plus contention.
-    public var totalCost: Double { totalCost(amounts: amount) }
 
     /// The cost model's total for other amounts (slot × resource, raw units) under the last tick's demands.
-    public func totalCost(amounts: [Double]) -> Double {
+    func totalCost(amounts: [Double]) -> Double {
         var sum = 0.0
         for slot in specs.indices where present[slot] {
             for kind in ResourceKind.allCases where kind != .network || linkRow[slot] >= 0 {
@@ -193,13 +250,13 @@ public final class AllocationSolver {
 
     /// The last tick's demands and bounds per slot × resource as the LP saw them (raw units, shared CPU only):
     /// for comparisons such as a greedy-only answer.
-    public func cells(slot: Int, kind: ResourceKind) -> (lower: Double, upper: Double, expected: Double, quantile: Double, previous: Double) {
+    func cells(slot: Int, kind: ResourceKind) -> (lower: Double, upper: Double, expected: Double, quantile: Double, previous: Double) {
         let cell = slot * 3 + kind.rawValue
         return (lowerAmount[cell], upperAmount[cell], expected[cell], quantile[cell], previousUsed[cell])
     }
 
     /// What the pool offered the LP on a row: shared CPU cores, tenant memory, a link's bandwidth.
-    public func poolCapacity(row: Int) -> Double {
+    func poolCapacity(row: Int) -> Double {
         switch row {
         case 0: Double(host.cores.count - placement.held.reduce(0, +))
         case 1: host.tenantCapacity.memoryBytes
@@ -208,7 +265,7 @@ public final class AllocationSolver {
     }
 
     /// The LP as the last tick set it (bounds and costs), for export as MPS and comparison with other solvers.
-    public var linearProgram: LinearProgram {
+    var linearProgram: LinearProgram {
         var program = shape
         for i in 0..<program.rowCount { (program.rowLower[i], program.rowUpper[i]) = lp.rowBounds(i) }
         for j in 0..<program.columnCount {
@@ -219,7 +276,7 @@ public final class AllocationSolver {
     }
 
     /// The last tick's result as a `Pool.Allocation` (allocates).
-    public func allocation() -> Allocation {
+    func allocation() -> Allocation {
         var result = Allocation()
         var cores: [Int] = []
         for (slot, spec) in specs.enumerated() where present[slot] {
@@ -241,7 +298,7 @@ public final class AllocationSolver {
 
     // MARK: Steps of a tick
 
-    private func adopt(_ previousAllocation: Allocation) {
+    private mutating func adopt(_ previousAllocation: Allocation) {
         placement.setPrevious { core in
             for (name, given) in previousAllocation.tenants where given.exclusiveCoreIDs.contains(core) { return slotByName[name] }
             return nil
@@ -256,7 +313,7 @@ public final class AllocationSolver {
     }
 
     /// Demands after latency sizing; bounds from guarantees and caps; LC core counts.
-    private func prepareDemands(_ demands: [TenantDemand]) throws(SolveError) {
+    private mutating func prepareDemands(_ demands: [TenantDemand]) throws(SolveError) {
         for slot in specs.indices {
             let spec = specs[slot], demand = demands[slot]
             for kind in ResourceKind.allCases {
@@ -291,7 +348,7 @@ public final class AllocationSolver {
 
     /// Whole cores for latency-critical tenants within what the shared pool's guarantees leave; the shared CPU
     /// cell of each slot then carries only what its cores do not cover.
-    private func placeCores() throws(SolveError) {
+    private mutating func placeCores() throws(SolveError) {
         let placeable = placement.placeableCount
         var sharedGuarantees = 0.0, guaranteedCores = 0
         for slot in specs.indices where present[slot] {
@@ -357,7 +414,7 @@ public final class AllocationSolver {
     }
 
     /// Amounts from the LP's pieces, trimmed so rounding at the tolerance never lets a pool exceed its capacity.
-    private func readAmounts() {
+    private mutating func readAmounts() {
         for cell in amount.indices {
             let scale = unit[cell % 3]
             var sum = 0.0

@@ -47,6 +47,9 @@ public final class SimplexSolver {
     private let store: SimplexStorage
     private var updatesSinceRefactor = 0
     private var degenerateRun = 0
+    /// Whether the reduced costs held from the last solve still belong to the current basis and costs: bound
+    /// changes keep them, a cost change or a new basis does not.
+    private var dualsCurrent = false
     private static let tolerance = 1e-9
     private static let pivotTolerance = 1e-9
     private static let refactorInterval = 100
@@ -85,7 +88,11 @@ public final class SimplexSolver {
 
     /// Changes the objective coefficient of column `column` (in the program's own sense, min or max).
     public func setCost(_ column: Int, _ cost: Double) {
-        store.cost[column] = (maximize ? -cost : cost) * store.columnScale[column]
+        let scaled = (maximize ? -cost : cost) * store.columnScale[column]
+        if store.cost[column] != scaled {
+            store.cost[column] = scaled
+            dualsCurrent = false
+        }
     }
 
     /// Current bounds of a row, in the program's units.
@@ -110,6 +117,7 @@ public final class SimplexSolver {
     public func resetBasis() {
         store.setLogicalBasis()
         _ = refactor()
+        dualsCurrent = false
     }
 
     // MARK: Solving
@@ -121,20 +129,25 @@ public final class SimplexSolver {
         degenerateRun = 0
         store.placeNonbasicOnBounds()
         store.computePrimal()
-        store.computeDuals(phaseOne: false)
+        if !dualsCurrent { store.computeDuals(phaseOne: false) }
+        status = solveFromCurrentPoint()
+        dualsCurrent = status == .optimal
+        return status
+    }
+
+    private func solveFromCurrentPoint() -> SimplexStatus {
         if !store.isPrimalFeasible(Self.tolerance) {
-            let dualFeasible = store.makeDualFeasible(Self.tolerance)
-            store.computePrimal()
+            let (dualFeasible, flips) = store.makeDualFeasible(Self.tolerance)
+            if flips > 0 { store.computePrimal() }
             if dualFeasible {
+                // The dual simplex ends primal and dual feasible: optimal. Its reduced costs are current; the row
+                // prices are refreshed for the duals the caller reads.
                 let dualStatus = runDual()
-                if dualStatus != .optimal {
-                    status = dualStatus
-                    return status
-                }
+                if dualStatus == .optimal { store.computeRowPrices() }
+                return dualStatus
             }
         }
-        status = runPrimal()
-        return status
+        return runPrimal()
     }
 
     // MARK: Results (in the program's units and sense)
@@ -258,14 +271,20 @@ public final class SimplexSolver {
 
     // MARK: Dual simplex
 
-    /// Dual simplex from a dual-feasible basis: drives out the basic variable that violates its bounds most, and
-    /// brings in the nonbasic variable that keeps every reduced cost of the right sign (Harris' two-pass test).
+    /// Dual simplex from a dual-feasible basis (reduced costs current on entry): drives out the basic variable that violates its bounds most. The
+    /// ratio test is the bound-flipping ("long-step") one: walking along the pivot row in order of the dual ratios,
+    /// each boxed candidate passed is flipped to its other bound for as long as the leaving variable still stays
+    /// short of its bound, so one pivot crosses many breakpoints of a piecewise-linear cost. Reduced costs are
+    /// updated from the pivot row instead of being recomputed.
     private func runDual() -> SimplexStatus {
-        let s = store, m = rowCount, total = columnCount + rowCount, tol = Self.tolerance
+        let s = store, m = rowCount, tol = Self.tolerance
         while true {
             if iterations >= iterationLimit { return .iterationLimit }
-            if updatesSinceRefactor >= Self.refactorInterval { _ = refactor(); s.computePrimal() }
-            s.computeDuals(phaseOne: false)
+            if updatesSinceRefactor >= Self.refactorInterval {
+                _ = refactor()
+                s.computePrimal()
+                s.computeDuals(phaseOne: false)
+            }
             let bland = degenerateRun > Self.degenerateLimit
             var leaving = -1, worst = 0.0
             for i in 0..<m {
@@ -281,40 +300,42 @@ public final class SimplexSolver {
             if leaving < 0 { return .optimal }
             let leavingVariable = s.head[leaving]
             let toLower = s.x[leavingVariable] < s.lower[leavingVariable]
-            s.computePivotRow(leaving)
-            // Eligible entering columns move the leaving variable toward its violated bound.
-            var limit = Double.infinity
-            for j in 0..<total where s.isDualCandidate(j, toLower: toLower, pivotTolerance: Self.pivotTolerance) {
-                limit = min(limit, (s.dualSlack(j) + (bland ? 0 : tol)) / abs(s.rowAlpha[j]))
-            }
-            var entering = -1, enteringAlpha = 0.0, dualStep = Double.infinity
-            for j in 0..<total where s.isDualCandidate(j, toLower: toLower, pivotTolerance: Self.pivotTolerance) {
-                let a = abs(s.rowAlpha[j])
-                let ratio = max(0, s.dualSlack(j)) / a
-                if ratio > limit { continue }
-                let better = bland ? (ratio < dualStep || (ratio == dualStep && j < entering)) : a > abs(enteringAlpha)
-                if entering < 0 || better {
-                    entering = j
-                    enteringAlpha = s.rowAlpha[j]
-                    dualStep = ratio
+            var candidates = s.computePivotRow(leaving, toLower: toLower, pivotTolerance: Self.pivotTolerance)
+            if candidates == 0 { return .infeasible }
+            // Walk the breakpoints: flip boxed candidates while the leaving variable's infeasibility stays positive.
+            var slope = worst, entering = -1, flips = 0
+            while let j = s.popCandidate(count: &candidates) {
+                let range = s.upper[j] - s.lower[j]
+                let drop = abs(s.rowAlpha[j]) * range
+                if !bland, range < .infinity, candidates > 0, slope - drop > tol {
+                    s.flipList[flips] = j
+                    flips += 1
+                    slope -= drop
+                    continue
                 }
+                entering = j
+                break
             }
-            if entering < 0 { return .infeasible }
-            degenerateRun = dualStep <= tol ? degenerateRun + 1 : 0
+            let enteringAlpha = s.rowAlpha[entering]
+            let dualStep = s.d[entering] / enteringAlpha
+            degenerateRun = abs(dualStep) <= tol ? degenerateRun + 1 : 0
             s.ftran(entering)
             let pivotValue = s.alpha[leaving]
             if abs(pivotValue) <= Self.pivotTolerance || abs(pivotValue - enteringAlpha) > 1e-6 * (1 + abs(pivotValue)) {
-                // The row and the column disagree: the inverse has drifted. Rebuild it and try again.
+                // The row and the column disagree: the inverse has drifted. Rebuild it and try again (no flip done).
                 _ = refactor()
                 s.computePrimal()
+                s.computeDuals(phaseOne: false)
                 iterations += 1
                 continue
             }
+            s.applyFlips(flips)
             let bound = toLower ? s.lower[leavingVariable] : s.upper[leavingVariable]
             let enteringChange = (s.x[leavingVariable] - bound) / pivotValue
             s.moveEntering(entering, by: enteringChange)
             s.x[leavingVariable] = bound
             s.state[leavingVariable] = toLower ? BasisStatus.atLower.rawValue : BasisStatus.atUpper.rawValue
+            s.updateReducedCosts(step: dualStep, entering: entering, leaving: leavingVariable)
             pivot(position: leaving, entering: entering)
             iterations += 1
         }
@@ -332,6 +353,8 @@ public final class SimplexSolver {
     /// Rebuilds the basis inverse; a singular basis is repaired by swapping in logical variables.
     private func refactor() -> Bool {
         updatesSinceRefactor = 0
-        return store.invertBasis()
+        let kept = store.invertBasis()
+        if !kept { dualsCurrent = false }
+        return kept
     }
 }

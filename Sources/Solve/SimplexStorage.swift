@@ -19,6 +19,10 @@ final class SimplexStorage {
     let x: UnsafeMutablePointer<Double>
     let d: UnsafeMutablePointer<Double>
     let rowAlpha: UnsafeMutablePointer<Double>
+    /// The dual ratio test's candidates as a binary min-heap on (ratio, index), and the variables to flip.
+    let candidateIndex: UnsafeMutablePointer<Int>
+    let candidateRatio: UnsafeMutablePointer<Double>
+    let flipList: UnsafeMutablePointer<Int>
     let state: UnsafeMutablePointer<UInt8>
     // Per basis position (m).
     let head: UnsafeMutablePointer<Int>
@@ -55,6 +59,11 @@ final class SimplexStorage {
         x = doubles(total)
         d = doubles(total)
         rowAlpha = doubles(total)
+        candidateIndex = .allocate(capacity: max(1, total))
+        candidateIndex.initialize(repeating: 0, count: max(1, total))
+        candidateRatio = doubles(total)
+        flipList = .allocate(capacity: max(1, total))
+        flipList.initialize(repeating: 0, count: max(1, total))
         state = .allocate(capacity: max(1, total))
         state.initialize(repeating: 0, count: max(1, total))
         head = .allocate(capacity: max(1, m))
@@ -72,7 +81,9 @@ final class SimplexStorage {
     }
 
     deinit {
-        for p in [value, rowScale, columnScale, cost, lower, upper, x, d, rowAlpha, y, alpha, work, inverse, scratchBasis, scratchInverse] {
+        candidateIndex.deallocate()
+        flipList.deallocate()
+        for p in [value, rowScale, columnScale, cost, lower, upper, x, d, rowAlpha, candidateRatio, y, alpha, work, inverse, scratchBasis, scratchInverse] {
             p.deallocate()
         }
         columnStart.deallocate()
@@ -193,6 +204,17 @@ final class SimplexStorage {
         }
     }
 
+    /// Row prices y = c_Bᵀ B⁻¹ for the true costs (the duals reported to the caller).
+    func computeRowPrices() {
+        for k in 0..<m { y[k] = 0 }
+        for i in 0..<m {
+            let c = cost[head[i]]
+            if c == 0 { continue }
+            let row = inverse + i * m
+            for k in 0..<m { y[k] += c * row[k] }
+        }
+    }
+
     /// Row prices y = c_Bᵀ B⁻¹ and reduced costs d_j = c_j − yᵀ a_j of nonbasic variables. In phase one the costs are
     /// those of the sum of infeasibilities: −1 below a lower bound, +1 above an upper one, 0 elsewhere.
     func computeDuals(phaseOne: Bool) {
@@ -234,21 +256,21 @@ final class SimplexStorage {
 
     /// Flips boxed nonbasic variables whose reduced cost has the wrong sign; false when a one-sided or free
     /// variable is dual infeasible (then only the primal method applies).
-    func makeDualFeasible(_ tolerance: Double) -> Bool {
-        var feasible = true
+    func makeDualFeasible(_ tolerance: Double) -> (feasible: Bool, flips: Int) {
+        var feasible = true, flips = 0
         for j in 0..<(n + m) where lower[j] != upper[j] {
             switch state[j] {
             case BasisStatus.atLower.rawValue where d[j] < -tolerance:
-                if upper[j] < .infinity { state[j] = BasisStatus.atUpper.rawValue; x[j] = upper[j] } else { feasible = false }
+                if upper[j] < .infinity { state[j] = BasisStatus.atUpper.rawValue; x[j] = upper[j]; flips += 1 } else { feasible = false }
             case BasisStatus.atUpper.rawValue where d[j] > tolerance:
-                if lower[j] > -.infinity { state[j] = BasisStatus.atLower.rawValue; x[j] = lower[j] } else { feasible = false }
+                if lower[j] > -.infinity { state[j] = BasisStatus.atLower.rawValue; x[j] = lower[j]; flips += 1 } else { feasible = false }
             case BasisStatus.free.rawValue where abs(d[j]) > tolerance:
                 feasible = false
             default:
                 break
             }
         }
-        return feasible
+        return (feasible, flips)
     }
 
     // MARK: Pivoting
@@ -265,18 +287,6 @@ final class SimplexStorage {
             let r = rowIndex[k], v = value[k]
             for i in 0..<m { alpha[i] += inverse[i * m + r] * v }
         }
-    }
-
-    /// rowAlpha_j = (row r of B⁻¹) · a_j for every nonbasic variable: the pivot row of the dual simplex.
-    func computePivotRow(_ r: Int) {
-        let rho = inverse + r * m
-        for j in 0..<n {
-            if state[j] == BasisStatus.basic.rawValue { rowAlpha[j] = 0; continue }
-            var dot = 0.0
-            for k in columnStart[j]..<columnStart[j + 1] { dot += rho[rowIndex[k]] * value[k] }
-            rowAlpha[j] = dot
-        }
-        for i in 0..<m { rowAlpha[n + i] = state[n + i] == BasisStatus.basic.rawValue ? 0 : -rho[i] }
     }
 
     /// Moves the entering variable by `change` and the basic variables with it (Δx_B = −alpha · change).
@@ -305,16 +315,104 @@ final class SimplexStorage {
         return rate > 0 ? x[v] < lower[v] - tolerance : !(x[v] > upper[v] + tolerance)
     }
 
-    /// Whether nonbasic `j` can enter in the dual ratio test, moving the leaving variable toward the bound it
-    /// violates (`toLower`: it lies below its lower bound and must rise).
-    func isDualCandidate(_ j: Int, toLower: Bool, pivotTolerance: Double) -> Bool {
-        let s = state[j], a = rowAlpha[j]
-        if s == BasisStatus.basic.rawValue || lower[j] == upper[j] || abs(a) <= pivotTolerance { return false }
-        switch s {
-        case BasisStatus.atLower.rawValue: return toLower ? a < 0 : a > 0
-        case BasisStatus.atUpper.rawValue: return toLower ? a > 0 : a < 0
-        default: return true
+    /// The dual simplex's pivot row and ratio-test candidates in one pass: rowAlpha_j = (row r of B⁻¹) · a_j for
+    /// every nonbasic variable (fixed ones too, so their reduced costs stay current), and a min-heap on the dual
+    /// ratio of those that move the leaving variable toward its violated bound (`toLower`: it lies below its lower
+    /// bound and must rise). Returns the number of candidates (kept in the caller's local: a class's stored `var`
+    /// would cost a dynamic exclusivity check per access).
+    func computePivotRow(_ r: Int, toLower: Bool, pivotTolerance: Double) -> Int {
+        let rho = inverse + r * m
+        var count = 0
+        for j in 0..<(n + m) {
+            let s = state[j]
+            if s == BasisStatus.basic.rawValue { rowAlpha[j] = 0; continue }
+            var a: Double
+            if j < n {
+                a = 0
+                for k in columnStart[j]..<columnStart[j + 1] { a += rho[rowIndex[k]] * value[k] }
+            } else {
+                a = -rho[j - n]
+            }
+            rowAlpha[j] = a
+            if lower[j] == upper[j] || abs(a) <= pivotTolerance { continue }
+            let eligible: Bool
+            switch s {
+            case BasisStatus.atLower.rawValue: eligible = toLower ? a < 0 : a > 0
+            case BasisStatus.atUpper.rawValue: eligible = toLower ? a > 0 : a < 0
+            default: eligible = true
+            }
+            if !eligible { continue }
+            candidateIndex[count] = j
+            candidateRatio[count] = max(0, dualSlack(j)) / abs(a)
+            count += 1
         }
+        var i = count / 2 - 1
+        while i >= 0 {
+            siftDown(i, count: count)
+            i -= 1
+        }
+        return count
+    }
+
+    /// Removes and returns the candidate with the smallest ratio (ties: the smallest index), nil when none is left.
+    func popCandidate(count: inout Int) -> Int? {
+        guard count > 0 else { return nil }
+        let top = candidateIndex[0]
+        count -= 1
+        candidateIndex[0] = candidateIndex[count]
+        candidateRatio[0] = candidateRatio[count]
+        siftDown(0, count: count)
+        return top
+    }
+
+    private func precedes(_ a: Int, _ b: Int) -> Bool {
+        candidateRatio[a] < candidateRatio[b] || (candidateRatio[a] == candidateRatio[b] && candidateIndex[a] < candidateIndex[b])
+    }
+
+    private func siftDown(_ start: Int, count candidateCount: Int) {
+        var i = start
+        while true {
+            let left = 2 * i + 1, right = left + 1
+            var smallest = i
+            if left < candidateCount, precedes(left, smallest) { smallest = left }
+            if right < candidateCount, precedes(right, smallest) { smallest = right }
+            if smallest == i { return }
+            (candidateIndex[i], candidateIndex[smallest]) = (candidateIndex[smallest], candidateIndex[i])
+            (candidateRatio[i], candidateRatio[smallest]) = (candidateRatio[smallest], candidateRatio[i])
+            i = smallest
+        }
+    }
+
+    /// Moves the first `flipCount` variables of `flipList` to their other bound and the basic variables with them.
+    func applyFlips(_ flipCount: Int) {
+        guard flipCount > 0 else { return }
+        for i in 0..<m { work[i] = 0 }
+        for f in 0..<flipCount {
+            let j = flipList[f]
+            let toUpper = state[j] == BasisStatus.atLower.rawValue
+            let change = toUpper ? upper[j] - lower[j] : lower[j] - upper[j]
+            state[j] = toUpper ? BasisStatus.atUpper.rawValue : BasisStatus.atLower.rawValue
+            x[j] = toUpper ? upper[j] : lower[j]
+            if j >= n {
+                work[j - n] += change
+            } else {
+                for k in columnStart[j]..<columnStart[j + 1] { work[rowIndex[k]] -= value[k] * change }
+            }
+        }
+        for i in 0..<m {
+            let row = inverse + i * m
+            var sum = 0.0
+            for k in 0..<m { sum += row[k] * work[k] }
+            x[head[i]] += sum
+        }
+    }
+
+    /// Dual update after a pivot on the current pivot row: d_j −= step · rowAlpha_j; the entering variable's reduced
+    /// cost becomes 0 and the leaving one's −step.
+    func updateReducedCosts(step: Double, entering: Int, leaving: Int) {
+        for j in 0..<(n + m) where state[j] != BasisStatus.basic.rawValue && rowAlpha[j] != 0 { d[j] -= step * rowAlpha[j] }
+        d[entering] = 0
+        d[leaving] = -step
     }
 
     /// The reduced cost's distance from changing sign: d_j at a lower bound, −d_j at an upper one, 0 when free.

@@ -25,7 +25,8 @@ struct ApplyCommand: ParsableCommand {
             throw CommandFailure("\(error)")
         }
         do {
-            let enforcer = try Enforcer.forThisHost(stateFilePath: stateFile, bandwidth: try? TrafficShaper())
+            let shapes = tenants.contains { !$0.bandwidthBitsPerSecond.isEmpty }
+            let enforcer = try Enforcer.forThisHost(stateFilePath: stateFile, shapeTraffic: shapes)
             let changes = try enforcer.apply(tenants)
             if changes.isEmpty { print("nothing to change") }
             for change in changes { print(change) }

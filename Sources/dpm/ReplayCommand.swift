@@ -133,7 +133,7 @@ struct ReplayCommand: ParsableCommand {
             }
             guard let value = Double(text) else { throw ValidationError("--set \(setting): '\(text)' is not a number") }
             let keyPaths: [String: WritableKeyPath<ForecasterConfiguration, Double>] = [
-                "levelRate": \.levelRate, "trendRate": \.trendRate, "trendDamping": \.trendDamping,
+                "levelRate": \.levelRate, "slowLevelRate": \.slowLevelRate, "trendRate": \.trendRate, "trendDamping": \.trendDamping,
                 "seasonalRate": \.seasonalRate, "scaleRiseRate": \.scaleRiseRate, "scaleFallRate": \.scaleFallRate,
                 "volatilityProfileRate": \.volatilityProfileRate, "headroomGain": \.headroomGain,
                 "changeDrift": \.changeDrift, "changeThreshold": \.changeThreshold, "ensembleRate": \.ensembleRate,

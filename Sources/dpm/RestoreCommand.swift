@@ -13,7 +13,13 @@ struct RestoreCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let enforcer = try Enforcer.forThisHost(stateFilePath: stateFile, bandwidth: try? TrafficShaper())
+            let enforcer: Enforcer
+            do {
+                enforcer = try Enforcer.forThisHost(stateFilePath: stateFile, shapeTraffic: true)
+            } catch {
+                // Without BPF (no bpffs, no CAP_BPF) there is no shaping to take down: restore the files.
+                enforcer = try Enforcer.forThisHost(stateFilePath: stateFile)
+            }
             let report = enforcer.restore()
             for path in report.restoredPaths { print("restored \(path)") }
             if report.restoredPaths.isEmpty { print("nothing to restore") }

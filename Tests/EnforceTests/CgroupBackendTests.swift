@@ -58,6 +58,7 @@ import Testing
         #expect(backend.encode(.cpuWeight, .amount(100)) == "1024")
         #expect(backend.encode(.memoryMax, .amount(1000.0 + 8192)) == "8192")
         #expect(backend.decode(.memoryMax, "9223372036854771712") == .amount(.infinity))
+        #expect(backend.normalized(.memoryMax, .amount(.infinity)) == .amount(.infinity))
         #expect(backend.decode(.cpuWeight, "2048") == .amount(200))
         #expect(backend.encode(.cpus, .set([1, 2, 3])) == "1-3")
     }

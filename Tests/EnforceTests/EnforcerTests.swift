@@ -172,3 +172,45 @@ import Testing
         #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "-1")
     }
 }
+
+extension EnforcerTests {
+    @Test func rewritesADriftedFileOnTheNextApply() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        let enforcer = makeEnforcer(kernel)
+        try enforcer.apply([lc()])
+        kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] = "-1"
+        #expect(try enforcer.apply([lc()]).isEmpty, "an unchanged request writes nothing")
+        #expect(try enforcer.detectDrift().count == 1)
+        #expect(try enforcer.apply([lc()]).map(\.description) == ["lc: cpuQuota = 0.2"])
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "20000")
+    }
+}
+
+extension EnforcerTests {
+    /// A described two-node host (this machine has one): a tenant's memory nodes follow its cores.
+    @Test func memoryNodesFollowTheCoresOnATwoNodeHost() throws {
+        let host = HostCapacity(
+            cores: [Core(id: 0, numaNode: 0), Core(id: 1, numaNode: 0), Core(id: 2, numaNode: 1), Core(id: 3, numaNode: 1)],
+            memoryBytesPerNode: [Double(1 << 30), Double(1 << 30)], housekeepingCoreIDs: [0]
+        )
+        let specs = [TenantSpec(name: "lc", cgroupPath: "pods/lc", tenantClass: .latencyCritical), TenantSpec(name: "be", cgroupPath: "pods/be", tenantClass: .bestEffort)]
+        let onNode0 = Allocation(tenants: ["lc": TenantAllocation(exclusiveCoreIDs: [1]), "be": TenantAllocation(sharedCpuCores: 1)])
+        let onNode1 = Allocation(tenants: ["lc": TenantAllocation(exclusiveCoreIDs: [2, 3]), "be": TenantAllocation(sharedCpuCores: 1)])
+        let first = Enforcer.targets(allocation: onNode0, specs: specs, host: host)
+        #expect(first.map(\.settings.mems) == [[0], [0, 1]])
+        let second = Enforcer.targets(allocation: onNode1, specs: specs, host: host)
+        #expect(second.map(\.settings.mems) == [[1], [0]])
+
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc", "pods/be"])
+        kernel["/sys/fs/cgroup/cpuset/pods/lc/cgroup.procs"] = "101"
+        kernel["/sys/fs/cgroup/cpuset/pods/be/cgroup.procs"] = "202"
+        let enforcer = Enforcer(files: ControlFiles(kernel: kernel), backend: .v1Hybrid, limits: PartitionLimits(host: host), stateFilePath: temporaryStatePath())
+        try enforcer.apply(allocation: onNode0, specs: specs, host: host)
+        try enforcer.apply(allocation: onNode1, specs: specs, host: host)
+        let migrations = kernel.state.withLock { $0.migrations }.map { "\($0.0): \($0.1) -> \($0.2)" }
+        // lc leaves node 0 for node 1; be leaves node 1 (its shared pool is now CPUs 0-1).
+        #expect(migrations == ["101: 0 -> 1", "202: 1 -> 0"])
+        #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc/cpuset.mems"] == "1")
+        #expect(kernel["/sys/fs/cgroup/cpuset/pods/be/cpuset.cpus"] == "0-1")
+    }
+}

@@ -49,11 +49,21 @@ final class FakeKernel: KernelCalls {
 
     func close(descriptor: Int32) { _ = state.withLock { $0.descriptors.removeValue(forKey: descriptor) } }
 
-    func read(_ path: String) -> Result<String, ErrnoCode> {
+    func openForReading(_ path: String) -> Int32 {
         state.withLock { state in
-            if let text = state.files[path] { return .success(text + "\n") }
-            if state.files.keys.contains(where: { $0.hasPrefix(path + "/") }) { return .success("") }
-            return .failure(ErrnoCode(ENOENT))
+            guard state.files[path] != nil else { return -ENOENT }
+            let descriptor = state.nextDescriptor
+            state.nextDescriptor += 1
+            state.descriptors[descriptor] = path
+            return descriptor
+        }
+    }
+
+    func read(descriptor: Int32) -> Result<String, ErrnoCode> {
+        state.withLock { state in
+            guard let path = state.descriptors[descriptor] else { return .failure(ErrnoCode(EBADF)) }
+            guard let text = state.files[path] else { return .failure(ErrnoCode(ENODEV)) }
+            return .success(text + "\n")
         }
     }
 
