@@ -7,6 +7,7 @@
 #      tenant's allocation changed (last_change_unix_ns - T0), median and p99 over the trials.
 # Anchor: the same agent run in --dry-run (no control-file writes), so the cost of enforcing is visible.
 # It never passes or fails. Run as root from the repository root: Benchmarks/agent/run.sh [seconds] [trials]
+# (CONFIGURATION=debug measures the debug build instead of the release one).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN=${1:-60}
@@ -42,9 +43,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-log "building dpm (release)…"
-swift build -c release --product dpm >/dev/null
-DPM=$(swift build -c release --show-bin-path)/dpm
+CONFIGURATION=${CONFIGURATION:-release}
+log "building dpm ($CONFIGURATION)…"
+swift build -c "$CONFIGURATION" --product dpm >/dev/null
+DPM=$(swift build -c "$CONFIGURATION" --show-bin-path)/dpm
 
 # Tenant cgroups: every tenant holds a sleeping process; every 8th also a spinning one.
 for h in "${HIERARCHIES[@]}"; do
@@ -112,7 +114,7 @@ measure_run() { # measure_run LABEL [--dry-run]: agent CPU and tick histograms o
         " lateness p50 \(.loop.lateness_p50_ns/1000) us p99 \(.loop.lateness_p99_ns/1000) us"'
 }
 
-echo "dpm agent benchmark: $TENANTS tenants ($SPINNERS spinning), tick 1 ms, $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r)"
+echo "dpm agent benchmark ($CONFIGURATION build): $TENANTS tenants ($SPINNERS spinning), tick 1 ms, $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r)"
 echo "each run ${SECONDS_PER_RUN}s; histograms are the agent's own (log-linear, 1/8 resolution)"
 measure_run "idle, enforce"
 measure_run "idle, dry-run (anchor)" --dry-run

@@ -63,7 +63,11 @@ public final class Agent: @unchecked Sendable {
     }
 
     /// Runs until SIGTERM or SIGINT, or for `durationNanoseconds` when given; then restores and cleans up.
-    public func run(durationNanoseconds: UInt64?) throws(AgentError) {
+    ///
+    /// With `recordPath`, every 100 ms one tab-separated line per tenant is appended there: seconds since start,
+    /// tenant, CPU used (averaged over ~100 ticks), CPU forecast at quantile, CPU allocated (exclusive cores plus
+    /// quota), all in cores — what `scripts/plot-svg.awk` draws.
+    public func run(durationNanoseconds: UInt64?, recordPath: String? = nil) throws(AgentError) {
         var signals = sigset_t()
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
@@ -101,6 +105,12 @@ public final class Agent: @unchecked Sendable {
 
         let started = dpm_monotonic_ns()
         var lastRetry = started
+        var recorder: FileHandle?
+        if let recordPath {
+            FileManager.default.createFile(atPath: recordPath, contents: nil)
+            recorder = FileHandle(forWritingAtPath: recordPath)
+        }
+        defer { try? recorder?.close() }
         var timeout = timespec(tv_sec: 0, tv_nsec: 100_000_000)
         while true {
             let signal = sigtimedwait(&signals, nil, &timeout)
@@ -111,6 +121,7 @@ public final class Agent: @unchecked Sendable {
             let now = dpm_monotonic_ns()
             if let durationNanoseconds, now - started >= durationNanoseconds { break }
             logNewSolves()
+            if let recorder { record(to: recorder, secondsSinceStart: Double(now - started) / 1e9) }
             housekeep(retryWaiting: now - lastRetry >= 1_000_000_000)
             if now - lastRetry >= 1_000_000_000 { lastRetry = now }
         }
@@ -216,6 +227,13 @@ public final class Agent: @unchecked Sendable {
             }.joined(separator: "; ")
             log(record.failure.map { "solve failed (\(record.reason)): \($0)" } ?? "\(verb) (\(record.reason)): \(what)")
         }
+    }
+
+    private func record(to file: FileHandle, secondsSinceStart: Double) {
+        let lines = status().tenants.map { tenant in
+            "\(secondsSinceStart)\t\(tenant.name)\t\(tenant.usage_cpu_cores_avg)\t\(tenant.forecast.cpu_at_quantile)\t\(Double(tenant.cores.count) + tenant.cpu_quota_cores)\n"
+        }
+        file.write(Data(lines.joined().utf8))
     }
 
     private func makeStateDirectory() throws(AgentError) {

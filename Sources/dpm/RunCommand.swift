@@ -18,6 +18,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Stop after this long (for example 30s); without it, run until SIGTERM or SIGINT.")
     var duration: String?
 
+    @Option(name: .long, help: "Append a time series of each tenant's CPU use, forecast and allocation to this file, 10 lines a second per tenant (tab-separated).")
+    var record: String?
+
     @Option(name: .long, help: "Most tenants the agent serves (slots preallocated for the tick).")
     var capacity = 256
 
@@ -43,7 +46,7 @@ struct RunCommand: ParsableCommand {
             let (components, notes) = try ComponentFactory.make(config: settings, mode: mode, capacity: capacity)
             for note in notes { log(note) }
             let agent = try Agent(config: settings, mode: mode, components: components, capacity: capacity, log: log)
-            try agent.run(durationNanoseconds: durationNanoseconds)
+            try agent.run(durationNanoseconds: durationNanoseconds, recordPath: record)
         } catch {
             FileHandle.standardError.write(Data("dpm run: \(error)\n".utf8))
             throw ExitCode.failure
