@@ -108,8 +108,8 @@ measure_run() { # measure_run LABEL [--dry-run]: agent CPU and tick histograms o
     local s; s=$(status)
     stop_agent
     local cpu; cpu=$(echo "scale=2; 100 * ($c1 - $c0) / $hz / (($t1 - $t0) / 1000000000)" | bc)
-    echo "$s" | jq -r --arg label "$label" --arg cpu "$cpu" '
-        "\($label): agent CPU \($cpu)% of one core; ticks \(.loop.ticks) (missed \(.loop.missed_ticks)), solves \(.loop.solves);" +
+    echo "$s" | jq -r --arg run "$label" --arg cpu "$cpu" '
+        "\($run): agent CPU \($cpu)% of one core; ticks \(.loop.ticks) (missed \(.loop.missed_ticks)), solves \(.loop.solves);" +
         " tick work p50 \(.loop.work_p50_ns/1000) us p99 \(.loop.work_p99_ns/1000) us;" +
         " lateness p50 \(.loop.lateness_p50_ns/1000) us p99 \(.loop.lateness_p99_ns/1000) us"'
 }

@@ -156,7 +156,11 @@ final class AgentProcess {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: socketPath) && process.isRunning { usleep(50_000) }
-        guard FileManager.default.fileExists(atPath: socketPath) else { throw AgentTestError.didNotStart(log: log) }
+        guard FileManager.default.fileExists(atPath: socketPath) else {
+            // Never leave an agent behind: a test that cannot reach it cannot stop it either.
+            stop(SIGKILL)
+            throw AgentTestError.didNotStart(log: log)
+        }
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
