@@ -1,8 +1,9 @@
 /// When the next tick is due, on absolute deadlines: a late tick does not shift the ones after it, and ticks that
 /// could not run at all are counted as missed instead of being run in a burst.
 ///
-/// A tick whose work overran the next deadline simply wakes late for it (sleeping until a past time returns at
-/// once); only deadlines a whole period behind are skipped.
+/// A tick whose work ran past the next deadline skips it (`finished`): the loop then always sleeps before its next
+/// tick, so a real-time tick thread that cannot keep up gives its core back between ticks instead of running them
+/// back to back.
 public struct TickSchedule: Sendable, Equatable {
     public let periodNanoseconds: UInt64
     /// The deadline the loop is sleeping towards.
@@ -21,6 +22,15 @@ public struct TickSchedule: Sendable, Equatable {
     public mutating func woke(atNanoseconds nowNanoseconds: UInt64) -> (latenessNanoseconds: UInt64, skipped: UInt64) {
         let lateness = nowNanoseconds > deadlineNanoseconds ? nowNanoseconds - deadlineNanoseconds : 0
         return (lateness, advance(pastNanoseconds: nowNanoseconds))
+    }
+
+    /// Called when a tick's work ended at `nowNanoseconds`: skips (and counts) the deadlines that passed meanwhile.
+    public mutating func finished(atNanoseconds nowNanoseconds: UInt64) -> UInt64 {
+        guard deadlineNanoseconds <= nowNanoseconds else { return 0 }
+        let behind = (nowNanoseconds - deadlineNanoseconds) / periodNanoseconds + 1
+        deadlineNanoseconds += behind * periodNanoseconds
+        missedTicks += behind
+        return behind
     }
 
     private mutating func advance(pastNanoseconds nowNanoseconds: UInt64) -> UInt64 {

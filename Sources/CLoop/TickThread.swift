@@ -80,7 +80,8 @@ public final class TickThread: @unchecked Sendable {
             let woke = schedule.woke(atNanoseconds: now)
             loop.histograms.lateness.record(woke.latenessNanoseconds)
             loop.tick(nowNanoseconds: now)
-            if woke.skipped > 0 { loop.countMissed(woke.skipped) }
+            let skipped = woke.skipped + schedule.finished(atNanoseconds: dpm_monotonic_ns())
+            if skipped > 0 { loop.countMissed(skipped) }
         }
         finished.store(true, ordering: .releasing)
     }

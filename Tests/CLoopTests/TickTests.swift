@@ -32,13 +32,15 @@ import Testing
         #expect(schedule.missedTicks == 3)
     }
 
-    @Test func workPastTheNextDeadlineRunsItLateWithoutSkipping() {
+    @Test func workPastTheNextDeadlineSkipsItSoTheLoopAlwaysSleeps() {
         var schedule = TickSchedule(periodNanoseconds: 1_000_000, startNanoseconds: 0)
         _ = schedule.woke(atNanoseconds: 1_000_000)
-        // The work ran until 2.000001 ms: the 2 ms deadline is in the past, so the loop wakes at once, 1 µs late.
-        let woke = schedule.woke(atNanoseconds: 2_000_001)
-        #expect(woke == (latenessNanoseconds: 1, skipped: 0))
+        #expect(schedule.finished(atNanoseconds: 1_900_000) == 0)
+        #expect(schedule.deadlineNanoseconds == 2_000_000)
+        // The work ran until 2.000001 ms: the 2 ms deadline passed, so the next tick is at 3 ms.
+        #expect(schedule.finished(atNanoseconds: 2_000_001) == 1)
         #expect(schedule.deadlineNanoseconds == 3_000_000)
+        #expect(schedule.missedTicks == 1)
     }
 }
 
