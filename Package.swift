@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         // Central service: HTTP server, SQLite and PostgreSQL stores, token hashing.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -53,11 +54,28 @@ let package = Package(
         // Tenant sources (Docker, Kubernetes, microVMs, static) behind one protocol; produces Pool tenant specs.
         .target(name: "Discover", dependencies: ["Pool"], swiftSettings: strict),
 
+        // Thin C layer for the agent's thread and socket calls that Swift cannot import (timer slack, affinity,
+        // SCHED_FIFO with reset-on-fork, SO_PEERCRED).
+        .target(name: "CLoopSystem"),
+
+        // The agent: configuration, tick thread, tenant table, snapshot, control socket, metrics, lifecycle.
+        // The only module that imports its siblings.
+        .target(
+            name: "CLoop",
+            dependencies: [
+                "Pool", "CLoopSystem", "BPFLoader", "Predict", "Solve", "Enforce",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            swiftSettings: strict
+        ),
+
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
             name: "dpm",
             dependencies: [
                 "Pool",
+                "CLoop",
                 "BPFLoader",
                 "Predict",
                 "Replay",
@@ -102,9 +120,10 @@ let package = Package(
         ),
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
+        .testTarget(name: "CLoopTests", dependencies: ["CLoop", "Pool"], swiftSettings: strict),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader"], swiftSettings: strict),
         // Real-kernel tests (root, BPF, cgroups, tc, containers); shared by every module, files prefixed by module.
-        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "Discover", "Enforce", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "CLoop", "Discover", "Enforce", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
         // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
         .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),

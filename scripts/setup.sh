@@ -16,6 +16,8 @@ packages=(
     postgresql libsqlite3-dev
     # discovery tests: real containers (podman's Docker API, runc, a busybox image) and a real QEMU
     podman runc busybox-static qemu-system-x86
+    # the agent: demo tenants (latency-critical server and its load generator), benchmark and demo scripts
+    redis-server redis-tools jq
 )
 
 missing=()

@@ -1,0 +1,275 @@
+import CLoopSystem
+import Foundation
+import Glibc
+import Pool
+
+/// The agent behind `dpm run`: owns every thread and the lifecycle.
+///
+/// The main thread is the slow side: it builds tenant tables, retires tenants whose cgroup vanished, adds tenants
+/// whose cgroup appeared, logs what the loop decided, and handles SIGTERM/SIGINT by stopping the tick, restoring
+/// the baseline and releasing the kernel objects. The tick runs on its own pthread (`TickThread`); the control API
+/// and the metrics endpoint run on their own threads and read the published snapshot.
+public final class Agent: @unchecked Sendable {
+    public enum Mode: String, Sendable {
+        case enforce
+        case dryRun = "dry-run"
+    }
+
+    /// The module implementations the loop drives.
+    public struct Components {
+        public var telemetry: any TelemetrySource
+        public var forecaster: any DemandForecaster
+        public var solver: any AllocationSolving
+        public var enforcer: any AllocationEnforcing
+        public init(
+            telemetry: any TelemetrySource, forecaster: any DemandForecaster, solver: any AllocationSolving, enforcer: any AllocationEnforcing
+        ) {
+            self.telemetry = telemetry
+            self.forecaster = forecaster
+            self.solver = solver
+            self.enforcer = enforcer
+        }
+    }
+
+    public let config: AgentConfig
+    public let mode: Mode
+    public let loop: ControlLoop
+    private let components: Components
+    private let host: HostCapacity
+    private let log: @Sendable (String) -> Void
+
+    private var slots: SlotAllocator
+    private var generation: UInt64 = 0
+    /// Tenants of the configuration whose cgroup does not exist yet (checked again every second).
+    private var waiting: [TenantSpec] = []
+    private let tableLock = NSLock()
+    private var published: TenantTable?
+    /// The table the tick must adopt before slots it dropped may be reused.
+    private var awaitingAdoption: UInt64?
+    private var loggedSolves = 0
+
+    public init(config: AgentConfig, mode: Mode, components: Components, capacity: Int = 256, log: @escaping @Sendable (String) -> Void) throws(AgentError) {
+        guard config.tenants.count <= capacity else { throw .tooManyTenants(count: config.tenants.count, capacity: capacity) }
+        self.config = config
+        self.mode = mode
+        self.components = components
+        self.log = log
+        host = try HostProbe.capacity(config: config)
+        slots = SlotAllocator(capacity: capacity)
+        loop = ControlLoop(
+            config: config, capacity: capacity, telemetry: components.telemetry, forecaster: components.forecaster,
+            enforcer: components.enforcer
+        )
+    }
+
+    /// Runs until SIGTERM or SIGINT, or for `durationNanoseconds` when given; then restores and cleans up.
+    ///
+    /// With `recordPath`, every 100 ms one tab-separated line per tenant is appended there: seconds since start,
+    /// tenant, CPU used (averaged over ~100 ticks), CPU forecast at quantile, CPU allocated (exclusive cores plus
+    /// quota), all in cores — what `scripts/plot-svg.awk` draws.
+    public func run(durationNanoseconds: UInt64?, recordPath: String? = nil) throws(AgentError) {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+        // Blocked before any thread starts, so every thread inherits the mask and only sigtimedwait below sees them.
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        try makeStateDirectory()
+        let initial = config.tenants.filter { spec in attachable(spec) }
+        waiting = config.tenants.filter { spec in !initial.contains(spec) }
+        for spec in waiting { log("tenant \(spec.name): cgroup \(spec.cgroupPath) not found; waiting for it") }
+        do {
+            for line in try components.enforcer.start(specs: initial) { log(line) }
+        } catch {
+            throw .unavailable(module: "Enforce", reason: "\(error)")
+        }
+        try publishTable(initial)
+
+        let tick = TickThread(
+            loop: loop, periodNanoseconds: config.tickNanoseconds,
+            placement: .init(realtimePriority: config.realtimePriority, cpu: config.tickCPU ?? config.reserve.coreIDs.first)
+        )
+        try tick.start()
+        for warning in tick.placementWarnings { log("warning: \(warning)") }
+
+        let control = try ControlServer(socketPath: config.controlSocketPath) { [self] request in self.answer(request) }
+        var servers: [AcceptThread] = []
+        if let port = config.metricsPort {
+            let metrics = try Sockets.listenLoopback(port: port)
+            servers.append(AcceptThread(listener: metrics, name: "dpm-metrics") { [self] client in
+                MetricsHTTP.serve(client) { Metrics.render(report: self.status(), histograms: self.loop.histograms) }
+            })
+        }
+        for server in servers { server.start() }
+        log("dpm \(mode.rawValue): \(initial.count) tenants, tick \(Units.formatNanoseconds(Double(config.tickNanoseconds))), telemetry \(components.telemetry.sourceName), control \(config.controlSocketPath)\(config.metricsPort.map { ", metrics 127.0.0.1:\($0)" } ?? "")")
+
+        let started = dpm_monotonic_ns()
+        var lastRetry = started
+        var recorder: FileHandle?
+        if let recordPath {
+            FileManager.default.createFile(atPath: recordPath, contents: nil)
+            recorder = FileHandle(forWritingAtPath: recordPath)
+        }
+        defer { try? recorder?.close() }
+        var timeout = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+        while true {
+            let signal = sigtimedwait(&signals, nil, &timeout)
+            if signal > 0 {
+                log("signal \(signal): stopping")
+                break
+            }
+            let now = dpm_monotonic_ns()
+            if let durationNanoseconds, now - started >= durationNanoseconds { break }
+            logNewSolves()
+            if let recorder { record(to: recorder, secondsSinceStart: Double(now - started) / 1e9) }
+            housekeep(retryWaiting: now - lastRetry >= 1_000_000_000)
+            if now - lastRetry >= 1_000_000_000 { lastRetry = now }
+        }
+
+        tick.stop()
+        logNewSolves()
+        for server in servers { server.stop() }
+        control.stop()
+        do {
+            for line in try components.enforcer.restore() { log(line) }
+        } catch {
+            log("restore failed: \(error)")
+        }
+        components.telemetry.close()
+        let report = status()
+        log("stopped after \(report.loop.ticks) ticks (\(report.loop.missed_ticks) missed), \(report.loop.solves) solves; tick lateness p99 \(Units.formatNanoseconds(Double(report.loop.lateness_p99_ns))), work p99 \(Units.formatNanoseconds(Double(report.loop.work_p99_ns)))")
+    }
+
+    // MARK: Tenant table
+
+    private func attachable(_ spec: TenantSpec) -> Bool {
+        guard let (slot, _) = slots.slot(for: spec.name) else { return false }
+        do {
+            try components.telemetry.attach(slot: slot, cgroupPath: spec.cgroupPath)
+            components.forecaster.prepare(slot: slot, spec: spec)
+            return true
+        } catch {
+            _ = slots.release(allBut: Set(config.tenants.map(\.name)).subtracting([spec.name]))
+            return false
+        }
+    }
+
+    /// Builds the table for `specs` with its solver plan and offers it to the tick.
+    private func publishTable(_ specs: [TenantSpec]) throws(AgentError) {
+        let plan: any SolvePlan
+        do {
+            plan = try components.solver.plan(host: host, specs: specs, current: currentTable() == nil ? Allocation() : lastApplied())
+        } catch {
+            throw .unavailable(module: "Solve", reason: "cannot set up the solver for \(specs.count) tenants: \(error)")
+        }
+        generation += 1
+        let table = TenantTable(generation: generation, host: host, specs: specs, slots: specs.map { slots.slot(for: $0.name)!.slot }, plan: plan)
+        tableLock.withLock { published = table }
+        awaitingAdoption = generation
+        loop.tables.publish(table)
+    }
+
+    /// Retires vanished tenants and adds appeared ones, one table change at a time.
+    private func housekeep(retryWaiting: Bool) {
+        if let pending = awaitingAdoption {
+            guard loop.tables.currentGeneration >= pending else { return }
+            awaitingAdoption = nil
+            let keep = Set(currentTable()?.specs.map(\.name) ?? [])
+            for slot in slots.release(allBut: keep) { components.telemetry.detach(slot: slot) }
+        }
+        guard let table = currentTable() else { return }
+        let views = loop.snapshot.read(slots: table.slots).tenants
+        var specs = table.specs
+        var changed = false
+        for (spec, view) in zip(table.specs, views) where view.vanished || !cgroupExists(spec.cgroupPath) {
+            log("tenant \(spec.name): cgroup \(spec.cgroupPath) vanished; retired")
+            specs.removeAll { $0.name == spec.name }
+            waiting.append(spec)
+            changed = true
+        }
+        if retryWaiting {
+            for spec in waiting where !specs.contains(where: { $0.name == spec.name }) && attachable(spec) {
+                log("tenant \(spec.name): cgroup \(spec.cgroupPath) found; adopted")
+                specs.append(spec)
+                waiting.removeAll { $0.name == spec.name }
+                changed = true
+            }
+        }
+        if changed {
+            do {
+                try publishTable(specs)
+            } catch {
+                log("tenant table change not applied: \(error)")
+            }
+        }
+    }
+
+    /// Whether the tenant's cgroup directory is still there (in the v2 hierarchy, or the v1 `cpu` one).
+    private func cgroupExists(_ path: String) -> Bool {
+        ["\(config.cgroupRoot)/unified/\(path)", "\(config.cgroupRoot)/cpu/\(path)", "\(config.cgroupRoot)/\(path)"]
+            .contains { access("\($0)/cgroup.procs", F_OK) == 0 }
+    }
+
+    private func currentTable() -> TenantTable? { tableLock.withLock { published } }
+
+    /// The allocation of the newest solve record (what the tick applied last), as the warm start of a new plan.
+    private func lastApplied() -> Allocation { loop.history.recent().first?.applied ?? Allocation() }
+
+    private func logNewSolves() {
+        let records = loop.history.recent()
+        let total = Int(loop.snapshot.read(slots: []).loop.solves + loop.snapshot.read(slots: []).loop.solveFailures)
+        let fresh = records.prefix(max(0, min(total - loggedSolves, SolveHistory.capacity)))
+        loggedSolves = total
+        for record in fresh.reversed() where !record.changes.isEmpty || record.failure != nil {
+            let verb = mode == .dryRun ? "would apply" : "applied"
+            let what = record.changes.map { change in
+                "\(change.tenant): cpu \(String(format: "%.2f", change.beforeCpuCores))→\(String(format: "%.2f", change.afterCpuCores)) cores\(change.beforeCoreIDs != change.afterCoreIDs ? " exclusive \(change.beforeCoreIDs)→\(change.afterCoreIDs)" : "")"
+            }.joined(separator: "; ")
+            log(record.failure.map { "solve failed (\(record.reason)): \($0)" } ?? "\(verb) (\(record.reason)): \(what)")
+        }
+    }
+
+    private func record(to file: FileHandle, secondsSinceStart: Double) {
+        let lines = status().tenants.map { tenant in
+            "\(secondsSinceStart)\t\(tenant.name)\t\(tenant.usage_cpu_cores_avg)\t\(tenant.forecast.cpu_at_quantile)\t\(Double(tenant.cores.count) + tenant.cpu_quota_cores)\n"
+        }
+        file.write(Data(lines.joined().utf8))
+    }
+
+    private func makeStateDirectory() throws(AgentError) {
+        if mkdir(config.stateDirectory, 0o700) != 0, errno != EEXIST {
+            throw .socket(path: config.stateDirectory, call: "mkdir", errno: errno)
+        }
+    }
+
+    // MARK: Reports
+
+    /// The current status (any thread but the tick).
+    public func status() -> StatusReport {
+        let table = currentTable()
+        let snapshot = loop.snapshot.read(slots: table?.slots ?? [])
+        return StatusReport.make(
+            mode: mode.rawValue, telemetry: components.telemetry.sourceName, config: config, table: table,
+            loop: snapshot.loop, views: snapshot.tenants, histograms: loop.histograms
+        )
+    }
+
+    private func answer(_ request: ControlRequest) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        switch request.command {
+        case "status":
+            return (try? encoder.encode(status())) ?? ControlProtocol.encodeError("cannot encode the status")
+        case "explain":
+            let report = status()
+            guard let name = request.tenant, let tenant = report.tenants.first(where: { $0.name == name }),
+                  let spec = currentTable()?.specs.first(where: { $0.name == name }) else {
+                return ControlProtocol.encodeError("no tenant named '\(request.tenant ?? "")'; tenants: \(report.tenants.map(\.name).joined(separator: ", "))")
+            }
+            let explain = ExplainReport.make(tenant: tenant, spec: spec, history: loop.history.recent(), nowNanoseconds: dpm_monotonic_ns())
+            return (try? encoder.encode(explain)) ?? ControlProtocol.encodeError("cannot encode the explanation")
+        default:
+            return ControlProtocol.encodeError("unknown command '\(request.command)'; expected status or explain")
+        }
+    }
+}

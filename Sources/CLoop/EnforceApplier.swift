@@ -1,0 +1,44 @@
+import Enforce
+import Pool
+
+/// The enforcer seam filled by Enforce: transactional applies, the baseline kept in a state file under the agent's
+/// state directory, restore on stop, and restore at start when a killed run left its state file behind.
+public final class EnforceApplier: AllocationEnforcing, @unchecked Sendable {
+    private let enforcer: Enforcer
+    /// When memory limits are not managed, their files are left as they are (not even read).
+    private let manageMemory: Bool
+
+    public init(host: HostCapacity, stateDirectory: String, shapeLinks: Bool, manageMemory: Bool) throws {
+        self.manageMemory = manageMemory
+        let files = ControlFiles()
+        let backend = try CgroupBackend.detect(files: files)
+        enforcer = Enforcer(
+            files: files, backend: backend, limits: PartitionLimits(host: host),
+            stateFilePath: "\(stateDirectory)/enforce-state.json", bandwidth: shapeLinks ? try TrafficShaper() : nil
+        )
+    }
+
+    public func start(specs: [TenantSpec]) throws -> [String] {
+        guard let report = try enforcer.recover(.restore) else { return ["no state file from an earlier run"] }
+        return ["found the state file of an earlier run: restored \(report.restoredPaths.count) control files"]
+            + report.failures.map { "could not restore: \($0)" }
+    }
+
+    public func apply(_ allocation: Allocation, specs: [TenantSpec], host: HostCapacity) throws -> Int {
+        try allocation.validate(host: host, specs: specs)
+        var targets = Enforcer.targets(allocation: allocation, specs: specs, host: host)
+        if !manageMemory {
+            for index in targets.indices {
+                targets[index].settings.memoryMaxBytes = nil
+                targets[index].settings.memoryHighBytes = nil
+                targets[index].settings.memoryMinBytes = nil
+            }
+        }
+        return try enforcer.apply(targets).count
+    }
+
+    public func restore() throws -> [String] {
+        let report = enforcer.restore()
+        return ["restored \(report.restoredPaths.count) control files to their baseline"] + report.failures.map { "could not restore: \($0)" }
+    }
+}

@@ -1,0 +1,55 @@
+import Predict
+import Pool
+
+/// The forecaster seam filled by Predict: one streaming `Forecaster` per tenant slot for CPU and one for memory.
+///
+/// CPU is fed every tick (step = the tick) without seasonality: at a millisecond step the signal is the tenant's
+/// recent level and bursts, which Predict's level, error scale and change detector follow; its change detector
+/// re-anchors the level at once when a tenant starts or stops spinning. Memory is fed only when the telemetry
+/// measured it. The quantile follows the tenant's class: latency-critical tenants are sized for 1% shortfall,
+/// burstable for 5%, best-effort for 20%.
+public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
+    private var cpu: [Forecaster]
+    private var memory: [Forecaster]
+    private let cpuConfiguration: ForecasterConfiguration
+    private let memoryConfiguration: ForecasterConfiguration
+
+    public init(tickNanoseconds: UInt64, capacity: Int) {
+        let step = Double(tickNanoseconds) / 1e9
+        // A level rate of 0.05 per tick averages over about 20 ticks; the change detector handles steps.
+        cpuConfiguration = ForecasterConfiguration(stepSeconds: step, seasonalPeriods: [], levelRate: 0.05, trendRate: 0.01)
+        memoryConfiguration = ForecasterConfiguration(stepSeconds: step * 16, seasonalPeriods: [], levelRate: 0.3, trendRate: 0.02)
+        cpu = Array(repeating: Forecaster(configuration: cpuConfiguration), count: capacity)
+        memory = Array(repeating: Forecaster(configuration: memoryConfiguration), count: capacity)
+    }
+
+    /// Share of demand allowed above the forecast at quantile, per class.
+    static func shortfallTarget(_ tenantClass: TenantClass) -> Double {
+        switch tenantClass {
+        case .latencyCritical: 0.01
+        case .burstable: 0.05
+        case .bestEffort: 0.2
+        }
+    }
+
+    public func prepare(slot: Int, spec: TenantSpec) {
+        var cpuModel = Forecaster(configuration: cpuConfiguration)
+        cpuModel.setShortfallTarget(Self.shortfallTarget(spec.tenantClass))
+        cpu[slot] = cpuModel
+        var memoryModel = Forecaster(configuration: memoryConfiguration)
+        memoryModel.setShortfallTarget(Self.shortfallTarget(spec.tenantClass))
+        memory[slot] = memoryModel
+    }
+
+    public func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand {
+        let seconds = Double(nowNanoseconds) / 1e9
+        cpu[slot].update(value: usage.cpuCores, atSeconds: seconds)
+        if usage.memoryBytes.isFinite { memory[slot].update(value: usage.memoryBytes, atSeconds: seconds) }
+        return TenantDemand(
+            cpuCores: cpu[slot].forecast(),
+            memoryBytes: memory[slot].forecast(),
+            networkBitsPerSecond: .zero,
+            measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds
+        )
+    }
+}

@@ -1,0 +1,137 @@
+import Pool
+
+// The four places where the loop meets the other modules. Each is a protocol so the loop can be tested and run
+// against whichever implementation the host offers; the adapters to the real modules live beside these in CLoop
+// (the only module that imports its siblings).
+//
+// - Important: every method marked "tick thread" is called on the tick thread and must not allocate, lock or
+//   await. Methods marked "slow side" run on the agent's control thread, never concurrently with a tick that uses
+//   the same slot: a slot is prepared before the tenant table naming it is published, and released only after the
+//   tick has adopted a table without it.
+
+/// Kernel measurements for every tenant slot, refilled by a `TelemetrySource` on each tick.
+///
+/// Preallocated for `capacity` slots; one writer (the telemetry source, on the tick thread).
+public final class TelemetryFrame: @unchecked Sendable {
+    /// Log2 buckets of run-queue wait: bucket `b` counts waits in [2^b, 2^(b+1)) nanoseconds.
+    public static let waitBucketCount = 32
+
+    public let capacity: Int
+    /// CPU time each tenant used since the previous drain, in nanoseconds.
+    public let cpuNanoseconds: UnsafeMutableBufferPointer<UInt64>
+    /// Run-queue waits since the previous drain, `waitBucketCount` buckets per slot (slot-major).
+    public let waitBuckets: UnsafeMutableBufferPointer<UInt64>
+    /// Memory each tenant holds, in bytes (NaN when the source does not measure it).
+    public let memoryBytes: UnsafeMutableBufferPointer<Double>
+    /// Whether the source measures run-queue wait at all (a cgroup-file source does not).
+    public var measuresRunQueueWait = false
+    /// Set by the source when a tenant's cgroup disappeared; the agent retires the tenant.
+    public let vanished: UnsafeMutableBufferPointer<Bool>
+    /// Records the kernel side had to drop since the previous drain.
+    public var droppedRecords: UInt64 = 0
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+        cpuNanoseconds = .allocate(capacity: capacity)
+        cpuNanoseconds.initialize(repeating: 0)
+        waitBuckets = .allocate(capacity: capacity * Self.waitBucketCount)
+        waitBuckets.initialize(repeating: 0)
+        vanished = .allocate(capacity: capacity)
+        vanished.initialize(repeating: false)
+        memoryBytes = .allocate(capacity: capacity)
+        memoryBytes.initialize(repeating: .nan)
+    }
+
+    deinit {
+        cpuNanoseconds.deallocate()
+        waitBuckets.deallocate()
+        vanished.deallocate()
+        memoryBytes.deallocate()
+    }
+
+    /// Zeroes one slot's per-interval counts (tick thread).
+    @inline(__always)
+    public func clear(slot: Int) {
+        cpuNanoseconds[slot] = 0
+        let base = slot * Self.waitBucketCount
+        for bucket in 0..<Self.waitBucketCount { waitBuckets[base + bucket] = 0 }
+    }
+}
+
+/// Where per-tenant kernel counters come from (BPF programs through BPFLoader, or cgroup accounting files).
+public protocol TelemetrySource: AnyObject {
+    /// A short name for logs and `status`.
+    var sourceName: String { get }
+    /// Slow side: start measuring the tenant whose cgroup is `cgroupPath` (relative to the cgroup root) in `slot`.
+    func attach(slot: Int, cgroupPath: String) throws
+    /// Slow side: stop measuring `slot`.
+    func detach(slot: Int)
+    /// Tick thread: write into `frame` what each attached slot did since the previous drain.
+    func drain(into frame: TelemetryFrame, nowNanoseconds: UInt64)
+    /// Slow side: detach everything and release kernel objects (unpin maps, detach programs).
+    func close()
+}
+
+/// Turns each tenant's measured usage into forecast demand (Predict).
+public protocol DemandForecaster: AnyObject {
+    /// Slow side: give `slot` a fresh model for `spec` (history of a previous tenant in the slot is dropped).
+    func prepare(slot: Int, spec: TenantSpec)
+    /// Tick thread: feed one observation of `usage` at `nowNanoseconds` and return the demand forecast.
+    func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand
+}
+
+/// Why a tenant got what it got, as `dpm explain` shows it.
+public struct TenantRationale: Sendable, Codable, Equatable {
+    /// Constraints that held the tenant's allocation where it is (capacity, its cap, its guarantee…).
+    public var bindingConstraints: [String]
+    /// Cost terms of the solver's objective for this tenant, by name.
+    public var costTerms: [String: Double]
+
+    public init(bindingConstraints: [String] = [], costTerms: [String: Double] = [:]) {
+        self.bindingConstraints = bindingConstraints
+        self.costTerms = costTerms
+    }
+}
+
+/// What a solve produced.
+public struct SolveOutcome: Sendable {
+    public var allocation: Allocation
+    /// Why the tenants whose allocation changed got what they got (filled by the loop through
+    /// `SolvePlan.explain`, only for those tenants: explanations cost allocations).
+    public var explanations: [String: TenantRationale]
+    /// Simplex iterations (or comparable work units) the solve took.
+    public var iterations: Int
+
+    public init(allocation: Allocation, explanations: [String: TenantRationale] = [:], iterations: Int = 0) {
+        self.allocation = allocation
+        self.explanations = explanations
+        self.iterations = iterations
+    }
+}
+
+/// Turns forecasts into an allocation (Solve): builds, for each tenant table, a plan that the tick re-solves.
+public protocol AllocationSolving: AnyObject {
+    /// Slow side: set up the solver for these tenants (its columns stay fixed while the table lives), warm from
+    /// `current`.
+    func plan(host: HostCapacity, specs: [TenantSpec], current: Allocation) throws -> any SolvePlan
+}
+
+/// The solver of one tenant table.
+public protocol SolvePlan: AnyObject {
+    /// Tick thread, only on ticks that need a solve: `demands[i]` and `present[i]` belong to the table's
+    /// `specs[i]`; a tenant not present (its cgroup vanished) gets nothing.
+    func solve(demands: [TenantDemand], present: [Bool]) throws -> SolveOutcome
+    /// Tick thread, right after `solve`: why the tenants called `names` got what they got on that solve.
+    func explain(names: [String]) -> [String: TenantRationale]
+}
+
+/// Makes the kernel obey an allocation (Enforce), or, in dry-run mode, only says what it would write.
+public protocol AllocationEnforcing: AnyObject {
+    /// Slow side, once at start: record the baseline of every tenant's control files; finds a state file left by a
+    /// killed agent and restores it first. Returns a line per action taken, for the log.
+    func start(specs: [TenantSpec]) throws -> [String]
+    /// Tick thread: apply `allocation` for `specs`, writing only what changed. Returns the number of writes made.
+    func apply(_ allocation: Allocation, specs: [TenantSpec], host: HostCapacity) throws -> Int
+    /// Slow side: put every touched file back to its baseline and remove the state file.
+    func restore() throws -> [String]
+}

@@ -1,0 +1,91 @@
+import Pool
+import Solve
+
+/// The solver seam filled by Solve: one `Solve.AllocationSolver` per tenant table, warm from the allocation in
+/// force, re-solved on the ticks that need it.
+public final class SolvePlanner: AllocationSolving, @unchecked Sendable {
+    /// Whether memory limits follow the forecasts; when off, tenants keep their configured cap (unlimited by
+    /// default) and only their guarantee is protected.
+    private let manageMemory: Bool
+
+    public init(manageMemory: Bool) {
+        self.manageMemory = manageMemory
+    }
+
+    public func plan(host: HostCapacity, specs: [TenantSpec], current: Allocation) throws -> any SolvePlan {
+        Plan(solver: try AllocationSolver(host: host, specs: specs, previous: current), specs: specs, manageMemory: manageMemory)
+    }
+
+    final class Plan: SolvePlan, @unchecked Sendable {
+        let solver: AllocationSolver
+        let specs: [TenantSpec]
+        let manageMemory: Bool
+
+        init(solver: AllocationSolver, specs: [TenantSpec], manageMemory: Bool) {
+            self.solver = solver
+            self.specs = specs
+            self.manageMemory = manageMemory
+        }
+
+        func solve(demands: [TenantDemand], present: [Bool]) throws -> SolveOutcome {
+            for slot in present.indices { solver.setPresent(slot, present[slot]) }
+            try solver.solve(demands: demands)
+            var allocation = Self.movingUnusableQuota(solver.allocation(), specs: specs)
+            if !manageMemory {
+                for spec in specs {
+                    allocation.tenants[spec.name]?.memoryMaxBytes = spec.cap.memoryBytes
+                    allocation.tenants[spec.name]?.memoryHighBytes = spec.cap.memoryBytes
+                }
+            }
+            return SolveOutcome(allocation: allocation, iterations: solver.lpIterations)
+        }
+
+        /// Enforce confines a tenant that owns exclusive cores to those cores, so a shared-pool quota that Solve
+        /// also gave it could not be used: it goes to the tenants on the shared pool instead, in proportion to
+        /// their quota (equally when they have none), up to each one's cap.
+        static func movingUnusableQuota(_ allocation: Allocation, specs: [TenantSpec]) -> Allocation {
+            var result = allocation
+            var freed = 0.0
+            for (name, given) in allocation.tenants where !given.exclusiveCoreIDs.isEmpty && given.sharedCpuCores > 0 {
+                freed += given.sharedCpuCores
+                result.tenants[name]?.sharedCpuCores = 0
+            }
+            let pool = specs.filter { result.tenants[$0.name].map { $0.exclusiveCoreIDs.isEmpty } ?? false }
+            guard freed > 0, !pool.isEmpty else { return result }
+            let total = pool.reduce(0.0) { $0 + (result.tenants[$1.name]?.sharedCpuCores ?? 0) }
+            for spec in pool {
+                let current = result.tenants[spec.name]?.sharedCpuCores ?? 0
+                let share = total > 0 ? current / total : 1 / Double(pool.count)
+                result.tenants[spec.name]?.sharedCpuCores = min(spec.cap.cpuCores, current + freed * share)
+            }
+            return result
+        }
+
+        func explain(names: [String]) -> [String: TenantRationale] {
+            var result: [String: TenantRationale] = [:]
+            for name in names {
+                guard let slot = solver.slot(named: name) else { continue }
+                let explanation = solver.explanation(slot: slot)
+                var rationale = TenantRationale()
+                if explanation.coresWanted > 0 {
+                    rationale.bindingConstraints.append("latency sizing wants \(explanation.coresWanted) exclusive cores, has \(explanation.exclusiveCoreIDs)")
+                }
+                if explanation.latencyInflation > 1 {
+                    rationale.bindingConstraints.append("run-queue wait above the objective inflated CPU demand ×\(explanation.latencyInflation)")
+                }
+                for resource in explanation.resources where resource.boundBy != .unshaped && resource.boundBy != .noDemand {
+                    rationale.bindingConstraints.append(
+                        "\(resource.resource): \(resource.boundBy.rawValue) (amount \(resource.amount), bounds \(resource.minimum)…\(resource.maximum), demand \(resource.expectedDemand) expected / \(resource.quantileDemand) at quantile, pool price \(resource.capacityPrice))"
+                    )
+                    let terms = resource.costTerms
+                    for (term, value) in [("shortfall", terms.shortfall), ("headroom", terms.headroom), ("utilisation", terms.utilisation),
+                                          ("stability", terms.stability), ("contention", terms.contention)] where value != 0 {
+                        rationale.costTerms["\(resource.resource).\(term)"] = value
+                    }
+                }
+                result[name] = rationale
+            }
+            return result
+        }
+    }
+}

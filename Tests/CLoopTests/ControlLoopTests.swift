@@ -1,0 +1,140 @@
+import Pool
+import Testing
+
+@testable import CLoop
+
+/// Test doubles playing the modules: telemetry that reports what the test sets, a forecaster that forecasts the
+/// last observation, a plan that gives each present tenant its forecast as quota, an enforcer that records.
+private final class ScriptedTelemetry: TelemetrySource, @unchecked Sendable {
+    let sourceName = "scripted"
+    var cpuNanosecondsPerTick: [Int: UInt64] = [:]
+    var waitBucketPerTick: [Int: Int] = [:]
+    var vanishedSlots: Set<Int> = []
+    func attach(slot: Int, cgroupPath: String) throws {}
+    func detach(slot: Int) {}
+    func drain(into frame: TelemetryFrame, nowNanoseconds: UInt64) {
+        frame.measuresRunQueueWait = true
+        for (slot, nanoseconds) in cpuNanosecondsPerTick { frame.cpuNanoseconds[slot] = nanoseconds }
+        for (slot, bucket) in waitBucketPerTick { frame.waitBuckets[slot * TelemetryFrame.waitBucketCount + bucket] = 10 }
+        for slot in vanishedSlots { frame.vanished[slot] = true }
+    }
+    func close() {}
+}
+
+private final class LastValueForecaster: DemandForecaster, @unchecked Sendable {
+    func prepare(slot: Int, spec: TenantSpec) {}
+    func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand {
+        TenantDemand(cpuCores: Forecast(expected: usage.cpuCores, atQuantile: usage.cpuCores, confidence: 1), measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds)
+    }
+}
+
+private final class QuotaPlan: SolvePlan, AllocationSolving, @unchecked Sendable {
+    var specs: [TenantSpec] = []
+    var solves = 0
+    func plan(host: HostCapacity, specs: [TenantSpec], current: Allocation) throws -> any SolvePlan {
+        self.specs = specs
+        return self
+    }
+    func solve(demands: [TenantDemand], present: [Bool]) throws -> SolveOutcome {
+        solves += 1
+        var allocation = Allocation()
+        for (index, spec) in specs.enumerated() where present[index] {
+            allocation.tenants[spec.name] = TenantAllocation(sharedCpuCores: demands[index].cpuCores.atQuantile)
+        }
+        return SolveOutcome(allocation: allocation, explanations: [:], iterations: 3)
+    }
+    func explain(names: [String]) -> [String: TenantRationale] {
+        Dictionary(uniqueKeysWithValues: names.map { ($0, TenantRationale(bindingConstraints: ["demand"])) })
+    }
+}
+
+private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable {
+    var applied: [Allocation] = []
+    func start(specs: [TenantSpec]) throws -> [String] { [] }
+    func apply(_ allocation: Allocation, specs: [TenantSpec], host: HostCapacity) throws -> Int {
+        applied.append(allocation)
+        return allocation.tenants.count
+    }
+    func restore() throws -> [String] { [] }
+}
+
+@Suite struct ControlLoopTests {
+    let host = HostCapacity(cores: (0..<2).map { Core(id: $0) }, memoryBytesPerNode: [8e9], housekeepingCoreIDs: [0])
+    let specs = [TenantSpec(name: "lc", cgroupPath: "t/lc", tenantClass: .latencyCritical, slo: .init(runQueueWaitP99Nanoseconds: 200_000)),
+                 TenantSpec(name: "be", cgroupPath: "t/be", tenantClass: .bestEffort)]
+
+    private func makeLoop(_ telemetry: ScriptedTelemetry, _ solver: QuotaPlan, _ enforcer: RecordingEnforcer) throws -> ControlLoop {
+        var config = AgentConfig()
+        config.hysteresis.shrinkHoldNanoseconds = 0
+        config.solveMinimumIntervalNanoseconds = 0
+        let loop = ControlLoop(config: config, capacity: 8, telemetry: telemetry, forecaster: LastValueForecaster(), enforcer: enforcer)
+        loop.tables.publish(TenantTable(generation: 1, host: host, specs: specs, slots: [3, 5], plan: try solver.plan(host: host, specs: specs, current: Allocation())))
+        return loop
+    }
+
+    @Test func aTenantThatStartsSpinningGetsANewAllocationOnTheSameTick() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        let loop = try makeLoop(telemetry, solver, enforcer)
+        telemetry.cpuNanosecondsPerTick = [3: 100_000, 5: 100_000]
+        for tick in 1...3 { loop.tick(nowNanoseconds: UInt64(tick) * 1_000_000) }
+        #expect(solver.solves == 1, "the table change solves once; steady forecasts do not")
+        telemetry.cpuNanosecondsPerTick[5] = 1_000_000
+        loop.tick(nowNanoseconds: 4_000_000)
+        #expect(solver.solves == 2)
+        #expect(enforcer.applied.last?.tenants["be"]?.sharedCpuCores == 1)
+        let read = loop.snapshot.read(slots: [3, 5])
+        #expect(read.loop.ticks == 4)
+        #expect(read.tenants[1].sharedCpuCores == 1)
+        #expect(read.tenants[1].lastChangeNanoseconds == 4_000_000)
+        #expect(loop.history.recent().first?.reason.contains("forecast of be moved") == true)
+        #expect(loop.history.recent().first?.outcome?.explanations["be"]?.bindingConstraints == ["demand"])
+    }
+
+    @Test func runQueueWaitAboveTheObjectiveIsCountedAndTriggersASolve() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        let loop = try makeLoop(telemetry, solver, enforcer)
+        telemetry.cpuNanosecondsPerTick = [3: 100_000]
+        loop.tick(nowNanoseconds: 1_000_000)
+        loop.tick(nowNanoseconds: 2_000_000)
+        // Bucket 19 holds waits of 2^19 ns ≈ 524 µs, above the 200 µs objective.
+        telemetry.waitBucketPerTick = [3: 19]
+        loop.tick(nowNanoseconds: 3_000_000)
+        let view = loop.snapshot.read(slots: [3]).tenants[0]
+        #expect(view.runQueueWaitP99Nanoseconds == Double(1 << 20))
+        #expect(view.sloViolationTicks == 1)
+        #expect(solver.solves == 2)
+        #expect(loop.history.recent().first?.reason.contains("missed its run-queue wait objective") == true)
+    }
+
+    @Test func aVanishedTenantGetsNoAllocationAndTheLoopGoesOn() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        let loop = try makeLoop(telemetry, solver, enforcer)
+        telemetry.cpuNanosecondsPerTick = [3: 500_000, 5: 500_000]
+        loop.tick(nowNanoseconds: 1_000_000)
+        telemetry.vanishedSlots = [5]
+        telemetry.cpuNanosecondsPerTick = [3: 900_000]
+        loop.tick(nowNanoseconds: 2_000_000)
+        loop.tick(nowNanoseconds: 3_000_000)
+        #expect(loop.snapshot.read(slots: [5]).tenants[0].vanished)
+        #expect(enforcer.applied.last?.tenants["be"] == nil)
+        #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.9)
+        #expect(loop.snapshot.read(slots: []).loop.ticks == 3)
+    }
+}
+
+@Suite struct SolvePlannerTests {
+    @Test func quotaAnExclusiveTenantCannotUseGoesToTheSharedPool() {
+        let specs = [TenantSpec(name: "lc", cgroupPath: "lc", tenantClass: .latencyCritical),
+                     TenantSpec(name: "b", cgroupPath: "b", tenantClass: .burstable, cap: ResourceVector(cpuCores: 0.5, memoryBytes: .infinity, networkBitsPerSecond: .infinity)),
+                     TenantSpec(name: "be", cgroupPath: "be", tenantClass: .bestEffort)]
+        let solved = Allocation(tenants: [
+            "lc": TenantAllocation(exclusiveCoreIDs: [1], sharedCpuCores: 0.6),
+            "b": TenantAllocation(sharedCpuCores: 0.2),
+            "be": TenantAllocation(sharedCpuCores: 0.2),
+        ])
+        let moved = SolvePlanner.Plan.movingUnusableQuota(solved, specs: specs)
+        #expect(moved.tenants["lc"]?.sharedCpuCores == 0)
+        #expect(moved.tenants["b"]?.sharedCpuCores == 0.5)
+        #expect(abs((moved.tenants["be"]?.sharedCpuCores ?? 0) - 0.5) < 1e-12)
+    }
+}

@@ -1,0 +1,151 @@
+import CLoop
+import Foundation
+import Glibc
+import Testing
+
+/// The agent end to end on the real kernel: `dpm run` with BPF telemetry, Predict, Solve and Enforce on tenant
+/// cgroups of its own (`dpm-test-<random>`), removed also on failure.
+@Suite(.serialized) struct AgentLoopKernelTests {
+    /// Run-queue wait p99 of a SCHED_OTHER timer loop (cyclictest, 1 ms interval) in `tenant`, in µs, from its
+    /// latency histogram: the wake-up latency of a waiting task is its run-queue wait plus the timer's.
+    func cyclictestP99(_ cgroups: AgentTestCgroups, tenant: String, seconds: Int) throws -> Int {
+        let histogram = NSTemporaryDirectory() + "dpm-test-hist-\(UInt32.random(in: 0...UInt32.max)).txt"
+        defer { unlink(histogram) }
+        try cgroups.start(tenant, "cyclictest -m -t 1 --policy=other -i 1000 -D \(seconds) -q -h 100000 --histfile=\(histogram)").waitUntilExit()
+        var total = 0
+        var counts: [(Int, Int)] = []
+        for line in try read(histogram).split(separator: "\n") where !line.hasPrefix("#") {
+            let fields = line.split(separator: " ").compactMap { Int($0) }
+            if fields.count == 2, fields[1] > 0 {
+                counts.append((fields[0], fields[1]))
+                total += fields[1]
+            }
+        }
+        var seen = 0
+        for (microseconds, count) in counts {
+            seen += count
+            if Double(seen) >= 0.99 * Double(total) { return microseconds }
+        }
+        return Int.max
+    }
+
+    @Test func aLatencyCriticalTenantBesideAHogWaitsLessOnceItOwnsACore() throws {
+        let cgroups = try AgentTestCgroups(names: ["lc", "be"])
+        defer { cgroups.remove() }
+        _ = try cgroups.spawn("be", "stress-ng --cpu 2 --timeout 60s")
+        // The tenant's own work: a timer loop waking every millisecond, running all along.
+        let work = try cgroups.start("lc", "cyclictest -m -t 1 --policy=other -i 1000 -D 40 -q")
+        defer { work.terminate() }
+        usleep(500_000)
+        let before = try cyclictestP99(cgroups, tenant: "lc", seconds: 4)
+
+        let agent = try AgentProcess(tenants: [
+            "{name: lc, cgroup: \(cgroups.path("lc")), class: latency-critical, slo: {runq_wait_p99: 200us}}",
+            "{name: be, cgroup: \(cgroups.path("be")), class: best-effort}",
+        ])
+        defer {
+            agent.stop()
+            agent.removeDirectory()
+        }
+        let owned = try agent.wait(seconds: 10) { $0.tenants.first { $0.name == "lc" }?.cores.isEmpty == false }
+        let lc = try #require(owned.tenants.first { $0.name == "lc" })
+        #expect(!lc.cores.isEmpty, "lc got no core: \(agent.log)")
+        #expect(try read(cgroups.directory("lc", hierarchy: "cpuset") + "/cpuset.cpus") == lc.cores.map(String.init).joined(separator: ","))
+        usleep(500_000)
+        let after = try cyclictestP99(cgroups, tenant: "lc", seconds: 4)
+        let cores = try agent.status().tenants.first { $0.name == "lc" }?.cores ?? []
+        #expect(after < before, "run-queue wait p99 before \(before) us, after \(after) us; lc cores \(lc.cores) then \(cores)\n\(agent.log)")
+    }
+
+    @Test func dryRunLeavesEveryControlFileUnchanged() throws {
+        let cgroups = try AgentTestCgroups(names: ["lc", "be"])
+        defer { cgroups.remove() }
+        _ = try cgroups.spawn("be", "stress-ng --cpu 2 --timeout 30s")
+        _ = try cgroups.spawn("lc", "cyclictest -m -t 1 --policy=other -i 1000 -D 30 -q")
+        let baseline = controlFiles(cgroups)
+        #expect(baseline.count >= 10)
+        let agent = try AgentProcess(tenants: [
+            "{name: lc, cgroup: \(cgroups.path("lc")), class: latency-critical, slo: {runq_wait_p99: 200us}}",
+            "{name: be, cgroup: \(cgroups.path("be")), class: best-effort}",
+        ], dryRun: true)
+        defer {
+            agent.stop()
+            agent.removeDirectory()
+        }
+        // The loop computes and counts writes it would make…
+        let status = try agent.wait(seconds: 10) { $0.loop.enforce_writes > 0 && $0.loop.ticks > 2000 }
+        #expect(status.mode == "dry-run")
+        #expect(status.loop.enforce_writes > 0, "the dry run decided nothing: \(agent.log)")
+        #expect(controlFiles(cgroups) == baseline)
+        agent.stop()
+        // …and leaves every file as it found it, while running and after.
+        #expect(controlFiles(cgroups) == baseline)
+        #expect(agent.log.contains("would apply"))
+    }
+
+    @Test func aTenantWhoseCgroupVanishesIsRetiredAndTheLoopGoesOn() throws {
+        let cgroups = try AgentTestCgroups(names: ["lc", "be", "gone"])
+        defer { cgroups.remove() }
+        _ = try cgroups.spawn("be", "stress-ng --cpu 1 --timeout 30s")
+        _ = try cgroups.spawn("gone", "stress-ng --cpu 1 --timeout 30s")
+        let agent = try AgentProcess(tenants: [
+            "{name: lc, cgroup: \(cgroups.path("lc")), class: latency-critical}",
+            "{name: be, cgroup: \(cgroups.path("be")), class: best-effort}",
+            "{name: gone, cgroup: \(cgroups.path("gone")), class: burstable}",
+        ])
+        defer {
+            agent.stop()
+            agent.removeDirectory()
+        }
+        try agent.wait(seconds: 5) { $0.loop.ticks > 500 }
+        cgroups.removeTenant("gone")
+        let retired = try agent.wait(seconds: 5) { !$0.tenants.contains { $0.name == "gone" } }
+        #expect(retired.tenants.map(\.name).sorted() == ["be", "lc"], "\(agent.log)")
+        let ticks = retired.loop.ticks
+        usleep(300_000)
+        #expect(try agent.status().loop.ticks > ticks + 100)
+        #expect(agent.log.contains("tenant gone: cgroup \(cgroups.path("gone")) vanished; retired"))
+    }
+
+    @Test func sigtermRestoresEveryTouchedFile() throws {
+        let cgroups = try AgentTestCgroups(names: ["lc", "be"])
+        defer { cgroups.remove() }
+        _ = try cgroups.spawn("be", "stress-ng --cpu 2 --timeout 30s")
+        _ = try cgroups.spawn("lc", "cyclictest -m -t 1 --policy=other -i 1000 -D 30 -q")
+        let baseline = controlFiles(cgroups)
+        let agent = try AgentProcess(tenants: [
+            "{name: lc, cgroup: \(cgroups.path("lc")), class: latency-critical, slo: {runq_wait_p99: 200us}}",
+            "{name: be, cgroup: \(cgroups.path("be")), class: best-effort}",
+        ])
+        defer { agent.removeDirectory() }
+        try agent.wait(seconds: 10) { $0.loop.enforce_writes > 0 }
+        #expect(controlFiles(cgroups) != baseline, "the agent changed nothing: \(agent.log)")
+        agent.stop(SIGTERM)
+        #expect(agent.process.terminationStatus == 0)
+        #expect(controlFiles(cgroups) == baseline, "\(agent.log)")
+        #expect(!FileManager.default.fileExists(atPath: agent.socketPath))
+    }
+
+    @Test func afterSigkillTheNextStartRestores() throws {
+        let cgroups = try AgentTestCgroups(names: ["lc", "be"])
+        defer { cgroups.remove() }
+        _ = try cgroups.spawn("be", "stress-ng --cpu 2 --timeout 30s")
+        _ = try cgroups.spawn("lc", "cyclictest -m -t 1 --policy=other -i 1000 -D 30 -q")
+        let baseline = controlFiles(cgroups)
+        let tenants = [
+            "{name: lc, cgroup: \(cgroups.path("lc")), class: latency-critical, slo: {runq_wait_p99: 200us}}",
+            "{name: be, cgroup: \(cgroups.path("be")), class: best-effort}",
+        ]
+        let first = try AgentProcess(tenants: tenants)
+        defer { first.removeDirectory() }
+        try first.wait(seconds: 10) { $0.loop.enforce_writes > 0 }
+        first.stop(SIGKILL)
+        #expect(controlFiles(cgroups) != baseline, "the agent changed nothing: \(first.log)")
+        #expect(FileManager.default.fileExists(atPath: "\(first.directory)/state/enforce-state.json"))
+
+        let second = try AgentProcess(tenants: tenants, directory: first.directory)
+        #expect(second.log.contains("found the state file of an earlier run: restored"), "\(second.log)")
+        second.stop(SIGTERM)
+        #expect(controlFiles(cgroups) == baseline, "\(second.log)")
+    }
+}
