@@ -75,15 +75,19 @@ public final class SimplexSolver {
     /// Changes the bounds of row `row`; the next `solve()` starts from the current basis.
     public func setRowBounds(_ row: Int, lower: Double, upper: Double) {
         let scale = store.rowScale[row], v = columnCount + row
+        let wasFixed = store.lower[v] == store.upper[v]
         store.lower[v] = lower * scale
         store.upper[v] = upper * scale
+        if wasFixed, lower != upper, dualsCurrent { store.refreshReducedCost(v) }
     }
 
     /// Changes the bounds of column `column`; the next `solve()` starts from the current basis.
     public func setColumnBounds(_ column: Int, lower: Double, upper: Double) {
         let scale = store.columnScale[column]
+        let wasFixed = store.lower[column] == store.upper[column]
         store.lower[column] = lower / scale
         store.upper[column] = upper / scale
+        if wasFixed, lower != upper, dualsCurrent { store.refreshReducedCost(column) }
     }
 
     /// Changes the objective coefficient of column `column` (in the program's own sense, min or max).
@@ -127,27 +131,25 @@ public final class SimplexSolver {
     public func solve() -> SimplexStatus {
         iterations = 0
         degenerateRun = 0
-        store.placeNonbasicOnBounds()
-        store.computePrimal()
         if !dualsCurrent { store.computeDuals(phaseOne: false) }
-        status = solveFromCurrentPoint()
+        let dualFeasible = store.placeNonbasic(dualTolerance: Self.tolerance)
+        store.computePrimal()
+        status = solveFromCurrentPoint(dualFeasible: dualFeasible)
         dualsCurrent = status == .optimal
         return status
     }
 
-    private func solveFromCurrentPoint() -> SimplexStatus {
-        if !store.isPrimalFeasible(Self.tolerance) {
-            let (dualFeasible, flips) = store.makeDualFeasible(Self.tolerance)
-            if flips > 0 { store.computePrimal() }
-            if dualFeasible {
-                // The dual simplex ends primal and dual feasible: optimal. Its reduced costs are current; the row
-                // prices are refreshed for the duals the caller reads.
-                let dualStatus = runDual()
-                if dualStatus == .optimal { store.computeRowPrices() }
-                return dualStatus
-            }
+    private func solveFromCurrentPoint(dualFeasible: Bool) -> SimplexStatus {
+        guard dualFeasible else { return runPrimal() }
+        if store.isPrimalFeasible(Self.tolerance) {
+            // Primal and dual feasible: the basis is still optimal (row prices are current with the reduced costs).
+            return .optimal
         }
-        return runPrimal()
+        // The dual simplex ends primal and dual feasible: optimal. Its reduced costs are current; the row prices are
+        // refreshed for the duals the caller reads.
+        let dualStatus = runDual()
+        if dualStatus == .optimal { store.computeRowPrices() }
+        return dualStatus
     }
 
     // MARK: Results (in the program's units and sense)

@@ -204,6 +204,16 @@ final class SimplexStorage {
         }
     }
 
+    /// Recomputes one nonbasic variable's reduced cost from the current row prices (for a variable that was fixed,
+    /// whose reduced cost the dual simplex does not keep current).
+    func refreshReducedCost(_ j: Int) {
+        if state[j] == BasisStatus.basic.rawValue { return }
+        if j >= n { d[j] = cost[j] + y[j - n]; return }
+        var dot = 0.0
+        for k in columnStart[j]..<columnStart[j + 1] { dot += y[rowIndex[k]] * value[k] }
+        d[j] = cost[j] - dot
+    }
+
     /// Row prices y = c_Bᵀ B⁻¹ for the true costs (the duals reported to the caller).
     func computeRowPrices() {
         for k in 0..<m { y[k] = 0 }
@@ -254,23 +264,33 @@ final class SimplexStorage {
         return true
     }
 
-    /// Flips boxed nonbasic variables whose reduced cost has the wrong sign; false when a one-sided or free
-    /// variable is dual infeasible (then only the primal method applies).
-    func makeDualFeasible(_ tolerance: Double) -> (feasible: Bool, flips: Int) {
-        var feasible = true, flips = 0
-        for j in 0..<(n + m) where lower[j] != upper[j] {
-            switch state[j] {
-            case BasisStatus.atLower.rawValue where d[j] < -tolerance:
-                if upper[j] < .infinity { state[j] = BasisStatus.atUpper.rawValue; x[j] = upper[j]; flips += 1 } else { feasible = false }
-            case BasisStatus.atUpper.rawValue where d[j] > tolerance:
-                if lower[j] > -.infinity { state[j] = BasisStatus.atLower.rawValue; x[j] = lower[j]; flips += 1 } else { feasible = false }
-            case BasisStatus.free.rawValue where abs(d[j]) > tolerance:
-                feasible = false
-            default:
-                break
+    /// Puts every nonbasic variable on a bound, in one pass: the bound its status names, or, when its reduced cost
+    /// has the wrong sign for that bound and the other bound is finite, the other one (a flip that keeps the basis
+    /// dual feasible). Returns false when a one-sided or free variable is dual infeasible: then only the primal
+    /// method applies. Reduced costs must be current.
+    func placeNonbasic(dualTolerance tolerance: Double) -> Bool {
+        var feasible = true
+        for j in 0..<(n + m) {
+            var s = state[j]
+            if s == BasisStatus.basic.rawValue { continue }
+            let lo = lower[j], hi = upper[j], dj = d[j]
+            if s == BasisStatus.atUpper.rawValue, hi == .infinity { s = BasisStatus.atLower.rawValue }
+            if s == BasisStatus.atLower.rawValue, lo == -.infinity { s = hi < .infinity ? BasisStatus.atUpper.rawValue : BasisStatus.free.rawValue }
+            if s == BasisStatus.free.rawValue, lo > -.infinity { s = BasisStatus.atLower.rawValue }
+            if s == BasisStatus.free.rawValue, hi < .infinity { s = BasisStatus.atUpper.rawValue }
+            if lo != hi {
+                if s == BasisStatus.atLower.rawValue, dj < -tolerance {
+                    if hi < .infinity { s = BasisStatus.atUpper.rawValue } else { feasible = false }
+                } else if s == BasisStatus.atUpper.rawValue, dj > tolerance {
+                    if lo > -.infinity { s = BasisStatus.atLower.rawValue } else { feasible = false }
+                } else if s == BasisStatus.free.rawValue, abs(dj) > tolerance {
+                    feasible = false
+                }
             }
+            state[j] = s
+            x[j] = s == BasisStatus.atLower.rawValue ? lo : (s == BasisStatus.atUpper.rawValue ? hi : 0)
         }
-        return (feasible, flips)
+        return feasible
     }
 
     // MARK: Pivoting
@@ -316,7 +336,7 @@ final class SimplexStorage {
     }
 
     /// The dual simplex's pivot row and ratio-test candidates in one pass: rowAlpha_j = (row r of B⁻¹) · a_j for
-    /// every nonbasic variable (fixed ones too, so their reduced costs stay current), and a min-heap on the dual
+    /// every nonbasic variable that can move, and a min-heap on the dual
     /// ratio of those that move the leaving variable toward its violated bound (`toLower`: it lies below its lower
     /// bound and must rise). Returns the number of candidates (kept in the caller's local: a class's stored `var`
     /// would cost a dynamic exclusivity check per access).
@@ -325,16 +345,21 @@ final class SimplexStorage {
         var count = 0
         for j in 0..<(n + m) {
             let s = state[j]
-            if s == BasisStatus.basic.rawValue { rowAlpha[j] = 0; continue }
-            var a: Double
+            // Basic and fixed variables never enter; a fixed one's reduced cost is refreshed when it is unfixed.
+            if s == BasisStatus.basic.rawValue || lower[j] == upper[j] { rowAlpha[j] = 0; continue }
+            var a = 0.0
             if j < n {
-                a = 0
-                for k in columnStart[j]..<columnStart[j + 1] { a += rho[rowIndex[k]] * value[k] }
+                var k = columnStart[j]
+                let end = columnStart[j &+ 1]
+                while k < end {
+                    a += rho[rowIndex[k]] * value[k]
+                    k &+= 1
+                }
             } else {
-                a = -rho[j - n]
+                a = -rho[j &- n]
             }
             rowAlpha[j] = a
-            if lower[j] == upper[j] || abs(a) <= pivotTolerance { continue }
+            if abs(a) <= pivotTolerance { continue }
             let eligible: Bool
             switch s {
             case BasisStatus.atLower.rawValue: eligible = toLower ? a < 0 : a > 0
@@ -344,7 +369,7 @@ final class SimplexStorage {
             if !eligible { continue }
             candidateIndex[count] = j
             candidateRatio[count] = max(0, dualSlack(j)) / abs(a)
-            count += 1
+            count &+= 1
         }
         var i = count / 2 - 1
         while i >= 0 {
@@ -407,10 +432,11 @@ final class SimplexStorage {
         }
     }
 
-    /// Dual update after a pivot on the current pivot row: d_j −= step · rowAlpha_j; the entering variable's reduced
+    /// Dual update after a pivot on the current pivot row (rowAlpha is 0 for basic variables): d_j −= step · rowAlpha_j;
+    /// the entering variable's reduced
     /// cost becomes 0 and the leaving one's −step.
     func updateReducedCosts(step: Double, entering: Int, leaving: Int) {
-        for j in 0..<(n + m) where state[j] != BasisStatus.basic.rawValue && rowAlpha[j] != 0 { d[j] -= step * rowAlpha[j] }
+        for j in 0..<(n + m) where rowAlpha[j] != 0 { d[j] -= step * rowAlpha[j] }
         d[entering] = 0
         d[leaving] = -step
     }

@@ -193,6 +193,8 @@ private struct WarmSamples {
         report.add("median_us", .number(times[times.count / 2]))
         report.add("p99_us", .number(times[min(times.count - 1, Int((Double(times.count) * 0.99).rounded(.up)) - 1)]))
         report.add("median_iterations", .integer(counts[counts.count / 2]))
+        report.add("mean_iterations", .number(Double(counts.reduce(0, +)) / Double(counts.count)))
+        report.add("max_iterations", .integer(counts[counts.count - 1]))
     }
 }
 
