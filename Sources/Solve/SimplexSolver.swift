@@ -280,12 +280,14 @@ public final class SimplexSolver {
     /// updated from the pivot row instead of being recomputed.
     private func runDual() -> SimplexStatus {
         let s = store, m = rowCount, tol = Self.tolerance
+        var movableCount = s.collectMovable()
         while true {
             if iterations >= iterationLimit { return .iterationLimit }
             if updatesSinceRefactor >= Self.refactorInterval {
                 _ = refactor()
                 s.computePrimal()
                 s.computeDuals(phaseOne: false)
+                movableCount = s.collectMovable()
             }
             let bland = degenerateRun > Self.degenerateLimit
             var leaving = -1, worst = 0.0
@@ -302,7 +304,7 @@ public final class SimplexSolver {
             if leaving < 0 { return .optimal }
             let leavingVariable = s.head[leaving]
             let toLower = s.x[leavingVariable] < s.lower[leavingVariable]
-            var candidates = s.computePivotRow(leaving, toLower: toLower, pivotTolerance: Self.pivotTolerance)
+            var candidates = s.computePivotRow(leaving, toLower: toLower, pivotTolerance: Self.pivotTolerance, movableCount: movableCount)
             if candidates == 0 { return .infeasible }
             // Walk the breakpoints: flip boxed candidates while the leaving variable's infeasibility stays positive.
             var slope = worst, entering = -1, flips = 0
@@ -328,6 +330,7 @@ public final class SimplexSolver {
                 _ = refactor()
                 s.computePrimal()
                 s.computeDuals(phaseOne: false)
+                movableCount = s.collectMovable()
                 iterations += 1
                 continue
             }
@@ -337,8 +340,9 @@ public final class SimplexSolver {
             s.moveEntering(entering, by: enteringChange)
             s.x[leavingVariable] = bound
             s.state[leavingVariable] = toLower ? BasisStatus.atLower.rawValue : BasisStatus.atUpper.rawValue
-            s.updateReducedCosts(step: dualStep, entering: entering, leaving: leavingVariable)
+            s.updateReducedCosts(step: dualStep, entering: entering, leaving: leavingVariable, movableCount: movableCount)
             pivot(position: leaving, entering: entering)
+            movableCount = s.updateMovable(entering: entering, leaving: leavingVariable, count: movableCount)
             iterations += 1
         }
     }

@@ -23,6 +23,9 @@ final class SimplexStorage {
     let candidateIndex: UnsafeMutablePointer<Int>
     let candidateRatio: UnsafeMutablePointer<Double>
     let flipList: UnsafeMutablePointer<Int>
+    /// The dual simplex's working set: nonbasic variables that can move (not fixed), and each one's place in it.
+    let movable: UnsafeMutablePointer<Int>
+    let movablePosition: UnsafeMutablePointer<Int>
     let state: UnsafeMutablePointer<UInt8>
     // Per basis position (m).
     let head: UnsafeMutablePointer<Int>
@@ -63,6 +66,10 @@ final class SimplexStorage {
         candidateIndex.initialize(repeating: 0, count: max(1, total))
         candidateRatio = doubles(total)
         flipList = .allocate(capacity: max(1, total))
+        movable = .allocate(capacity: max(1, total))
+        movable.initialize(repeating: 0, count: max(1, total))
+        movablePosition = .allocate(capacity: max(1, total))
+        movablePosition.initialize(repeating: -1, count: max(1, total))
         flipList.initialize(repeating: 0, count: max(1, total))
         state = .allocate(capacity: max(1, total))
         state.initialize(repeating: 0, count: max(1, total))
@@ -83,6 +90,8 @@ final class SimplexStorage {
     deinit {
         candidateIndex.deallocate()
         flipList.deallocate()
+        movable.deallocate()
+        movablePosition.deallocate()
         for p in [value, rowScale, columnScale, cost, lower, upper, x, d, rowAlpha, candidateRatio, y, alpha, work, inverse, scratchBasis, scratchInverse] {
             p.deallocate()
         }
@@ -246,9 +255,7 @@ final class SimplexStorage {
         }
         for j in 0..<n {
             if state[j] == BasisStatus.basic.rawValue { d[j] = 0; continue }
-            var dot = 0.0
-            for k in columnStart[j]..<columnStart[j + 1] { dot += y[rowIndex[k]] * value[k] }
-            d[j] = (phaseOne ? 0 : cost[j]) - dot
+            d[j] = (phaseOne ? 0 : cost[j]) - dot(y, column: j)
         }
         for i in 0..<m {
             let v = n + i
@@ -274,6 +281,10 @@ final class SimplexStorage {
             var s = state[j]
             if s == BasisStatus.basic.rawValue { continue }
             let lo = lower[j], hi = upper[j], dj = d[j]
+            // Fast paths: fixed, or already on a finite bound its reduced cost agrees with.
+            if lo == hi { state[j] = BasisStatus.atLower.rawValue; x[j] = lo; continue }
+            if s == BasisStatus.atLower.rawValue, dj >= -tolerance, lo > -.infinity { x[j] = lo; continue }
+            if s == BasisStatus.atUpper.rawValue, dj <= tolerance, hi < .infinity { x[j] = hi; continue }
             if s == BasisStatus.atUpper.rawValue, hi == .infinity { s = BasisStatus.atLower.rawValue }
             if s == BasisStatus.atLower.rawValue, lo == -.infinity { s = hi < .infinity ? BasisStatus.atUpper.rawValue : BasisStatus.free.rawValue }
             if s == BasisStatus.free.rawValue, lo > -.infinity { s = BasisStatus.atLower.rawValue }
@@ -336,28 +347,16 @@ final class SimplexStorage {
     }
 
     /// The dual simplex's pivot row and ratio-test candidates in one pass: rowAlpha_j = (row r of B⁻¹) · a_j for
-    /// every nonbasic variable that can move, and a min-heap on the dual
+    /// every variable of the movable set, and a min-heap on the dual
     /// ratio of those that move the leaving variable toward its violated bound (`toLower`: it lies below its lower
     /// bound and must rise). Returns the number of candidates (kept in the caller's local: a class's stored `var`
     /// would cost a dynamic exclusivity check per access).
-    func computePivotRow(_ r: Int, toLower: Bool, pivotTolerance: Double) -> Int {
+    func computePivotRow(_ r: Int, toLower: Bool, pivotTolerance: Double, movableCount: Int) -> Int {
         let rho = inverse + r * m
         var count = 0
-        for j in 0..<(n + m) {
-            let s = state[j]
-            // Basic and fixed variables never enter; a fixed one's reduced cost is refreshed when it is unfixed.
-            if s == BasisStatus.basic.rawValue || lower[j] == upper[j] { rowAlpha[j] = 0; continue }
-            var a = 0.0
-            if j < n {
-                var k = columnStart[j]
-                let end = columnStart[j &+ 1]
-                while k < end {
-                    a += rho[rowIndex[k]] * value[k]
-                    k &+= 1
-                }
-            } else {
-                a = -rho[j &- n]
-            }
+        for position in 0..<movableCount {
+            let j = movable[position], s = state[j]
+            let a = j < n ? dot(rho, column: j) : -rho[j &- n]
             rowAlpha[j] = a
             if abs(a) <= pivotTolerance { continue }
             let eligible: Bool
@@ -377,6 +376,19 @@ final class SimplexStorage {
             i -= 1
         }
         return count
+    }
+
+    /// `v · a_j` for a column; a column with one entry (every allocation column) skips the loop set-up.
+    @inline(__always)
+    private func dot(_ v: UnsafeMutablePointer<Double>, column j: Int) -> Double {
+        let start = columnStart[j], end = columnStart[j &+ 1]
+        if end == start &+ 1 { return v[rowIndex[start]] * value[start] }
+        var sum = 0.0, k = start
+        while k < end {
+            sum += v[rowIndex[k]] * value[k]
+            k &+= 1
+        }
+        return sum
     }
 
     /// Removes and returns the candidate with the smallest ratio (ties: the smallest index), nil when none is left.
@@ -432,13 +444,51 @@ final class SimplexStorage {
         }
     }
 
-    /// Dual update after a pivot on the current pivot row (rowAlpha is 0 for basic variables): d_j −= step · rowAlpha_j;
-    /// the entering variable's reduced
+    /// Dual update after a pivot on the current pivot row, over the movable set: d_j −= step · rowAlpha_j; the
+    /// entering variable's reduced
     /// cost becomes 0 and the leaving one's −step.
-    func updateReducedCosts(step: Double, entering: Int, leaving: Int) {
-        for j in 0..<(n + m) where rowAlpha[j] != 0 { d[j] -= step * rowAlpha[j] }
+    func updateReducedCosts(step: Double, entering: Int, leaving: Int, movableCount: Int) {
+        for position in 0..<movableCount {
+            let j = movable[position]
+            d[j] -= step * rowAlpha[j]
+        }
         d[entering] = 0
         d[leaving] = -step
+    }
+
+    /// Fills the movable set with every nonbasic variable that is not fixed; returns its size.
+    func collectMovable() -> Int {
+        var count = 0
+        for j in 0..<(n + m) {
+            if state[j] != BasisStatus.basic.rawValue, lower[j] != upper[j] {
+                movable[count] = j
+                movablePosition[j] = count
+                count += 1
+            } else {
+                movablePosition[j] = -1
+            }
+        }
+        return count
+    }
+
+    /// Keeps the movable set right after a pivot: the entering variable leaves it, the leaving one joins it
+    /// unless fixed. Returns the new size.
+    func updateMovable(entering: Int, leaving: Int, count: Int) -> Int {
+        var count = count
+        let position = movablePosition[entering]
+        if position >= 0 {
+            count -= 1
+            let last = movable[count]
+            movable[position] = last
+            movablePosition[last] = position
+            movablePosition[entering] = -1
+        }
+        if lower[leaving] != upper[leaving] {
+            movable[count] = leaving
+            movablePosition[leaving] = count
+            count += 1
+        }
+        return count
     }
 
     /// The reduced cost's distance from changing sign: d_j at a lower bound, −d_j at an upper one, 0 when free.
