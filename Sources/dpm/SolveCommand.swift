@@ -87,15 +87,16 @@ struct SolveCommand: ParsableCommand {
         guard repeatCount > 0 else { return report }
         var random = SplitMix64(seed: seed)
         var samples = WarmSamples(capacity: repeatCount)
+        let drift = drift
         for _ in 0..<repeatCount {
             for i in 0..<program.rowCount {
                 let (low, high) = (program.rowLower[i], program.rowUpper[i])
                 if low == high {
-                    let factor = drawFactor(&random)
+                    let factor = drawFactor(&random, drift)
                     solver.setRowBounds(i, lower: low * factor, upper: high * factor)
                 } else {
-                    let newLow = low.isFinite ? low * drawFactor(&random) : low
-                    let newHigh = high.isFinite ? high * drawFactor(&random) : high
+                    let newLow = low.isFinite ? low * drawFactor(&random, drift) : low
+                    let newHigh = high.isFinite ? high * drawFactor(&random, drift) : high
                     solver.setRowBounds(i, lower: newLow, upper: newHigh)
                 }
             }
@@ -107,7 +108,8 @@ struct SolveCommand: ParsableCommand {
         return report
     }
 
-    private func drawFactor(_ random: inout SplitMix64) -> Double { 1 - drift + 2 * drift * random.nextUnit() }
+    /// A drift factor uniform in [1 − F, 1 + F]. (F is passed in: reading an `@Option` costs a metadata lookup.)
+    private func drawFactor(_ random: inout SplitMix64, _ drift: Double) -> Double { 1 - drift + 2 * drift * random.nextUnit() }
 
     // MARK: Allocation problems
 
@@ -139,9 +141,10 @@ struct SolveCommand: ParsableCommand {
         var random = SplitMix64(seed: seed)
         var demands = original
         var samples = WarmSamples(capacity: repeatCount)
+        let drift = drift
         for _ in 0..<repeatCount {
             for slot in demands.indices {
-                let factor = drawFactor(&random)
+                let factor = drawFactor(&random, drift)
                 for kind in ResourceKind.allCases {
                     demands[slot][kind].expected = original[slot][kind].expected * factor
                     demands[slot][kind].atQuantile = original[slot][kind].atQuantile * factor
