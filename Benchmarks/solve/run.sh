@@ -2,7 +2,8 @@
 # Solve benchmark: dpm's simplex against GLPK (C) and HiGHS (highspy) on the allocation LPs at 4, 16, 64 and 256
 # tenants × 3 resources, cold and warm under the same seeded drift, in one run; then the whole Solve step (greedy
 # cores + LP) under demand drift; then a heap-allocation count of both warm paths with valgrind.
-# Usage: Benchmarks/solve/run.sh            (REPEAT, DRIFT, SEED, SIZES override the defaults)
+# Usage: Benchmarks/solve/run.sh            (REPEAT, DRIFT, SEED, SIZES override the defaults; DPM=path/to/dpm
+#        uses an already built release binary instead of building one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPEAT=${REPEAT:-2000}
@@ -11,8 +12,10 @@ SEED=${SEED:-1}
 SIZES=${SIZES:-"4 16 64 256"}
 OUT=Benchmarks/out/solve
 mkdir -p "$OUT"
-swift build -c release --product dpm >/dev/null
-DPM=.build/release/dpm
+if [ -z "${DPM:-}" ]; then
+    swift build -c release --product dpm >/dev/null
+    DPM=.build/release/dpm
+fi
 gcc -O2 -o "$OUT/glpk_anchor" Benchmarks/solve/glpk_anchor.c -lglpk -lm
 python3 -c "import highspy" 2>/dev/null || pip install -q highspy
 
