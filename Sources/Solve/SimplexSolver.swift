@@ -95,7 +95,12 @@ public final class SimplexSolver {
         let scaled = (maximize ? -cost : cost) * store.columnScale[column]
         if store.cost[column] != scaled {
             store.cost[column] = scaled
-            dualsCurrent = false
+            // A nonbasic column's cost moves only its own reduced cost; a basic one's moves the row prices.
+            if store.state[column] == BasisStatus.basic.rawValue {
+                dualsCurrent = false
+            } else if dualsCurrent {
+                store.refreshReducedCost(column)
+            }
         }
     }
 

@@ -116,7 +116,7 @@ struct SolveCommand: ParsableCommand {
     private func solveAllocation(_ problem: AllocationProblem) throws -> Report {
         let host = try problem.hostCapacity(), specs = try problem.tenantSpecs()
         var report = Report()
-        report.add("tenants", .integer(specs.count))
+        report.add("tenant_count", .integer(specs.count))
         report.add("cores", .integer(host.cores.count))
         let coldStart = Stopwatch.nanoseconds()
         let solver = try AllocationSolver(host: host, specs: specs)
@@ -233,8 +233,11 @@ private struct Report {
         var lines = fields.map { key, value in key.padding(toLength: 18, withPad: " ", startingAt: 0) + render(value) }
         if !tenants.isEmpty {
             lines.append("")
-            lines.append(["tenant", "class", "cores", "shared", "memory_GiB", "net_Mbps", "cpu_bound", "memory_bound", "net_bound"]
-                .map { $0.padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
+            let widths = [14, 18, 14, 9, 12, 10, 14, 14, 10]
+            func row(_ cells: [String]) -> String {
+                zip(cells, widths).map { cell, width in cell.padding(toLength: max(width, cell.count + 1), withPad: " ", startingAt: 0) }.joined()
+            }
+            lines.append(row(["tenant", "class", "cores", "shared", "memory_GiB", "net_Mbps", "cpu_bound", "memory_bound", "net_bound"]))
             for line in tenants {
                 let a = line.allocation, e = line.explanation
                 let cells = [
@@ -242,7 +245,7 @@ private struct Report {
                     String(format: "%.3f", a.sharedCpuCores), String(format: "%.2f", a.memoryMaxBytes / 1_073_741_824),
                     a.bandwidthBitsPerSecond.isFinite ? String(format: "%.1f", a.bandwidthBitsPerSecond / 1e6) : "-",
                 ] + e.resources.map(\.boundBy.rawValue)
-                lines.append(cells.map { $0.padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
+                lines.append(row(cells))
             }
         }
         return lines.joined(separator: "\n")
