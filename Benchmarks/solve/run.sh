@@ -2,7 +2,8 @@
 # Solve benchmark: dpm's simplex against GLPK (C) and HiGHS (highspy) on the allocation LPs at 4, 16, 64 and 256
 # tenants × 3 resources, cold and warm under the same seeded drift, in one run; then the whole Solve step (greedy
 # cores + LP) under demand drift; then a heap-allocation count of both warm paths with valgrind.
-# Usage: Benchmarks/solve/run.sh            (REPEAT, DRIFT, SEED, SIZES override the defaults)
+# Usage: Benchmarks/solve/run.sh            (REPEAT, DRIFT, SEED, SIZES override the defaults; DPM=path/to/dpm
+#        uses an already built release binary instead of building one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPEAT=${REPEAT:-2000}
@@ -11,8 +12,10 @@ SEED=${SEED:-1}
 SIZES=${SIZES:-"4 16 64 256"}
 OUT=Benchmarks/out/solve
 mkdir -p "$OUT"
-swift build -c release --product dpm >/dev/null
-DPM=.build/release/dpm
+if [ -z "${DPM:-}" ]; then
+    swift build -c release --product dpm >/dev/null
+    DPM=.build/release/dpm
+fi
 gcc -O2 -o "$OUT/glpk_anchor" Benchmarks/solve/glpk_anchor.c -lglpk -lm
 python3 -c "import highspy" 2>/dev/null || pip install -q highspy
 
@@ -37,3 +40,15 @@ for kind in lp step; do
     b=$(allocs "$DPM" "${args[@]}" --repeat 1200 --drift "$DRIFT" --seed "$SEED")
     echo "heap allocations, warm $kind at $n tenants (valgrind): $a with 200 warm solves, $b with 1200: $(( (b - a) )) more for 1000 more solves"
 done
+
+# Instructions per warm solve (valgrind callgrind: unaffected by other load on the machine), dpm against GLPK on the
+# 64-tenant LP: the difference between 500 and 2500 warm solves, divided by 2000.
+instructions() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'; }
+n=64
+d1=$(instructions "$DPM" solve --mps "$OUT/alloc-$n.mps" --repeat 500 --drift "$DRIFT" --seed "$SEED")
+d2=$(instructions "$DPM" solve --mps "$OUT/alloc-$n.mps" --repeat 2500 --drift "$DRIFT" --seed "$SEED")
+g1=$(instructions "$OUT/glpk_anchor" "$OUT/alloc-$n.mps" free 500 "$DRIFT" "$SEED")
+g2=$(instructions "$OUT/glpk_anchor" "$OUT/alloc-$n.mps" free 2500 "$DRIFT" "$SEED")
+s1=$(instructions "$DPM" solve --synthetic-tenants "$n" --seed "$SEED" --repeat 500 --drift "$DRIFT")
+s2=$(instructions "$DPM" solve --synthetic-tenants "$n" --seed "$SEED" --repeat 2500 --drift "$DRIFT")
+echo "instructions per warm solve at $n tenants (callgrind): dpm LP $(( (d2 - d1) / 2000 )), GLPK $(( (g2 - g1) / 2000 )), dpm whole step $(( (s2 - s1) / 2000 ))"

@@ -74,6 +74,8 @@ public final class AllocationSolver {
 struct AllocationState {
     let host: HostCapacity
     let specs: [TenantSpec]
+    /// What the tick needs of each spec, without the strings and arrays whose reference counts a copy would touch.
+    let facts: [TenantFacts]
     let model: CostModel
     var lpIterations = 0
     var lpStatus: SimplexStatus = .optimal
@@ -120,6 +122,7 @@ struct AllocationState {
         }
         self.host = host
         self.specs = specs
+        facts = specs.map { TenantFacts(tenantClass: $0.tenantClass, guaranteed: $0.guaranteed, cap: $0.cap, sloNanoseconds: $0.slo.runQueueWaitP99Nanoseconds) }
         self.model = model
         slotByName = names
         let capacity = host.tenantCapacity
@@ -234,7 +237,7 @@ struct AllocationState {
                 let cell = slot * 3 + kind.rawValue, scale = unit[kind.rawValue]
                 let held = kind == .cpu ? Double(placement.held[slot]) : 0
                 sum += model.terms(at: (amounts[cell] + held) / scale, expected: (expected[cell] + held) / scale, quantile: (quantile[cell] + held) / scale,
-                                   previous: (previousUsed[cell] + held) / scale, tenantClass: specs[slot].tenantClass).total
+                                   previous: (previousUsed[cell] + held) / scale, tenantClass: facts[slot].tenantClass).total
             }
         }
         for row in 0..<rowCount {
@@ -315,14 +318,14 @@ struct AllocationState {
     /// Demands after latency sizing; bounds from guarantees and caps; LC core counts.
     private mutating func prepareDemands(_ demands: [TenantDemand]) throws(SolveError) {
         for slot in specs.indices {
-            let spec = specs[slot], demand = demands[slot]
+            let spec = facts[slot], demand = demands[slot]
             for kind in ResourceKind.allCases {
                 let forecast = demand[kind]
                 if !(forecast.expected.isFinite && forecast.expected >= 0 && forecast.atQuantile.isFinite && forecast.atQuantile >= 0) {
-                    throw .invalidInput(field: "\(spec.name).demand.\(kind)", reason: "forecast \(forecast.expected)/\(forecast.atQuantile) is not a finite non-negative amount")
+                    throw .invalidInput(field: "\(specs[slot].name).demand.\(kind)", reason: "forecast \(forecast.expected)/\(forecast.atQuantile) is not a finite non-negative amount")
                 }
             }
-            let inflation = model.latencyInflation(measuredWaitNanoseconds: demand.measuredRunQueueWaitP99Nanoseconds, sloNanoseconds: spec.slo.runQueueWaitP99Nanoseconds)
+            let inflation = model.latencyInflation(measuredWaitNanoseconds: demand.measuredRunQueueWaitP99Nanoseconds, sloNanoseconds: spec.sloNanoseconds)
             latencyInflation[slot] = inflation
             let cpuFactor = inflation / (spec.tenantClass == .latencyCritical ? model.latencyTargetUtilisation : 1)
             for kind in ResourceKind.allCases {
@@ -352,10 +355,10 @@ struct AllocationState {
         let placeable = placement.placeableCount
         var sharedGuarantees = 0.0, guaranteedCores = 0
         for slot in specs.indices where present[slot] {
-            if specs[slot].tenantClass == .latencyCritical {
-                guaranteedCores += Int((specs[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
+            if facts[slot].tenantClass == .latencyCritical {
+                guaranteedCores += Int((facts[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
             } else {
-                sharedGuarantees += specs[slot].guaranteed.cpuCores
+                sharedGuarantees += facts[slot].guaranteed.cpuCores
             }
         }
         let budget = min(placeable, Int((Double(host.cores.count) - sharedGuarantees + 1e-9).rounded(.down)))
@@ -363,7 +366,7 @@ struct AllocationState {
         // Guarantees first, then the rest of each tenant's wish in slot order while the budget lasts.
         var left = budget - guaranteedCores
         for slot in specs.indices where coresWanted[slot] > 0 {
-            let guaranteed = Int((specs[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
+            let guaranteed = Int((facts[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
             let extra = min(left, max(0, coresWanted[slot] - guaranteed))
             left -= extra
             coresWanted[slot] = min(coresWanted[slot], guaranteed + extra)
@@ -395,7 +398,7 @@ struct AllocationState {
             lp.setColumnBounds(specs.count * 12 + row, lower: 0, upper: (1 - threshold) * capacity / scale)
         }
         for slot in specs.indices {
-            let tenantClass = specs[slot].tenantClass
+            let tenantClass = facts[slot].tenantClass
             for kind in ResourceKind.allCases {
                 let cell = slot * 3 + kind.rawValue, scale = unit[kind.rawValue]
                 let lo = lowerAmount[cell] / scale, hi = upperAmount[cell] / scale
@@ -468,4 +471,12 @@ struct AllocationState {
         let name = row < 2 ? (row == 0 ? "shared cpu" : "memory") : "link \(host.links[row - 2].name)"
         return GuaranteeClash(resource: name, capacity: poolCapacity(row: row), guarantees: list)
     }
+}
+
+/// The plain values of a `TenantSpec` that a tick reads.
+struct TenantFacts {
+    var tenantClass: TenantClass
+    var guaranteed: ResourceVector
+    var cap: ResourceVector
+    var sloNanoseconds: Double?
 }

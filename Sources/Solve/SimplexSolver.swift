@@ -75,15 +75,19 @@ public final class SimplexSolver {
     /// Changes the bounds of row `row`; the next `solve()` starts from the current basis.
     public func setRowBounds(_ row: Int, lower: Double, upper: Double) {
         let scale = store.rowScale[row], v = columnCount + row
+        let wasFixed = store.lower[v] == store.upper[v]
         store.lower[v] = lower * scale
         store.upper[v] = upper * scale
+        if wasFixed, lower != upper, dualsCurrent { store.refreshReducedCost(v) }
     }
 
     /// Changes the bounds of column `column`; the next `solve()` starts from the current basis.
     public func setColumnBounds(_ column: Int, lower: Double, upper: Double) {
         let scale = store.columnScale[column]
+        let wasFixed = store.lower[column] == store.upper[column]
         store.lower[column] = lower / scale
         store.upper[column] = upper / scale
+        if wasFixed, lower != upper, dualsCurrent { store.refreshReducedCost(column) }
     }
 
     /// Changes the objective coefficient of column `column` (in the program's own sense, min or max).
@@ -91,7 +95,12 @@ public final class SimplexSolver {
         let scaled = (maximize ? -cost : cost) * store.columnScale[column]
         if store.cost[column] != scaled {
             store.cost[column] = scaled
-            dualsCurrent = false
+            // A nonbasic column's cost moves only its own reduced cost; a basic one's moves the row prices.
+            if store.state[column] == BasisStatus.basic.rawValue {
+                dualsCurrent = false
+            } else if dualsCurrent {
+                store.refreshReducedCost(column)
+            }
         }
     }
 
@@ -127,27 +136,25 @@ public final class SimplexSolver {
     public func solve() -> SimplexStatus {
         iterations = 0
         degenerateRun = 0
-        store.placeNonbasicOnBounds()
-        store.computePrimal()
         if !dualsCurrent { store.computeDuals(phaseOne: false) }
-        status = solveFromCurrentPoint()
+        let dualFeasible = store.placeNonbasic(dualTolerance: Self.tolerance)
+        store.computePrimal()
+        status = solveFromCurrentPoint(dualFeasible: dualFeasible)
         dualsCurrent = status == .optimal
         return status
     }
 
-    private func solveFromCurrentPoint() -> SimplexStatus {
-        if !store.isPrimalFeasible(Self.tolerance) {
-            let (dualFeasible, flips) = store.makeDualFeasible(Self.tolerance)
-            if flips > 0 { store.computePrimal() }
-            if dualFeasible {
-                // The dual simplex ends primal and dual feasible: optimal. Its reduced costs are current; the row
-                // prices are refreshed for the duals the caller reads.
-                let dualStatus = runDual()
-                if dualStatus == .optimal { store.computeRowPrices() }
-                return dualStatus
-            }
+    private func solveFromCurrentPoint(dualFeasible: Bool) -> SimplexStatus {
+        guard dualFeasible else { return runPrimal() }
+        if store.isPrimalFeasible(Self.tolerance) {
+            // Primal and dual feasible: the basis is still optimal (row prices are current with the reduced costs).
+            return .optimal
         }
-        return runPrimal()
+        // The dual simplex ends primal and dual feasible: optimal. Its reduced costs are current; the row prices are
+        // refreshed for the duals the caller reads.
+        let dualStatus = runDual()
+        if dualStatus == .optimal { store.computeRowPrices() }
+        return dualStatus
     }
 
     // MARK: Results (in the program's units and sense)
@@ -278,12 +285,14 @@ public final class SimplexSolver {
     /// updated from the pivot row instead of being recomputed.
     private func runDual() -> SimplexStatus {
         let s = store, m = rowCount, tol = Self.tolerance
+        var movableCount = s.collectMovable()
         while true {
             if iterations >= iterationLimit { return .iterationLimit }
             if updatesSinceRefactor >= Self.refactorInterval {
                 _ = refactor()
                 s.computePrimal()
                 s.computeDuals(phaseOne: false)
+                movableCount = s.collectMovable()
             }
             let bland = degenerateRun > Self.degenerateLimit
             var leaving = -1, worst = 0.0
@@ -300,7 +309,7 @@ public final class SimplexSolver {
             if leaving < 0 { return .optimal }
             let leavingVariable = s.head[leaving]
             let toLower = s.x[leavingVariable] < s.lower[leavingVariable]
-            var candidates = s.computePivotRow(leaving, toLower: toLower, pivotTolerance: Self.pivotTolerance)
+            var candidates = s.computePivotRow(leaving, toLower: toLower, pivotTolerance: Self.pivotTolerance, movableCount: movableCount)
             if candidates == 0 { return .infeasible }
             // Walk the breakpoints: flip boxed candidates while the leaving variable's infeasibility stays positive.
             var slope = worst, entering = -1, flips = 0
@@ -326,6 +335,7 @@ public final class SimplexSolver {
                 _ = refactor()
                 s.computePrimal()
                 s.computeDuals(phaseOne: false)
+                movableCount = s.collectMovable()
                 iterations += 1
                 continue
             }
@@ -335,8 +345,9 @@ public final class SimplexSolver {
             s.moveEntering(entering, by: enteringChange)
             s.x[leavingVariable] = bound
             s.state[leavingVariable] = toLower ? BasisStatus.atLower.rawValue : BasisStatus.atUpper.rawValue
-            s.updateReducedCosts(step: dualStep, entering: entering, leaving: leavingVariable)
+            s.updateReducedCosts(step: dualStep, entering: entering, leaving: leavingVariable, movableCount: movableCount)
             pivot(position: leaving, entering: entering)
+            movableCount = s.updateMovable(entering: entering, leaving: leavingVariable, count: movableCount)
             iterations += 1
         }
     }

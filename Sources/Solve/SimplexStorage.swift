@@ -23,6 +23,9 @@ final class SimplexStorage {
     let candidateIndex: UnsafeMutablePointer<Int>
     let candidateRatio: UnsafeMutablePointer<Double>
     let flipList: UnsafeMutablePointer<Int>
+    /// The dual simplex's working set: nonbasic variables that can move (not fixed), and each one's place in it.
+    let movable: UnsafeMutablePointer<Int>
+    let movablePosition: UnsafeMutablePointer<Int>
     let state: UnsafeMutablePointer<UInt8>
     // Per basis position (m).
     let head: UnsafeMutablePointer<Int>
@@ -63,6 +66,10 @@ final class SimplexStorage {
         candidateIndex.initialize(repeating: 0, count: max(1, total))
         candidateRatio = doubles(total)
         flipList = .allocate(capacity: max(1, total))
+        movable = .allocate(capacity: max(1, total))
+        movable.initialize(repeating: 0, count: max(1, total))
+        movablePosition = .allocate(capacity: max(1, total))
+        movablePosition.initialize(repeating: -1, count: max(1, total))
         flipList.initialize(repeating: 0, count: max(1, total))
         state = .allocate(capacity: max(1, total))
         state.initialize(repeating: 0, count: max(1, total))
@@ -83,6 +90,8 @@ final class SimplexStorage {
     deinit {
         candidateIndex.deallocate()
         flipList.deallocate()
+        movable.deallocate()
+        movablePosition.deallocate()
         for p in [value, rowScale, columnScale, cost, lower, upper, x, d, rowAlpha, candidateRatio, y, alpha, work, inverse, scratchBasis, scratchInverse] {
             p.deallocate()
         }
@@ -204,6 +213,16 @@ final class SimplexStorage {
         }
     }
 
+    /// Recomputes one nonbasic variable's reduced cost from the current row prices (for a variable that was fixed,
+    /// whose reduced cost the dual simplex does not keep current).
+    func refreshReducedCost(_ j: Int) {
+        if state[j] == BasisStatus.basic.rawValue { return }
+        if j >= n { d[j] = cost[j] + y[j - n]; return }
+        var dot = 0.0
+        for k in columnStart[j]..<columnStart[j + 1] { dot += y[rowIndex[k]] * value[k] }
+        d[j] = cost[j] - dot
+    }
+
     /// Row prices y = c_Bᵀ B⁻¹ for the true costs (the duals reported to the caller).
     func computeRowPrices() {
         for k in 0..<m { y[k] = 0 }
@@ -236,9 +255,7 @@ final class SimplexStorage {
         }
         for j in 0..<n {
             if state[j] == BasisStatus.basic.rawValue { d[j] = 0; continue }
-            var dot = 0.0
-            for k in columnStart[j]..<columnStart[j + 1] { dot += y[rowIndex[k]] * value[k] }
-            d[j] = (phaseOne ? 0 : cost[j]) - dot
+            d[j] = (phaseOne ? 0 : cost[j]) - dot(y, column: j)
         }
         for i in 0..<m {
             let v = n + i
@@ -254,23 +271,37 @@ final class SimplexStorage {
         return true
     }
 
-    /// Flips boxed nonbasic variables whose reduced cost has the wrong sign; false when a one-sided or free
-    /// variable is dual infeasible (then only the primal method applies).
-    func makeDualFeasible(_ tolerance: Double) -> (feasible: Bool, flips: Int) {
-        var feasible = true, flips = 0
-        for j in 0..<(n + m) where lower[j] != upper[j] {
-            switch state[j] {
-            case BasisStatus.atLower.rawValue where d[j] < -tolerance:
-                if upper[j] < .infinity { state[j] = BasisStatus.atUpper.rawValue; x[j] = upper[j]; flips += 1 } else { feasible = false }
-            case BasisStatus.atUpper.rawValue where d[j] > tolerance:
-                if lower[j] > -.infinity { state[j] = BasisStatus.atLower.rawValue; x[j] = lower[j]; flips += 1 } else { feasible = false }
-            case BasisStatus.free.rawValue where abs(d[j]) > tolerance:
-                feasible = false
-            default:
-                break
+    /// Puts every nonbasic variable on a bound, in one pass: the bound its status names, or, when its reduced cost
+    /// has the wrong sign for that bound and the other bound is finite, the other one (a flip that keeps the basis
+    /// dual feasible). Returns false when a one-sided or free variable is dual infeasible: then only the primal
+    /// method applies. Reduced costs must be current.
+    func placeNonbasic(dualTolerance tolerance: Double) -> Bool {
+        var feasible = true
+        for j in 0..<(n + m) {
+            var s = state[j]
+            if s == BasisStatus.basic.rawValue { continue }
+            let lo = lower[j], hi = upper[j], dj = d[j]
+            // Fast paths: fixed, or already on a finite bound its reduced cost agrees with.
+            if lo == hi { state[j] = BasisStatus.atLower.rawValue; x[j] = lo; continue }
+            if s == BasisStatus.atLower.rawValue, dj >= -tolerance, lo > -.infinity { x[j] = lo; continue }
+            if s == BasisStatus.atUpper.rawValue, dj <= tolerance, hi < .infinity { x[j] = hi; continue }
+            if s == BasisStatus.atUpper.rawValue, hi == .infinity { s = BasisStatus.atLower.rawValue }
+            if s == BasisStatus.atLower.rawValue, lo == -.infinity { s = hi < .infinity ? BasisStatus.atUpper.rawValue : BasisStatus.free.rawValue }
+            if s == BasisStatus.free.rawValue, lo > -.infinity { s = BasisStatus.atLower.rawValue }
+            if s == BasisStatus.free.rawValue, hi < .infinity { s = BasisStatus.atUpper.rawValue }
+            if lo != hi {
+                if s == BasisStatus.atLower.rawValue, dj < -tolerance {
+                    if hi < .infinity { s = BasisStatus.atUpper.rawValue } else { feasible = false }
+                } else if s == BasisStatus.atUpper.rawValue, dj > tolerance {
+                    if lo > -.infinity { s = BasisStatus.atLower.rawValue } else { feasible = false }
+                } else if s == BasisStatus.free.rawValue, abs(dj) > tolerance {
+                    feasible = false
+                }
             }
+            state[j] = s
+            x[j] = s == BasisStatus.atLower.rawValue ? lo : (s == BasisStatus.atUpper.rawValue ? hi : 0)
         }
-        return (feasible, flips)
+        return feasible
     }
 
     // MARK: Pivoting
@@ -316,25 +347,18 @@ final class SimplexStorage {
     }
 
     /// The dual simplex's pivot row and ratio-test candidates in one pass: rowAlpha_j = (row r of B⁻¹) · a_j for
-    /// every nonbasic variable (fixed ones too, so their reduced costs stay current), and a min-heap on the dual
+    /// every variable of the movable set, and a min-heap on the dual
     /// ratio of those that move the leaving variable toward its violated bound (`toLower`: it lies below its lower
     /// bound and must rise). Returns the number of candidates (kept in the caller's local: a class's stored `var`
     /// would cost a dynamic exclusivity check per access).
-    func computePivotRow(_ r: Int, toLower: Bool, pivotTolerance: Double) -> Int {
+    func computePivotRow(_ r: Int, toLower: Bool, pivotTolerance: Double, movableCount: Int) -> Int {
         let rho = inverse + r * m
         var count = 0
-        for j in 0..<(n + m) {
-            let s = state[j]
-            if s == BasisStatus.basic.rawValue { rowAlpha[j] = 0; continue }
-            var a: Double
-            if j < n {
-                a = 0
-                for k in columnStart[j]..<columnStart[j + 1] { a += rho[rowIndex[k]] * value[k] }
-            } else {
-                a = -rho[j - n]
-            }
+        for position in 0..<movableCount {
+            let j = movable[position], s = state[j]
+            let a = j < n ? dot(rho, column: j) : -rho[j &- n]
             rowAlpha[j] = a
-            if lower[j] == upper[j] || abs(a) <= pivotTolerance { continue }
+            if abs(a) <= pivotTolerance { continue }
             let eligible: Bool
             switch s {
             case BasisStatus.atLower.rawValue: eligible = toLower ? a < 0 : a > 0
@@ -344,7 +368,7 @@ final class SimplexStorage {
             if !eligible { continue }
             candidateIndex[count] = j
             candidateRatio[count] = max(0, dualSlack(j)) / abs(a)
-            count += 1
+            count &+= 1
         }
         var i = count / 2 - 1
         while i >= 0 {
@@ -352,6 +376,19 @@ final class SimplexStorage {
             i -= 1
         }
         return count
+    }
+
+    /// `v · a_j` for a column; a column with one entry (every allocation column) skips the loop set-up.
+    @inline(__always)
+    private func dot(_ v: UnsafeMutablePointer<Double>, column j: Int) -> Double {
+        let start = columnStart[j], end = columnStart[j &+ 1]
+        if end == start &+ 1 { return v[rowIndex[start]] * value[start] }
+        var sum = 0.0, k = start
+        while k < end {
+            sum += v[rowIndex[k]] * value[k]
+            k &+= 1
+        }
+        return sum
     }
 
     /// Removes and returns the candidate with the smallest ratio (ties: the smallest index), nil when none is left.
@@ -407,12 +444,51 @@ final class SimplexStorage {
         }
     }
 
-    /// Dual update after a pivot on the current pivot row: d_j −= step · rowAlpha_j; the entering variable's reduced
+    /// Dual update after a pivot on the current pivot row, over the movable set: d_j −= step · rowAlpha_j; the
+    /// entering variable's reduced
     /// cost becomes 0 and the leaving one's −step.
-    func updateReducedCosts(step: Double, entering: Int, leaving: Int) {
-        for j in 0..<(n + m) where state[j] != BasisStatus.basic.rawValue && rowAlpha[j] != 0 { d[j] -= step * rowAlpha[j] }
+    func updateReducedCosts(step: Double, entering: Int, leaving: Int, movableCount: Int) {
+        for position in 0..<movableCount {
+            let j = movable[position]
+            d[j] -= step * rowAlpha[j]
+        }
         d[entering] = 0
         d[leaving] = -step
+    }
+
+    /// Fills the movable set with every nonbasic variable that is not fixed; returns its size.
+    func collectMovable() -> Int {
+        var count = 0
+        for j in 0..<(n + m) {
+            if state[j] != BasisStatus.basic.rawValue, lower[j] != upper[j] {
+                movable[count] = j
+                movablePosition[j] = count
+                count += 1
+            } else {
+                movablePosition[j] = -1
+            }
+        }
+        return count
+    }
+
+    /// Keeps the movable set right after a pivot: the entering variable leaves it, the leaving one joins it
+    /// unless fixed. Returns the new size.
+    func updateMovable(entering: Int, leaving: Int, count: Int) -> Int {
+        var count = count
+        let position = movablePosition[entering]
+        if position >= 0 {
+            count -= 1
+            let last = movable[count]
+            movable[position] = last
+            movablePosition[last] = position
+            movablePosition[entering] = -1
+        }
+        if lower[leaving] != upper[leaving] {
+            movable[count] = leaving
+            movablePosition[leaving] = count
+            count += 1
+        }
+        return count
     }
 
     /// The reduced cost's distance from changing sign: d_j at a lower bound, −d_j at an upper one, 0 when free.

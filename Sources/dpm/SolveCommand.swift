@@ -87,15 +87,16 @@ struct SolveCommand: ParsableCommand {
         guard repeatCount > 0 else { return report }
         var random = SplitMix64(seed: seed)
         var samples = WarmSamples(capacity: repeatCount)
+        let drift = drift
         for _ in 0..<repeatCount {
             for i in 0..<program.rowCount {
                 let (low, high) = (program.rowLower[i], program.rowUpper[i])
                 if low == high {
-                    let factor = drawFactor(&random)
+                    let factor = drawFactor(&random, drift)
                     solver.setRowBounds(i, lower: low * factor, upper: high * factor)
                 } else {
-                    let newLow = low.isFinite ? low * drawFactor(&random) : low
-                    let newHigh = high.isFinite ? high * drawFactor(&random) : high
+                    let newLow = low.isFinite ? low * drawFactor(&random, drift) : low
+                    let newHigh = high.isFinite ? high * drawFactor(&random, drift) : high
                     solver.setRowBounds(i, lower: newLow, upper: newHigh)
                 }
             }
@@ -107,14 +108,15 @@ struct SolveCommand: ParsableCommand {
         return report
     }
 
-    private func drawFactor(_ random: inout SplitMix64) -> Double { 1 - drift + 2 * drift * random.nextUnit() }
+    /// A drift factor uniform in [1 − F, 1 + F]. (F is passed in: reading an `@Option` costs a metadata lookup.)
+    private func drawFactor(_ random: inout SplitMix64, _ drift: Double) -> Double { 1 - drift + 2 * drift * random.nextUnit() }
 
     // MARK: Allocation problems
 
     private func solveAllocation(_ problem: AllocationProblem) throws -> Report {
         let host = try problem.hostCapacity(), specs = try problem.tenantSpecs()
         var report = Report()
-        report.add("tenants", .integer(specs.count))
+        report.add("tenant_count", .integer(specs.count))
         report.add("cores", .integer(host.cores.count))
         let coldStart = Stopwatch.nanoseconds()
         let solver = try AllocationSolver(host: host, specs: specs)
@@ -139,9 +141,10 @@ struct SolveCommand: ParsableCommand {
         var random = SplitMix64(seed: seed)
         var demands = original
         var samples = WarmSamples(capacity: repeatCount)
+        let drift = drift
         for _ in 0..<repeatCount {
             for slot in demands.indices {
-                let factor = drawFactor(&random)
+                let factor = drawFactor(&random, drift)
                 for kind in ResourceKind.allCases {
                     demands[slot][kind].expected = original[slot][kind].expected * factor
                     demands[slot][kind].atQuantile = original[slot][kind].atQuantile * factor
@@ -193,6 +196,8 @@ private struct WarmSamples {
         report.add("median_us", .number(times[times.count / 2]))
         report.add("p99_us", .number(times[min(times.count - 1, Int((Double(times.count) * 0.99).rounded(.up)) - 1)]))
         report.add("median_iterations", .integer(counts[counts.count / 2]))
+        report.add("mean_iterations", .number(Double(counts.reduce(0, +)) / Double(counts.count)))
+        report.add("max_iterations", .integer(counts[counts.count - 1]))
     }
 }
 
@@ -228,8 +233,11 @@ private struct Report {
         var lines = fields.map { key, value in key.padding(toLength: 18, withPad: " ", startingAt: 0) + render(value) }
         if !tenants.isEmpty {
             lines.append("")
-            lines.append(["tenant", "class", "cores", "shared", "memory_GiB", "net_Mbps", "cpu_bound", "memory_bound", "net_bound"]
-                .map { $0.padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
+            let widths = [14, 18, 14, 9, 12, 10, 14, 14, 10]
+            func row(_ cells: [String]) -> String {
+                zip(cells, widths).map { cell, width in cell.padding(toLength: max(width, cell.count + 1), withPad: " ", startingAt: 0) }.joined()
+            }
+            lines.append(row(["tenant", "class", "cores", "shared", "memory_GiB", "net_Mbps", "cpu_bound", "memory_bound", "net_bound"]))
             for line in tenants {
                 let a = line.allocation, e = line.explanation
                 let cells = [
@@ -237,7 +245,7 @@ private struct Report {
                     String(format: "%.3f", a.sharedCpuCores), String(format: "%.2f", a.memoryMaxBytes / 1_073_741_824),
                     a.bandwidthBitsPerSecond.isFinite ? String(format: "%.1f", a.bandwidthBitsPerSecond / 1e6) : "-",
                 ] + e.resources.map(\.boundBy.rawValue)
-                lines.append(cells.map { $0.padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
+                lines.append(row(cells))
             }
         }
         return lines.joined(separator: "\n")

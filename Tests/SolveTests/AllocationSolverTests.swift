@@ -197,3 +197,33 @@ import Testing
         #expect(model.latencyInflation(measuredWaitNanoseconds: 5_000_000, sloNanoseconds: 500_000) == 2)
     }
 }
+
+/// The allocation LP written as MPS reads back to the same program and the same optimum.
+@Test func allocationLinearProgramRoundTripsThroughMPS() throws {
+    let problem = AllocationProblem.synthetic(tenantCount: 12, seed: 4)
+    let solver = try AllocationSolver(host: try problem.hostCapacity(), specs: try problem.tenantSpecs())
+    try solver.solve(demands: problem.demands())
+    let program = solver.linearProgram
+    let reread = try MPSReader.parse(MPSWriter.write(program))
+    #expect(reread.rowUpper == program.rowUpper)
+    #expect(reread.columnUpper == program.columnUpper)
+    #expect(reread.costs == program.costs)
+    let cold = try SimplexSolver(reread)
+    #expect(cold.solve() == .optimal)
+    #expect(abs(cold.objective - solver.lpObjective) <= 1e-9 * max(1, abs(cold.objective)))
+}
+
+/// An absent tenant keeps its slot (the LP's columns stay) but gets nothing and drops out of the allocation.
+@Test func absentTenantsGetNothing() throws {
+    let problem = AllocationProblem.synthetic(tenantCount: 16, seed: 8)
+    let host = try problem.hostCapacity(), specs = try problem.tenantSpecs()
+    let solver = try AllocationSolver(host: host, specs: specs)
+    try solver.solve(demands: problem.demands())
+    solver.setPresent(0, false)
+    try solver.solve(demands: problem.demands())
+    let allocation = solver.allocation()
+    #expect(allocation.tenants[specs[0].name] == nil)
+    #expect(solver.exclusiveCoreCount(slot: 0) == 0)
+    #expect(solver.sharedCpuCores(slot: 0) == 0)
+    try allocation.validate(host: host, specs: Array(specs.dropFirst()))
+}
