@@ -43,6 +43,13 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "dpm", "TelemetryLoad"], swiftSettings: strict),
         // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
         .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
+        // Consumer benchmarks of the telemetry probes (drain cost, event rate without drops); see Benchmarks/telemetry.
+        .executableTarget(
+            name: "TelemetryBenchmark",
+            dependencies: ["BPFLoader", "TelemetryLoad"],
+            path: "Benchmarks/telemetry/TelemetryBenchmark",
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
