@@ -70,6 +70,8 @@ public struct TelemetryTotals: Sendable {
             sum.pointee.rxPackets &+= UInt64(current.pointee.rx_packets &- previous.pointee.rx_packets)
             sum.pointee.txPackets &+= UInt64(current.pointee.tx_packets &- previous.pointee.tx_packets)
         }
+        // No new waits, no histogram change: skip its two cache lines.
+        guard current.pointee.runq_waits != previous.pointee.runq_waits else { return }
         histograms.withUnsafeMutableBufferPointer { histograms in
             let sums = histograms.baseAddress! + slot * Self.histogramBuckets
             withUnsafeBytes(of: current.pointee.runq_wait_hist) { currentBuckets in
