@@ -141,6 +141,11 @@ let package = Package(
         .executableTarget(name: "discover-benchmark", dependencies: ["Discover"], path: "Benchmarks/discover", exclude: ["run.sh", "results-2026-11-29.txt"], swiftSettings: strict),
 
         .testTarget(name: "DiscoverTests", dependencies: ["Discover", "Pool"], swiftSettings: strict),
+        // Consumer benchmarks of the telemetry probes (drain cost, event rate without drops); see Benchmarks/telemetry.
+        .executableTarget(
+            name: "TelemetryBenchmark",
+            dependencies: ["BPFLoader", "TelemetryLoad"],
+            path: "Benchmarks/telemetry/TelemetryBenchmark",
     ],
     swiftLanguageModes: [.v6]
 )

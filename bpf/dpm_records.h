@@ -38,12 +38,24 @@ struct dpm_slot_counters {
 	__u32 runq_wait_hist[DPM_RUNQ_HIST_BUCKETS];
 };
 
-/* One ring-buffer record: a slot's cumulative counters on one CPU when that CPU flushed. */
-struct dpm_slot_record {
-	__u32 cpu;
+/* One slot in a flush record: the slot's cumulative counters on the flushing CPU. */
+struct dpm_slot_entry {
 	__u32 slot;
-	__u64 flushed_ns;           /* bpf_ktime_get_ns() at the flush */
+	__u32 reserved;
 	struct dpm_slot_counters counters;
+};
+
+/*
+ * One ring-buffer record: every slot one CPU touched since its previous flush. Variable length: `entries` entries
+ * follow the header. One record per CPU per flush keeps the reader's cost to one header and one consumer-position
+ * update per CPU, not per slot.
+ */
+#define DPM_FLUSH_BATCH_SLOTS DPM_MAX_SLOTS
+struct dpm_flush_record {
+	__u32 cpu;
+	__u32 entries;
+	__u64 flushed_ns;           /* bpf_ktime_get_ns() at the flush (CLOCK_MONOTONIC) */
+	struct dpm_slot_entry entry[DPM_FLUSH_BATCH_SLOTS];
 };
 
 /*
@@ -53,7 +65,7 @@ struct dpm_slot_record {
 struct dpm_cpu_state {
 	__u64 last_flush_ns;
 	__u64 run_start_ns;         /* when the current task switched in */
-	__u64 dropped_records;      /* ring-buffer reservations that failed on this CPU */
+	__u64 dropped_records;      /* flush records the full ring buffer refused on this CPU */
 	__u32 current_slot;         /* slot of the task on this CPU, or DPM_NO_SLOT */
 	__u32 cached_generation;    /* one-entry cache of the last cgroup-to-slot lookup on this CPU */
 	__u64 cached_cgroup_id;

@@ -47,6 +47,15 @@ struct {
 	__type(value, struct dpm_cpu_state);
 } cpu_state SEC(".maps");
 
+/* Scratch where a CPU's flush assembles its record before copying it into the ring, indexed by CPU (too large for a
+ * per-CPU value). The loader sets max_entries to the number of possible CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dpm_flush_record);
+} flush_batch SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -94,40 +103,59 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-static __always_inline void publish_touched(struct dpm_cpu_state *state, __u64 now)
+/*
+ * Publishes the cumulative counters of every slot this CPU touched since its last flush as one record. If the ring is
+ * full, counts the drop and marks the slots touched again: counters are cumulative, so they go out complete with a
+ * later flush. A global function, so the verifier checks it once rather than on every path of its callers.
+ */
+__noinline int publish_touched(struct dpm_cpu_state *state, __u64 now)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	__u64 flushed_ns = bpf_ktime_get_ns();
+	struct dpm_flush_record *batch = bpf_map_lookup_elem(&flush_batch, &cpu);
 
+	if (!state)
+		return 0;
+	state->last_flush_ns = now;
+	if (!batch)
+		return 0;
+	batch->cpu = cpu;
+	batch->flushed_ns = bpf_ktime_get_ns();
+	/* The count lives in map memory, opaque to the verifier: it need not walk every possible count. */
+	batch->entries = 0;
 #pragma clang loop unroll(disable)
 	for (__u32 word = 0; word < DPM_SLOT_WORDS; word++) {
 		__u64 bits = state->touched[word];
-		if (!bits)
-			continue;
 		state->touched[word] = 0;
 #pragma clang loop unroll(disable)
-		for (__u32 bit = 0; bit < 64; bit++) {
-			if (!(bits & (1ull << bit)))
-				continue;
-			__u32 slot = word * 64 + bit;
+		for (__u32 i = 0; i < 64 && bits; i++) {
+			__u32 slot = word * 64 + log2_u64(bits & -bits);
+			bits &= bits - 1;
 			struct dpm_slot_counters *counters = bpf_map_lookup_elem(&slot_counters, &slot);
 			if (!counters)
 				continue;
-			struct dpm_slot_record *record = bpf_ringbuf_reserve(&records, sizeof(*record), 0);
-			if (!record) {
-				/* Counters are cumulative: the slot stays touched and goes out with the next flush. */
-				state->dropped_records++;
-				state->touched[word] |= 1ull << bit;
-				continue;
-			}
-			record->cpu = cpu;
-			record->slot = slot;
-			record->flushed_ns = flushed_ns;
-			record->counters = *counters;
-			bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
+			struct dpm_slot_entry *entry = &batch->entry[batch->entries & (DPM_FLUSH_BATCH_SLOTS - 1)];
+			entry->slot = slot;
+			entry->counters = *counters;
+			batch->entries++;
 		}
 	}
-	state->last_flush_ns = now;
+	__u32 entries = batch->entries;
+	if (!entries)
+		return 0;
+	__u64 size = offsetof(struct dpm_flush_record, entry) + (__u64)entries * sizeof(struct dpm_slot_entry);
+	/* Hide the compiler's knowledge of `size`, so the bound below reaches the verifier. */
+	asm volatile("" : "+r"(size));
+	if (size > sizeof(*batch))
+		size = sizeof(*batch);
+	if (bpf_ringbuf_output(&records, batch, size, BPF_RB_NO_WAKEUP) == 0)
+		return 0;
+	state->dropped_records++;
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < DPM_FLUSH_BATCH_SLOTS && i < entries; i++) {
+		__u32 slot = batch->entry[i].slot;
+		state->touched[(slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (slot & 63);
+	}
+	return 0;
 }
 
 /* Marks a slot touched from a program that a scheduler program may interrupt or preempt. */

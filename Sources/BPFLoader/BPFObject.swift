@@ -129,6 +129,14 @@ public final class BPFObject {
         if result < 0 { throw BPFError.pinFailed(path: path, errno: -result) }
     }
 
+    /// The file descriptor of a loaded program (owned by this object; valid while it lives), for attachments that
+    /// go through other interfaces (a tc filter over netlink).
+    public func programFileDescriptor(_ program: String) throws -> Int32 {
+        let descriptor = bpf_program__fd(try programHandle(program))
+        if descriptor < 0 { throw BPFError.programNotFound(object: name, program: program) }
+        return descriptor
+    }
+
     /// Pins a loaded program at `path`.
     public func pin(program: String, at path: String) throws {
         let result = bpf_program__pin(try programHandle(program), path)

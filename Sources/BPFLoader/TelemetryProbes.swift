@@ -46,7 +46,7 @@ public final class TelemetryProbes {
     private let slotCounters: BPFMap
     private let cpuState: BPFMap
     private let consumer: RingBufferConsumer
-    private var folder: RecordFolder
+    private let folder: RecordFolder
     private var tracepointLinks: [BPFLink] = []
     private var cgroupLinks: [Int: [BPFLink]] = [:]
     private var slotGeneration: UInt32 = 0
@@ -104,6 +104,7 @@ public final class TelemetryProbes {
         try object.setAutocreate(map: "pid_state", flavour == .raw)
         try object.setReadOnlyVariable("flush_interval_ns", to: options.flushIntervalNanoseconds)
         try object.setMaxEntries(map: "records", options.ringBufferBytes)
+        try object.setMaxEntries(map: "flush_batch", UInt32(libbpf_num_possible_cpus()))
         try object.load()
         return object
     }
@@ -149,17 +150,15 @@ public final class TelemetryProbes {
         freeSlots.insert(slot, at: 0)
     }
 
-    /// Adds every record waiting in the ring buffer to `totals`; returns how many records it read.
+    /// Adds every record waiting in the ring buffer to `totals`; returns how many records it read (one per CPU
+    /// flush, each with every slot that CPU touched).
     /// Allocation-free: the records are read in place.
     @discardableResult
     public func drain(into totals: inout TelemetryTotals) throws -> Int {
-        try consumer.drain { bytes in
-            guard bytes.count >= MemoryLayout<dpm_slot_record>.size else { return }
-            _ = folder.fold(bytes.loadUnaligned(as: dpm_slot_record.self), into: &totals)
-        }
+        try consumer.drain { bytes in _ = folder.fold(bytes, into: &totals) }
     }
 
-    /// Records the kernel could not publish because the ring buffer was full, summed over CPUs since load.
+    /// Flush records the kernel could not publish because the ring buffer was full, summed over CPUs since load.
     /// Their counts are not lost (records carry cumulative counters) but arrive with a later flush.
     public func droppedRecords() throws -> UInt64 {
         try cpuState.lookupPerCPU(UInt32(0), as: dpm_cpu_state.self).reduce(0) { $0 + $1.dropped_records }

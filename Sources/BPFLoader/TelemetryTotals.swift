@@ -53,60 +53,90 @@ public struct TelemetryTotals: Sendable {
     }
 
     /// Adds the difference `current - previous` of two cumulative records of one slot on one CPU. Counts are
-    /// cumulative in the kernel and 32-bit ones wrap, so the difference wraps too.
-    mutating func add(slot: Int, current: dpm_slot_counters, previous: dpm_slot_counters) {
-        slots[slot].cpuNanoseconds &+= current.cpu_ns &- previous.cpu_ns
-        slots[slot].runQueueWaitNanoseconds &+= current.runq_wait_ns &- previous.runq_wait_ns
-        slots[slot].rxBytes &+= current.rx_bytes &- previous.rx_bytes
-        slots[slot].txBytes &+= current.tx_bytes &- previous.tx_bytes
-        slots[slot].runQueueWaits &+= UInt64(current.runq_waits &- previous.runq_waits)
-        slots[slot].voluntarySwitches &+= UInt64(current.voluntary_switches &- previous.voluntary_switches)
-        slots[slot].involuntarySwitches &+= UInt64(current.involuntary_switches &- previous.involuntary_switches)
-        slots[slot].pageFaults &+= UInt64(current.page_faults &- previous.page_faults)
-        slots[slot].rxPackets &+= UInt64(current.rx_packets &- previous.rx_packets)
-        slots[slot].txPackets &+= UInt64(current.tx_packets &- previous.tx_packets)
-        withUnsafeBytes(of: current.runq_wait_hist) { currentBuckets in
-            withUnsafeBytes(of: previous.runq_wait_hist) { previousBuckets in
-                let base = slot * Self.histogramBuckets
-                for bucket in 0..<Self.histogramBuckets {
-                    let offset = bucket * MemoryLayout<UInt32>.stride
-                    let delta = currentBuckets.load(fromByteOffset: offset, as: UInt32.self)
-                        &- previousBuckets.load(fromByteOffset: offset, as: UInt32.self)
-                    histograms[base + bucket] &+= UInt64(delta)
+    /// cumulative in the kernel and 32-bit ones wrap, so the difference wraps too. Runs per record on the tick:
+    /// one uniqueness check per array, then plain pointer arithmetic.
+    mutating func add(slot: Int, current: UnsafePointer<dpm_slot_counters>,
+                      previous: UnsafePointer<dpm_slot_counters>) {
+        slots.withUnsafeMutableBufferPointer { slots in
+            let sum = slots.baseAddress! + slot
+            sum.pointee.cpuNanoseconds &+= current.pointee.cpu_ns &- previous.pointee.cpu_ns
+            sum.pointee.runQueueWaitNanoseconds &+= current.pointee.runq_wait_ns &- previous.pointee.runq_wait_ns
+            sum.pointee.rxBytes &+= current.pointee.rx_bytes &- previous.pointee.rx_bytes
+            sum.pointee.txBytes &+= current.pointee.tx_bytes &- previous.pointee.tx_bytes
+            sum.pointee.runQueueWaits &+= UInt64(current.pointee.runq_waits &- previous.pointee.runq_waits)
+            sum.pointee.voluntarySwitches &+= UInt64(current.pointee.voluntary_switches &- previous.pointee.voluntary_switches)
+            sum.pointee.involuntarySwitches &+= UInt64(current.pointee.involuntary_switches &- previous.pointee.involuntary_switches)
+            sum.pointee.pageFaults &+= UInt64(current.pointee.page_faults &- previous.pointee.page_faults)
+            sum.pointee.rxPackets &+= UInt64(current.pointee.rx_packets &- previous.pointee.rx_packets)
+            sum.pointee.txPackets &+= UInt64(current.pointee.tx_packets &- previous.pointee.tx_packets)
+        }
+        // No new waits, no histogram change: skip its two cache lines.
+        guard current.pointee.runq_waits != previous.pointee.runq_waits else { return }
+        histograms.withUnsafeMutableBufferPointer { histograms in
+            let sums = histograms.baseAddress! + slot * Self.histogramBuckets
+            withUnsafeBytes(of: current.pointee.runq_wait_hist) { currentBuckets in
+                withUnsafeBytes(of: previous.pointee.runq_wait_hist) { previousBuckets in
+                    let now = currentBuckets.assumingMemoryBound(to: UInt32.self)
+                    let before = previousBuckets.assumingMemoryBound(to: UInt32.self)
+                    for bucket in 0..<Self.histogramBuckets { sums[bucket] &+= UInt64(now[bucket] &- before[bucket]) }
                 }
             }
         }
     }
 }
 
-/// Turns the kernel's cumulative per-(CPU, slot) records into deltas: remembers the last record of each pair.
-struct RecordFolder {
+/// Turns the kernel's cumulative per-(CPU, slot) records into deltas: remembers the last record of each pair in
+/// storage allocated once.
+final class RecordFolder {
     let cpuCount: Int
-    private var previous: [dpm_slot_counters]
+    private let previous: UnsafeMutablePointer<dpm_slot_counters>
     /// `flushed_ns` of the last record used per pair; older records (flushed before a baseline) are ignored.
-    private var previousFlushedNanoseconds: [UInt64]
+    private let previousFlushedNanoseconds: UnsafeMutablePointer<UInt64>
 
     init(cpuCount: Int) {
         self.cpuCount = cpuCount
-        previous = Array(repeating: dpm_slot_counters(), count: cpuCount * TelemetryTotals.slotCapacity)
-        previousFlushedNanoseconds = Array(repeating: 0, count: cpuCount * TelemetryTotals.slotCapacity)
+        let pairs = cpuCount * TelemetryTotals.slotCapacity
+        previous = .allocate(capacity: pairs)
+        previous.initialize(repeating: dpm_slot_counters(), count: pairs)
+        previousFlushedNanoseconds = .allocate(capacity: pairs)
+        previousFlushedNanoseconds.initialize(repeating: 0, count: pairs)
     }
 
-    /// Folds one record into `totals`; returns false for a record that is malformed or older than the baseline.
-    mutating func fold(_ record: dpm_slot_record, into totals: inout TelemetryTotals) -> Bool {
-        let cpu = Int(record.cpu)
-        let slot = Int(record.slot)
-        guard cpu < cpuCount, slot < TelemetryTotals.slotCapacity else { return false }
-        let index = cpu * TelemetryTotals.slotCapacity + slot
-        guard record.flushed_ns >= previousFlushedNanoseconds[index] else { return false }
-        totals.add(slot: slot, current: record.counters, previous: previous[index])
-        previous[index] = record.counters
-        previousFlushedNanoseconds[index] = record.flushed_ns
-        return true
+    deinit {
+        previous.deallocate()
+        previousFlushedNanoseconds.deallocate()
+    }
+
+    /// Folds one flush record (`bytes`, in the ring buffer: read in place, never copied) into `totals`; returns how
+    /// many of its entries counted (entries older than their slot's baseline, or malformed, do not).
+    func fold(_ bytes: UnsafeRawBufferPointer, into totals: inout TelemetryTotals) -> Int {
+        let header = MemoryLayout<dpm_flush_record>.offset(of: \.entry)!
+        let stride = MemoryLayout<dpm_slot_entry>.stride
+        let counterOffset = MemoryLayout<dpm_slot_entry>.offset(of: \.counters)!
+        guard bytes.count >= header, let base = bytes.baseAddress else { return 0 }
+        let cpu = Int(base.load(fromByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.cpu)!, as: UInt32.self))
+        let entries = Int(base.load(fromByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.entries)!, as: UInt32.self))
+        let flushedNanoseconds = base.load(fromByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.flushed_ns)!,
+                                           as: UInt64.self)
+        guard cpu < cpuCount, header + entries * stride <= bytes.count else { return 0 }
+        var counted = 0
+        for entry in 0..<entries {
+            let entryAddress = base + header + entry * stride
+            let slot = Int(entryAddress.load(as: UInt32.self))
+            guard slot < TelemetryTotals.slotCapacity else { continue }
+            let index = cpu * TelemetryTotals.slotCapacity + slot
+            guard flushedNanoseconds >= previousFlushedNanoseconds[index] else { continue }
+            let counters = (entryAddress + counterOffset).assumingMemoryBound(to: dpm_slot_counters.self)
+            totals.add(slot: slot, current: counters, previous: previous + index)
+            (previous + index).update(from: counters, count: 1)
+            previousFlushedNanoseconds[index] = flushedNanoseconds
+            counted += 1
+        }
+        return counted
     }
 
     /// Starts counting `slot` from the given per-CPU cumulative values read at `nanoseconds` (CLOCK_MONOTONIC).
-    mutating func setBaseline(slot: Int, perCPU counters: [dpm_slot_counters], at nanoseconds: UInt64) {
+    func setBaseline(slot: Int, perCPU counters: [dpm_slot_counters], at nanoseconds: UInt64) {
         for (cpu, value) in counters.enumerated() where cpu < cpuCount {
             previous[cpu * TelemetryTotals.slotCapacity + slot] = value
             previousFlushedNanoseconds[cpu * TelemetryTotals.slotCapacity + slot] = nanoseconds

@@ -6,6 +6,7 @@ import Glibc
 //   TelemetryLoad CGROUP touch-pages N        fault in N fresh 4 KiB pages
 //   TelemetryLoad CGROUP send-tcp PORT BYTES  send BYTES to 127.0.0.1:PORT
 //   TelemetryLoad CGROUP serve-tcp PORT       accept one connection on 127.0.0.1:PORT and read it to the end
+//   TelemetryLoad CGROUP nap SECONDS          wake up every millisecond for SECONDS
 //   TelemetryLoad CGROUP spin SECONDS THREADS  THREADS busy threads (pin with `taskset`); prints the process's
 //                                             CPU time in ns
 
@@ -102,6 +103,12 @@ func spin(seconds: Double, threads: Int) {
     print(threadNanoseconds(CLOCK_PROCESS_CPUTIME_ID))
 }
 
+func nap(seconds: Double) {
+    let end = threadNanoseconds(CLOCK_MONOTONIC) + UInt64(seconds * 1e9)
+    var millisecond = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+    while threadNanoseconds(CLOCK_MONOTONIC) < end { nanosleep(&millisecond, nil) }
+}
+
 func threadNanoseconds(_ clock: clockid_t) -> UInt64 {
     var now = timespec()
     clock_gettime(clock, &now)
@@ -115,6 +122,7 @@ switch (arguments[2], arguments.count) {
 case ("touch-pages", 4): touchPages(argument(3, "page count"))
 case ("send-tcp", 5): sendTCP(port: argument(3, "port"), bytes: argument(4, "byte count"))
 case ("serve-tcp", 4): serveTCP(port: argument(3, "port"))
+case ("nap", 4): nap(seconds: argument(3, "seconds"))
 case ("spin", 5): spin(seconds: argument(3, "seconds"), threads: argument(4, "thread count"))
 default: fail("unknown job \(arguments.dropFirst(2).joined(separator: " "))")
 }

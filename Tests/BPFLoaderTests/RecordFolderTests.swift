@@ -2,10 +2,10 @@
 import CLibBPF
 import Testing
 
-/// The fold from cumulative per-(CPU, slot) records to per-slot deltas, without a kernel.
+/// The fold from cumulative per-(CPU, slot) flush records to per-slot deltas, without a kernel.
 @Suite struct RecordFolderTests {
-    private func record(cpu: UInt32, slot: UInt32, at flushed: UInt64, cpuNanoseconds: UInt64, faults: UInt32,
-                        waitBucket: Int? = nil, waits: UInt32 = 0) -> dpm_slot_record {
+    private func counters(cpuNanoseconds: UInt64 = 0, faults: UInt32 = 0, waitBucket: Int? = nil,
+                          waits: UInt32 = 0) -> dpm_slot_counters {
         var counters = dpm_slot_counters()
         counters.cpu_ns = cpuNanoseconds
         counters.page_faults = faults
@@ -15,57 +15,83 @@ import Testing
                 $0.storeBytes(of: waits, toByteOffset: waitBucket * 4, as: UInt32.self)
             }
         }
-        return dpm_slot_record(cpu: cpu, slot: slot, flushed_ns: flushed, counters: counters)
+        return counters
     }
 
-    @Test func sumsDeltasAcrossCPUs() {
-        var folder = RecordFolder(cpuCount: 2)
+    /// A flush record laid out as the kernel writes it into the ring: header, then `entries` slot entries.
+    private func record(cpu: UInt32, at flushed: UInt64, _ entries: [(slot: UInt32, counters: dpm_slot_counters)])
+        -> [UInt8]
+    {
+        let header = MemoryLayout<dpm_flush_record>.offset(of: \.entry)!
+        var bytes = [UInt8](repeating: 0, count: header + entries.count * MemoryLayout<dpm_slot_entry>.stride)
+        bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: cpu, toByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.cpu)!, as: UInt32.self)
+            raw.storeBytes(of: UInt32(entries.count), toByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.entries)!,
+                           as: UInt32.self)
+            raw.storeBytes(of: flushed, toByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.flushed_ns)!,
+                           as: UInt64.self)
+            for (index, entry) in entries.enumerated() {
+                let slotEntry = dpm_slot_entry(slot: entry.slot, reserved: 0, counters: entry.counters)
+                raw.storeBytes(of: slotEntry, toByteOffset: header + index * MemoryLayout<dpm_slot_entry>.stride,
+                               as: dpm_slot_entry.self)
+            }
+        }
+        return bytes
+    }
+
+    private func fold(_ folder: RecordFolder, _ bytes: [UInt8], into totals: inout TelemetryTotals) -> Int {
+        bytes.withUnsafeBytes { folder.fold($0, into: &totals) }
+    }
+
+    @Test func sumsDeltasAcrossCPUsAndSlots() {
+        let folder = RecordFolder(cpuCount: 2)
         var totals = TelemetryTotals()
-        #expect(folder.fold(record(cpu: 0, slot: 3, at: 10, cpuNanoseconds: 100, faults: 5), into: &totals))
-        #expect(folder.fold(record(cpu: 1, slot: 3, at: 11, cpuNanoseconds: 40, faults: 1), into: &totals))
-        #expect(folder.fold(record(cpu: 0, slot: 3, at: 20, cpuNanoseconds: 250, faults: 7), into: &totals))
+        #expect(fold(folder, record(cpu: 0, at: 10, [(3, counters(cpuNanoseconds: 100, faults: 5)),
+                                                      (4, counters(cpuNanoseconds: 7))]), into: &totals) == 2)
+        #expect(fold(folder, record(cpu: 1, at: 11, [(3, counters(cpuNanoseconds: 40, faults: 1))]), into: &totals) == 1)
+        #expect(fold(folder, record(cpu: 0, at: 20, [(3, counters(cpuNanoseconds: 250, faults: 7))]), into: &totals) == 1)
         #expect(totals[3].cpuNanoseconds == 290)
         #expect(totals[3].pageFaults == 8)
-        #expect(totals[4] == SlotTelemetry())
+        #expect(totals[4].cpuNanoseconds == 7)
+        #expect(totals[5] == SlotTelemetry())
     }
 
     @Test func thirtyTwoBitCountsWrap() {
-        var folder = RecordFolder(cpuCount: 1)
+        let folder = RecordFolder(cpuCount: 1)
         var totals = TelemetryTotals()
-        _ = folder.fold(record(cpu: 0, slot: 1, at: 1, cpuNanoseconds: 0, faults: UInt32.max - 1), into: &totals)
+        _ = fold(folder, record(cpu: 0, at: 1, [(1, counters(faults: UInt32.max - 1))]), into: &totals)
         totals.reset()
-        _ = folder.fold(record(cpu: 0, slot: 1, at: 2, cpuNanoseconds: 0, faults: 3), into: &totals)
+        _ = fold(folder, record(cpu: 0, at: 2, [(1, counters(faults: 3))]), into: &totals)
         #expect(totals[1].pageFaults == 5)
     }
 
     @Test func histogramBucketsAreDeltas() {
-        var folder = RecordFolder(cpuCount: 1)
+        let folder = RecordFolder(cpuCount: 1)
         var totals = TelemetryTotals()
-        _ = folder.fold(record(cpu: 0, slot: 2, at: 1, cpuNanoseconds: 0, faults: 0, waitBucket: 12, waits: 4),
-                        into: &totals)
-        _ = folder.fold(record(cpu: 0, slot: 2, at: 2, cpuNanoseconds: 0, faults: 0, waitBucket: 12, waits: 9),
-                        into: &totals)
-        #expect(totals.runQueueWaitHistogram(slot: 2)[2 * TelemetryTotals.histogramBuckets + 12] == 9)
+        _ = fold(folder, record(cpu: 0, at: 1, [(2, counters(waitBucket: 12, waits: 4))]), into: &totals)
+        _ = fold(folder, record(cpu: 0, at: 2, [(2, counters(waitBucket: 12, waits: 9))]), into: &totals)
+        let histogram = totals.runQueueWaitHistogram(slot: 2)
+        #expect(histogram[histogram.startIndex + 12] == 9)
         #expect(totals[2].runQueueWaits == 9)
-        #expect(totals.runQueueWaitHistogram(slot: 2).reduce(0, +) == 9)
+        #expect(histogram.reduce(0, +) == 9)
     }
 
-    @Test func recordsOlderThanTheBaselineAreIgnored() {
-        var folder = RecordFolder(cpuCount: 1)
+    @Test func entriesOlderThanTheBaselineAreIgnored() {
+        let folder = RecordFolder(cpuCount: 1)
         var totals = TelemetryTotals()
-        var baseline = dpm_slot_counters()
-        baseline.cpu_ns = 1000
-        folder.setBaseline(slot: 5, perCPU: [baseline], at: 50)
-        #expect(!folder.fold(record(cpu: 0, slot: 5, at: 40, cpuNanoseconds: 900, faults: 0), into: &totals))
-        #expect(folder.fold(record(cpu: 0, slot: 5, at: 60, cpuNanoseconds: 1300, faults: 0), into: &totals))
+        folder.setBaseline(slot: 5, perCPU: [counters(cpuNanoseconds: 1000)], at: 50)
+        #expect(fold(folder, record(cpu: 0, at: 40, [(5, counters(cpuNanoseconds: 900))]), into: &totals) == 0)
+        #expect(fold(folder, record(cpu: 0, at: 60, [(5, counters(cpuNanoseconds: 1300))]), into: &totals) == 1)
         #expect(totals[5].cpuNanoseconds == 300)
     }
 
     @Test func malformedRecordsAreRejected() {
-        var folder = RecordFolder(cpuCount: 1)
+        let folder = RecordFolder(cpuCount: 1)
         var totals = TelemetryTotals()
-        #expect(!folder.fold(record(cpu: 7, slot: 1, at: 1, cpuNanoseconds: 1, faults: 1), into: &totals))
-        #expect(!folder.fold(record(cpu: 0, slot: 9999, at: 1, cpuNanoseconds: 1, faults: 1), into: &totals))
+        #expect(fold(folder, record(cpu: 7, at: 1, [(1, counters(faults: 1))]), into: &totals) == 0)
+        #expect(fold(folder, record(cpu: 0, at: 1, [(9999, counters(faults: 1))]), into: &totals) == 0)
+        #expect(fold(folder, Array(record(cpu: 0, at: 1, [(1, counters(faults: 1))]).dropLast(8)), into: &totals) == 0)
+        #expect(fold(folder, [1, 2, 3], into: &totals) == 0)
         #expect(totals[1] == SlotTelemetry())
     }
 }

@@ -73,13 +73,19 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TelemetryTestProducts.dpm)
         process.arguments = ["telemetry", "--pin-directory", telemetryTestPinDirectory(), "--cgroup", a.path,
-                             "--cgroup", b.path, "--interval", "200ms", "--duration", "2s", "--format", "json"]
+                             "--cgroup", b.path, "--interval", "200ms", "--duration", "1500ms", "--format", "json"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        telemetryTestSleep(milliseconds: 800)
+        // Remove B once the first interval is out (both are watched by then).
+        var text = ""
+        while !text.contains("\n") {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+        }
         #expect(rmdir(b.path) == 0)
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        text += String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         let lines = text.split(separator: "\n").map(String.init)
