@@ -9,9 +9,11 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dpm", targets: ["dpm"]),
+        .library(name: "BPFLoader", targets: ["BPFLoader"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         // Central service: HTTP server, SQLite and PostgreSQL stores, token hashing.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -24,17 +26,48 @@ let package = Package(
         // Resource-pool vocabulary: pure values shared by every module.
         .target(name: "Pool", swiftSettings: strict),
 
+        // Streaming per-tenant forecasts and the baselines they are measured against: pure, no I/O, no clocks.
+        .target(name: "Predict", dependencies: ["Pool"], swiftSettings: strict),
+
+        // Trace reading and replay scoring for `dpm replay` (file I/O lives here, not in Predict).
+        .target(name: "Replay", dependencies: ["Predict"], swiftSettings: strict),
+
         // libbpf, libelf and zlib as a Swift module (Debian: libbpf-dev, libelf-dev, zlib1g-dev).
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
+
+        // libbpf's Swift face: embedded objects (compiled from bpf/ by BPFObjectPlugin), load, attach, maps,
+        // ring-buffer consumers, pins, and the telemetry probe set. Knows nothing of tenants or policy.
+        .target(name: "BPFLoader", dependencies: ["CLibBPF"], swiftSettings: strict, plugins: ["BPFObjectPlugin"]),
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
+        // Allocation: cost model, greedy whole-core placement and a warm-started bounded-variable simplex. Pure.
+        .target(name: "Solve", dependencies: ["Pool"], swiftSettings: strict),
+        // libnuma, CPU-affinity wrappers and the netlink/tc message layouts for Enforce (Debian: libnuma-dev).
+        .systemLibrary(name: "CEnforce", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
+
+        // The only module that writes kernel control files: cgroups v1/v2, thread affinity, NUMA, tc over netlink.
+        .target(
+            name: "Enforce",
+            dependencies: ["Pool", "CEnforce", "BPFLoader", "CLibBPF", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // Tenant sources (Docker, Kubernetes, microVMs, static) behind one protocol; produces Pool tenant specs.
+        .target(name: "Discover", dependencies: ["Pool"], swiftSettings: strict),
 
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
             name: "dpm",
             dependencies: [
                 "Pool",
+                "BPFLoader",
+                "Predict",
+                "Replay",
+                "Solve",
+                "Enforce",
                 "Central",
                 "CentralSync",
+                "Discover",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),
@@ -69,11 +102,26 @@ let package = Package(
         ),
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
+        .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader"], swiftSettings: strict),
+        // Real-kernel tests (root, BPF, cgroups, tc, containers); shared by every module, files prefixed by module.
+        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "Discover", "Enforce", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
+        // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
+        .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
+        .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
+        .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
+        // Enforce benchmark: write latency per kind, apply of diffs (root; `swift run -c release EnforceBenchmark`).
+        .executableTarget(name: "EnforceBenchmark", dependencies: ["Enforce", "Pool"], path: "Benchmarks/enforce", swiftSettings: strict),
+
+        .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
         .testTarget(
             name: "CentralTests",
             dependencies: ["Central", "CentralSync", "Pool", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: strict
         ),
+        // Discovery benchmark: containers started and stopped in a row (Benchmarks/discover/run.sh).
+        .executableTarget(name: "discover-benchmark", dependencies: ["Discover"], path: "Benchmarks/discover", exclude: ["run.sh", "results-2026-11-29.txt"], swiftSettings: strict),
+
+        .testTarget(name: "DiscoverTests", dependencies: ["Discover", "Pool"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

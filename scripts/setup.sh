@@ -8,8 +8,14 @@ packages=(
     pkg-config libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool
     # kernel tests and benchmarks
     iproute2 rt-tests stress-ng
-    # central service tests and benchmarks: a real PostgreSQL server on loopback
-    postgresql
+    # telemetry: capability-dropping test (setpriv), benchmarks (perf bench, bpftool prog show)
+    util-linux linux-perf
+    # enforce: traffic for the shaping kernel tests (iperf3 between test namespaces)
+    iperf3 netcat-openbsd
+    # central service: SQLite for the embedded store; a real PostgreSQL server on loopback for tests and benchmarks
+    postgresql libsqlite3-dev
+    # discovery tests: real containers (podman's Docker API, runc, a busybox image) and a real QEMU
+    podman runc busybox-static qemu-system-x86
 )
 
 missing=()

@@ -1,0 +1,280 @@
+import Pool
+
+/// One tenant's forecaster for one resource: Holt level and damped trend, a slow level, additive seasonality for
+/// each configured period, a time-of-day profile of error size, a calibrated headroom multiplier, CUSUM change
+/// detection, and an online ensemble with the central service's prior.
+///
+/// Each `update` costs O(1) time and touches only storage allocated at `init` (the seasonal arrays are written in
+/// place), so the tick never allocates. The whole state is this `Codable` struct: encode it to save, decode it to
+/// resume exactly where it was.
+///
+/// The rule for the limit it proposes for the next step:
+/// - three sources forecast the value: the fast model `level + φ·trend + season`, the slow model
+///   `slowLevel + season`, and the reference (the prior's `expected(atSeconds:)`, or the slow path of a
+///   `TwoRateForecaster`). Each is weighed by the inverse of its smoothed squared error (online ensemble), so the
+///   blend follows whichever source has lately been right; a source with no history starts with the prior's
+///   residual variance.
+/// - `atQuantile = expected + k·s·v[slot]`, where `s` is the smoothed absolute error of the blend (rising fast,
+///   falling slowly), `v[slot]` the error profile over the first seasonal period (errors are larger at some times
+///   of day), and `k` the headroom multiplier that a `HeadroomController` steers so that the observed shortfall
+///   rate equals the configured target.
+public struct Forecaster: Sendable, Hashable, Codable {
+    public private(set) var configuration: ForecasterConfiguration
+    /// The prior the local model starts from and is blended with; nil when there is none.
+    public private(set) var prior: SeasonalPrior?
+
+    /// Deseasonalised level of the fast model, in the resource's unit.
+    public private(set) var level: Double = 0
+    /// Change of the level per step.
+    public private(set) var trend: Double = 0
+    /// Deseasonalised level of the slow model.
+    public private(set) var slowLevel: Double = 0
+    /// Additive seasonal offsets for every period, one after another (`configuration.seasonalPeriods` order).
+    public private(set) var seasonalOffsets: [Double]
+    /// Relative size of the error at each slot of the first period (1 = average); empty without seasonality.
+    public private(set) var volatilityProfile: [Double]
+    /// Smoothed absolute forecast error (the error scale), in the resource's unit.
+    public private(set) var errorScale: Double = 0
+    public private(set) var headroom: HeadroomController
+    public private(set) var changeDetector = ChangeDetector()
+    /// Smoothed squared errors of the fast model, the slow model and the reference: the ensemble's weights.
+    public private(set) var fastSquaredError: Double = 0
+    public private(set) var slowSquaredError: Double = 0
+    public private(set) var referenceSquaredError: Double = 0
+
+    /// Time of the last accepted value, seconds since the Unix epoch; nil before the first one.
+    public private(set) var lastSeconds: Double?
+    /// Accepted values so far.
+    public private(set) var updateCount: Int = 0
+    /// Values refused because they were NaN or infinite, or not later than the previous one.
+    public private(set) var rejectedCount: Int = 0
+    /// Negative values, counted and taken as zero (usage is never negative; a wrapped counter can make it look so).
+    public private(set) var clampedCount: Int = 0
+    /// Level shifts the change detector found.
+    public private(set) var changeCount: Int = 0
+
+    /// A forecaster with no history. With a prior (for a new tenant: its class prior), it starts from the prior's
+    /// level, trend, seasonal shape and residual size, and trusts the prior until its own errors are smaller.
+    public init(configuration: ForecasterConfiguration = ForecasterConfiguration(), prior: SeasonalPrior? = nil) {
+        precondition(configuration.problems.isEmpty, "invalid ForecasterConfiguration: \(configuration.problems)")
+        self.configuration = configuration
+        self.prior = prior
+        let firstPeriod = configuration.seasonalPeriods.first ?? 0
+        seasonalOffsets = [Double](repeating: 0, count: configuration.seasonalPeriods.reduce(0, +))
+        volatilityProfile = [Double](repeating: 1, count: firstPeriod)
+        headroom = HeadroomController(
+            multiplier: HeadroomController.initialMultiplier(shortfallTarget: configuration.shortfallTarget))
+        if let prior {
+            level = prior.level
+            slowLevel = prior.level
+            trend = prior.trend
+            if firstPeriod > 0 {
+                // Sample the prior's profile at the middle of each of our slots (slot j covers the steps with
+                // floor(t / step) mod period == j), whatever the prior's own step and phase.
+                for slot in 0..<firstPeriod {
+                    let seconds = (Double(slot) + 0.5) * configuration.stepSeconds
+                    seasonalOffsets[slot] = prior.expected(atSeconds: seconds) - prior.level
+                }
+            }
+            // A mean absolute error is about 0.8 standard deviations for normal errors.
+            errorScale = 0.8 * prior.residualStandardDeviation
+            let variance = prior.residualStandardDeviation * prior.residualStandardDeviation
+            // The local models copy the prior at first, so they are believed no better than the prior.
+            (fastSquaredError, slowSquaredError, referenceSquaredError) = (variance, variance, variance)
+        }
+    }
+
+    /// Folds in the value measured at `atSeconds` (seconds since the Unix epoch). Non-finite values and values
+    /// that are not later than the previous one are refused and counted; negative values count as zero. A gap of
+    /// several steps advances the level along the trend. Time is only ever what the caller passes.
+    public mutating func update(value: Double, atSeconds seconds: Double) {
+        let reference = prior.map { $0.expected(atSeconds: seconds) } ?? .nan
+        update(value: value, atSeconds: seconds, reference: reference)
+    }
+
+    /// As `update(value:atSeconds:)`, blending with `reference`, another source's forecast of this value (the slow
+    /// path, or a prior the caller evaluates), instead of the stored prior; NaN for no reference.
+    public mutating func update(value rawValue: Double, atSeconds seconds: Double, reference: Double) {
+        guard rawValue.isFinite, seconds.isFinite, lastSeconds.map({ seconds > $0 }) ?? true else {
+            rejectedCount &+= 1
+            return
+        }
+        var value = rawValue
+        if value < 0 {
+            clampedCount &+= 1
+            value = 0
+        }
+        guard let previousSeconds = lastSeconds else {
+            if prior == nil {
+                level = value - seasonalSum(atSeconds: seconds)
+                slowLevel = level
+            }
+            lastSeconds = seconds
+            updateCount = 1
+            return
+        }
+        let stepsSince = max(1, ((seconds - previousSeconds) / configuration.stepSeconds).rounded())
+        if stepsSince > 1 { level += trend * (stepsSince - 1) }
+
+        // What this step was forecast to be, and the limit that forecast set.
+        let season = seasonalSum(atSeconds: seconds)
+        let fast = level + configuration.trendDamping * trend + season
+        let slow = slowLevel + season
+        let expected = blend(fast: fast, slow: slow, reference: reference)
+        let slot = volatilitySlot(atSeconds: seconds)
+        let volatility = slot < 0 ? 1 : volatilityProfile[slot]
+        let limit = expected + headroom.multiplier * errorScale * volatility
+        let error = value - expected
+
+        headroom.observe(
+            shortfall: value > limit, target: configuration.shortfallTarget, gain: configuration.headroomGain)
+
+        // Error size: rise fast after a large error, fall slowly after small ones, and let no single error count
+        // for more than four scales (one spike must not blow the headroom up for hours). The profile keeps the
+        // shape of error size over the day, normalised around 1.
+        let absoluteError = abs(error)
+        if errorScale > 0, slot >= 0 {
+            let relative = min(absoluteError / errorScale, 10)
+            volatilityProfile[slot] += configuration.volatilityProfileRate * (relative - volatilityProfile[slot])
+        }
+        let dampedVolatility = max(volatility, 0.1)
+        var scaledError = absoluteError / dampedVolatility
+        if errorScale > 0 { scaledError = min(scaledError, 4 * errorScale) }
+        let scaleRate = updateCount < 3
+            ? 0.5 : (scaledError > errorScale ? configuration.scaleRiseRate : configuration.scaleFallRate)
+        errorScale += scaleRate * (scaledError - errorScale)
+
+        let ensemble = configuration.ensembleRate
+        fastSquaredError += ensemble * ((value - fast) * (value - fast) - fastSquaredError)
+        slowSquaredError += ensemble * ((value - slow) * (value - slow) - slowSquaredError)
+        if reference.isFinite {
+            referenceSquaredError += ensemble * ((value - reference) * (value - reference) - referenceSquaredError)
+        }
+
+        // CUSUM on the slow model's errors, clipped to ±3 scales: a lone spike is not a level shift, a run of large
+        // errors is, and the slow level would take many periods to get there on its own.
+        let slowError = (value - slow) / (errorScale * dampedVolatility)
+        let standardised = errorScale > 0 ? min(max(slowError, -3), 3) : 0
+        let deseasonalised = value - season
+        if changeDetector.observe(
+            standardisedError: standardised, drift: configuration.changeDrift,
+            threshold: configuration.changeThreshold)
+        {
+            // A level shift: re-anchor both levels on the value at once instead of converging over many steps.
+            // The trend stays: on a ramp the slow level lags for ever, and re-anchoring it must not stop the ramp.
+            changeCount &+= 1
+            level = deseasonalised
+            slowLevel = deseasonalised
+        } else {
+            let previousLevel = level
+            let rate = configuration.levelRate
+            level = rate * deseasonalised + (1 - rate) * (level + configuration.trendDamping * trend)
+            trend = configuration.trendRate * (level - previousLevel)
+                + (1 - configuration.trendRate) * configuration.trendDamping * trend
+            slowLevel += configuration.slowLevelRate * (deseasonalised - slowLevel)
+        }
+        updateSeasonalOffsets(atSeconds: seconds, residual: value - level)
+
+        lastSeconds = seconds
+        updateCount &+= 1
+    }
+
+    /// The forecast for the step after the last accepted value: expected value, demand at the configured quantile
+    /// (never below zero), and a confidence that falls as the recent error grows relative to the expected value.
+    public func forecast() -> Forecast {
+        let nextSeconds = (lastSeconds ?? 0) + configuration.stepSeconds
+        return forecast(reference: prior.map { $0.expected(atSeconds: nextSeconds) } ?? .nan)
+    }
+
+    /// As `forecast()`, blending with `reference` (another source's forecast of the next value, NaN for none)
+    /// instead of the prior.
+    public func forecast(reference: Double) -> Forecast {
+        guard let lastSeconds else {
+            guard prior != nil || reference.isFinite else { return .zero }
+            let expected = max(0, reference.isFinite ? reference : level)
+            return Forecast(
+                expected: expected, atQuantile: max(0, expected + headroom.multiplier * errorScale), confidence: 0)
+        }
+        let nextSeconds = lastSeconds + configuration.stepSeconds
+        let season = seasonalSum(atSeconds: nextSeconds)
+        let expected = max(0, blend(
+            fast: level + configuration.trendDamping * trend + season, slow: slowLevel + season, reference: reference))
+        let slot = volatilitySlot(atSeconds: nextSeconds)
+        let volatility = slot < 0 ? 1 : volatilityProfile[slot]
+        let atQuantile = max(0, expected + headroom.multiplier * errorScale * volatility)
+        let confidence = expected > 0 ? max(0, 1 - errorScale / expected) : (errorScale == 0 ? 1 : 0)
+        return Forecast(expected: expected, atQuantile: atQuantile, confidence: confidence)
+    }
+
+    /// The point forecast `steps` steps after the last accepted value (ensemble of the fast and slow models, damped
+    /// trend, seasonality; no prior).
+    public func expected(stepsAhead steps: Int) -> Double {
+        let nextSeconds = (lastSeconds ?? 0) + Double(steps) * configuration.stepSeconds
+        var trendSum = 0.0
+        var damping = configuration.trendDamping
+        for _ in 0..<max(steps, 1) {
+            trendSum += damping
+            damping *= configuration.trendDamping
+        }
+        let season = seasonalSum(atSeconds: nextSeconds)
+        return max(0, blend(fast: level + trendSum * trend + season, slow: slowLevel + season, reference: .nan))
+    }
+
+    /// Changes the share of demand allowed to exceed the limit (a tenant moved to another class); the headroom
+    /// controller keeps its state and walks to the new target.
+    public mutating func setShortfallTarget(_ target: Double) {
+        precondition(target > 0 && target < 1, "shortfall target must be within (0, 1), got \(target)")
+        configuration.shortfallTarget = target
+    }
+
+    /// Inverse-squared-error weighting of the sources; a NaN reference takes no part.
+    private func blend(fast: Double, slow: Double, reference: Double) -> Double {
+        // The floor keeps a source that has been exactly right from taking an infinite weight.
+        let floor = 1e-12
+        let fastWeight = 1 / (fastSquaredError + floor)
+        let slowWeight = 1 / (slowSquaredError + floor)
+        guard reference.isFinite else { return (fastWeight * fast + slowWeight * slow) / (fastWeight + slowWeight) }
+        let referenceWeight = 1 / (referenceSquaredError + floor)
+        return (fastWeight * fast + slowWeight * slow + referenceWeight * reference)
+            / (fastWeight + slowWeight + referenceWeight)
+    }
+
+    /// Index of the step containing `seconds` within a period (steps counted from the Unix epoch).
+    @inline(__always)
+    private func slot(atSeconds seconds: Double, period: Int) -> Int {
+        let step = (seconds / configuration.stepSeconds).rounded(.down)
+        let count = Double(period)
+        return Int(step - (step / count).rounded(.down) * count)
+    }
+
+    /// Slot of the error profile (the first period), or -1 without seasonality.
+    @inline(__always)
+    private func volatilitySlot(atSeconds seconds: Double) -> Int {
+        volatilityProfile.isEmpty ? -1 : slot(atSeconds: seconds, period: volatilityProfile.count)
+    }
+
+    private func seasonalSum(atSeconds seconds: Double) -> Double {
+        var sum = 0.0
+        var offset = 0
+        for period in configuration.seasonalPeriods {
+            sum += seasonalOffsets[offset + slot(atSeconds: seconds, period: period)]
+            offset += period
+        }
+        return sum
+    }
+
+    /// Moves each period's offset at this slot toward the part of the residual the other periods do not explain.
+    /// While the first periods are being seen the rate is 1/(cycles + 2), so one period gives a usable shape.
+    private mutating func updateSeasonalOffsets(atSeconds seconds: Double, residual: Double) {
+        let total = seasonalSum(atSeconds: seconds)
+        var offset = 0
+        for period in configuration.seasonalPeriods {
+            let index = offset + slot(atSeconds: seconds, period: period)
+            let cycles = Double(updateCount / period)
+            let rate = max(configuration.seasonalRate, 1 / (cycles + 2))
+            let own = residual - (total - seasonalOffsets[index])
+            seasonalOffsets[index] += rate * (own - seasonalOffsets[index])
+            offset += period
+        }
+    }
+}

@@ -1,0 +1,99 @@
+/// The settings of one `Forecaster`: its step, its seasonal periods, its smoothing rates and its headroom target.
+///
+/// Plain values so that a tenant class can carry them and the central service can tune them. The defaults were
+/// chosen with `Benchmarks/predict/knob-scan.sh` on the PlanetLab and Azure V1 traces (5-minute steps).
+public struct ForecasterConfiguration: Sendable, Hashable, Codable {
+    /// Length of one step, in seconds: the spacing at which `Forecaster.update` is expected to be called.
+    public var stepSeconds: Double
+    /// Seasonal periods in steps (288 = one day of 5-minute steps); empty for no seasonality. Each period adds its
+    /// own additive profile; their sum is the seasonal component.
+    public var seasonalPeriods: [Int]
+    /// Share of the demand that may exceed the limit (`1 − quantile`); the headroom controller steers the observed
+    /// shortfall rate to it.
+    public var shortfallTarget: Double
+    /// Holt level smoothing (0...1): how fast the level follows the newest value.
+    public var levelRate: Double
+    /// Smoothing of the slow level (0...1), the ensemble's second local model: a near-mean that wins on series
+    /// whose changes are noise rather than signal.
+    public var slowLevelRate: Double
+    /// Holt trend smoothing (0...1).
+    public var trendRate: Double
+    /// Damping of the trend per step (0...1); below 1 keeps a trend from running away over a gap.
+    public var trendDamping: Double
+    /// Seasonal smoothing (0...1) once a full period has been seen; the first periods learn faster.
+    public var seasonalRate: Double
+    /// Rate at which the error scale rises toward a larger error (fast: a burst widens the headroom at once).
+    public var scaleRiseRate: Double
+    /// Rate at which the error scale falls toward a smaller error (slow: calm must last before headroom shrinks).
+    public var scaleFallRate: Double
+    /// Rate of the time-of-day error profile: how much of each step's relative error enters its slot.
+    public var volatilityProfileRate: Double
+    /// Step of the headroom controller, in error scales: how far the multiplier moves on a shortfall.
+    public var headroomGain: Double
+    /// CUSUM drift allowance, in error scales: errors below it never accumulate.
+    public var changeDrift: Double
+    /// CUSUM decision threshold, in error scales: an accumulated error above it re-anchors the level.
+    public var changeThreshold: Double
+    /// Smoothing of the squared errors that weigh the fast model, the slow level and the prior (online ensemble).
+    public var ensembleRate: Double
+
+    public init(
+        stepSeconds: Double = 300,
+        seasonalPeriods: [Int] = [288],
+        shortfallTarget: Double = 0.05,
+        levelRate: Double = 0.9,
+        slowLevelRate: Double = 0.05,
+        trendRate: Double = 0.02,
+        trendDamping: Double = 0.9,
+        seasonalRate: Double = 0.1,
+        scaleRiseRate: Double = 0.3,
+        scaleFallRate: Double = 0.03,
+        volatilityProfileRate: Double = 0.1,
+        headroomGain: Double = 0.05,
+        changeDrift: Double = 0.5,
+        changeThreshold: Double = 6,
+        ensembleRate: Double = 0.05
+    ) {
+        self.stepSeconds = stepSeconds
+        self.seasonalPeriods = seasonalPeriods
+        self.shortfallTarget = shortfallTarget
+        self.levelRate = levelRate
+        self.slowLevelRate = slowLevelRate
+        self.trendRate = trendRate
+        self.trendDamping = trendDamping
+        self.seasonalRate = seasonalRate
+        self.scaleRiseRate = scaleRiseRate
+        self.scaleFallRate = scaleFallRate
+        self.volatilityProfileRate = volatilityProfileRate
+        self.headroomGain = headroomGain
+        self.changeDrift = changeDrift
+        self.changeThreshold = changeThreshold
+        self.ensembleRate = ensembleRate
+    }
+
+    /// The problems that make a configuration unusable, in words a person can act on; empty when it is valid.
+    public var problems: [String] {
+        var found: [String] = []
+        func unit(_ name: String, _ value: Double) {
+            if !(value >= 0 && value <= 1) { found.append("\(name) must be within 0...1, got \(value)") }
+        }
+        if !(stepSeconds > 0 && stepSeconds.isFinite) { found.append("stepSeconds must be positive, got \(stepSeconds)") }
+        for period in seasonalPeriods where period < 2 { found.append("a seasonal period must be at least 2 steps, got \(period)") }
+        if !(shortfallTarget > 0 && shortfallTarget < 1) {
+            found.append("shortfallTarget must be within (0, 1), got \(shortfallTarget)")
+        }
+        unit("levelRate", levelRate)
+        unit("slowLevelRate", slowLevelRate)
+        unit("trendRate", trendRate)
+        unit("trendDamping", trendDamping)
+        unit("seasonalRate", seasonalRate)
+        unit("scaleRiseRate", scaleRiseRate)
+        unit("scaleFallRate", scaleFallRate)
+        unit("volatilityProfileRate", volatilityProfileRate)
+        unit("ensembleRate", ensembleRate)
+        if !(headroomGain > 0 && headroomGain.isFinite) { found.append("headroomGain must be positive, got \(headroomGain)") }
+        if !(changeDrift >= 0 && changeDrift.isFinite) { found.append("changeDrift must be non-negative, got \(changeDrift)") }
+        if !(changeThreshold > 0) { found.append("changeThreshold must be positive, got \(changeThreshold)") }
+        return found
+    }
+}

@@ -1,0 +1,213 @@
+import ArgumentParser
+import Foundation
+import Predict
+import Replay
+
+/// `dpm replay`: measures a limit-setting method on recorded usage traces.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a usage trace against a forecasting method and print slack, shortfall and error figures.",
+        discussion: """
+            Before each step is revealed the method sets a limit L; steps after the warm-up are scored:
+            slack = Σmax(L−u,0)/ΣL, shortfall_rate = share of steps with u > L, shortfall_volume = Σmax(u−L,0)/Σu,
+            mase_1 and mase_12 = mean absolute point-forecast error at 1 and 12 steps over that of the naive forecast,
+            ns_per_update = time of one observe + limit, measured in a separate pass.
+            """
+    )
+
+    enum Method: String, ExpressibleByArgument, CaseIterable {
+        case dpm, vpa
+        case autopilotMax = "autopilot-max"
+        case autopilotP95 = "autopilot-p95"
+        case autopilotAvg = "autopilot-avg"
+        case autopilotML = "autopilot-ml"
+        case seasonalNaive = "seasonal-naive"
+        case staticPeak = "static-peak"
+    }
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, json }
+
+    @Option(help: "Trace file, or a directory of files (PlanetLab: one file per VM). .gz files are decompressed.")
+    var trace: String
+
+    @Option(help: "Trace layout: \(TraceFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var format: TraceFormatArgument
+
+    @Option(help: "Replay only this column of a CSV trace (default: every value column is a series).")
+    var column: String?
+
+    @Option(help: "Method: \(Method.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var method: Method = .dpm
+
+    @Option(help: "Safety margin fraction on top of the limit (vpa default 0.15; others 0; not used by dpm).")
+    var margin: Double?
+
+    @Option(help: "Target quantile: dpm's demand quantile (default 0.95), vpa's percentile (0.9), autopilot-p95's (0.95).")
+    var quantile: Double?
+
+    @Option(help: "autopilot-ml: cost of one overrun in units of one step of unit slack (default 10).")
+    var overrunWeight: Double = 10
+
+    @Option(help: "Steps the method learns from before scoring starts (default 288: one day of 5-minute steps).")
+    var warmup: Int = 288
+
+    @Option(help: "Seconds per step when the trace does not say (default 300).")
+    var stepSeconds: Double = 300
+
+    @Option(name: .customLong("set"), help: "dpm forecaster setting NAME=VALUE (e.g. levelRate=0.5); repeatable.")
+    var settings: [String] = []
+
+    @Option(name: .customLong("format-out"), help: "Output: table or json.")
+    var formatOut: OutputFormat = .table
+
+    func validate() throws {
+        if let quantile, !(quantile > 0 && quantile < 1) { throw ValidationError("--quantile must be within (0, 1)") }
+        if let margin, !(margin > -1 && margin.isFinite) { throw ValidationError("--margin must be above -1") }
+        if warmup < 0 { throw ValidationError("--warmup must not be negative") }
+        if !(stepSeconds > 0) { throw ValidationError("--step-seconds must be positive") }
+    }
+
+    func run() throws {
+        let reader = TraceReader(format: format.value, column: column, stepSeconds: stepSeconds)
+        let series: [UsageSeries]
+        do { series = try reader.read(path: trace) } catch { throw ValidationError(error.description) }
+        let forecasterConfiguration = try dpmConfiguration()
+
+        var results: [(name: String, score: ReplayScore)] = []
+        var pooled = ReplayScore()
+        let totalSteps = series.reduce(0) { $0 + $1.values.count }
+        var doneSteps = 0
+        var lastProgress = Date()
+        for item in series {
+            let score: ReplayScore
+            switch method {
+            case .dpm: score = measure(item, ForecasterMethod(configuration: forecasterConfiguration))
+            case .vpa: score = measure(item, VPARecommender(percentile: quantile ?? 0.9, margin: margin ?? 0.15))
+            case .autopilotMax: score = measure(item, AutopilotRecommender(statistic: .max, margin: margin ?? 0))
+            case .autopilotP95:
+                score = measure(item, AutopilotRecommender(
+                    statistic: .percentile, percentile: quantile ?? 0.95, margin: margin ?? 0))
+            case .autopilotAvg: score = measure(item, AutopilotRecommender(statistic: .average, margin: margin ?? 0))
+            case .autopilotML: score = measure(item, AutopilotMLRecommender(overrunWeight: overrunWeight))
+            case .seasonalNaive: score = measure(item, SeasonalNaive(periodSteps: 288, margin: margin ?? 0))
+            case .staticPeak: score = measure(item, StaticPeak(warmupSteps: warmup, margin: margin ?? 0))
+            }
+            results.append((item.name, score))
+            pooled.merge(score)
+            doneSteps += item.values.count
+            if totalSteps > 50_000, Date().timeIntervalSince(lastProgress) > 1 {
+                lastProgress = Date()
+                FileHandle.standardError.write(Data(
+                    "replay: \(results.count)/\(series.count) series, \(doneSteps)/\(totalSteps) steps\n".utf8))
+            }
+        }
+        switch formatOut {
+        case .table: print(table(results: results, pooled: pooled))
+        case .json: print(try json(results: results, pooled: pooled))
+        }
+    }
+
+    private func measure<M: LimitMethod>(_ series: UsageSeries, _ method: M) -> ReplayScore {
+        let timing = timeUpdates(series, method: method)
+        var score = replay(series, method: method, warmupSteps: warmup)
+        score.timedUpdates = timing.updates
+        score.timedNanoseconds = timing.nanoseconds
+        return score
+    }
+
+    /// The forecaster settings: the defaults, the step and quantile from the options, then every `--set`.
+    private func dpmConfiguration() throws -> ForecasterConfiguration {
+        var configuration = ForecasterConfiguration(stepSeconds: stepSeconds)
+        configuration.shortfallTarget = 1 - (quantile ?? 0.95)
+        for setting in settings {
+            let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--set \(setting): expected NAME=VALUE") }
+            let (name, text) = (parts[0], parts[1])
+            if name == "seasonalPeriods" {
+                configuration.seasonalPeriods = text.isEmpty ? [] : try text.split(separator: ":").map {
+                    guard let period = Int($0) else { throw ValidationError("--set \(setting): bad period '\($0)'") }
+                    return period
+                }
+                continue
+            }
+            guard let value = Double(text) else { throw ValidationError("--set \(setting): '\(text)' is not a number") }
+            let keyPaths: [String: WritableKeyPath<ForecasterConfiguration, Double>] = [
+                "levelRate": \.levelRate, "slowLevelRate": \.slowLevelRate, "trendRate": \.trendRate, "trendDamping": \.trendDamping,
+                "seasonalRate": \.seasonalRate, "scaleRiseRate": \.scaleRiseRate, "scaleFallRate": \.scaleFallRate,
+                "volatilityProfileRate": \.volatilityProfileRate, "headroomGain": \.headroomGain,
+                "changeDrift": \.changeDrift, "changeThreshold": \.changeThreshold, "ensembleRate": \.ensembleRate,
+            ]
+            guard let keyPath = keyPaths[name] else {
+                throw ValidationError("--set \(setting): unknown setting; known: seasonalPeriods, "
+                                      + keyPaths.keys.sorted().joined(separator: ", "))
+            }
+            configuration[keyPath: keyPath] = value
+        }
+        let problems = configuration.problems
+        guard problems.isEmpty else { throw ValidationError("forecaster settings: " + problems.joined(separator: "; ")) }
+        return configuration
+    }
+
+    private func table(results: [(name: String, score: ReplayScore)], pooled: ReplayScore) -> String {
+        func row(_ name: String, _ score: ReplayScore) -> String {
+            let figures = [score.slack, score.shortfallRate, score.shortfallVolume, score.mase1, score.mase12,
+                           score.nanosecondsPerUpdate]
+                .map { String(format: "%10.4f", $0) }.joined(separator: " ")
+            return name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: " %6d ", score.steps)
+                + figures
+        }
+        var lines = ["# method \(method.rawValue), warm-up \(warmup) steps, \(results.count) series",
+                     "series".padding(toLength: 44, withPad: " ", startingAt: 0)
+                        + "  steps      slack shortfall_rate shortfall_volume mase_1 mase_12 ns_per_update"]
+        lines += results.map { row($0.name, $0.score) }
+        lines.append(row("pooled", pooled))
+        return lines.joined(separator: "\n")
+    }
+
+    private func json(results: [(name: String, score: ReplayScore)], pooled: ReplayScore) throws -> String {
+        func figures(_ name: String, _ score: ReplayScore) -> [String: JSONValue] {
+            ["series": .text(name), "steps": .number(Double(score.steps)),
+             "missing_steps": .number(Double(score.missingSteps)), "slack": .number(score.slack),
+             "shortfall_rate": .number(score.shortfallRate), "shortfall_volume": .number(score.shortfallVolume),
+             "mase_1": .number(score.mase1), "mase_12": .number(score.mase12),
+             "ns_per_update": .number(score.nanosecondsPerUpdate)]
+        }
+        let document: [String: JSONValue] = [
+            "method": .text(method.rawValue), "warmup": .number(Double(warmup)),
+            "series": .list(results.map { .object(figures($0.name, $0.score)) }),
+            "pooled": .object(figures("pooled", pooled)),
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(document), as: UTF8.self)
+    }
+}
+
+/// A JSON value for the report (numbers, text, lists, objects).
+enum JSONValue: Encodable {
+    case number(Double)
+    case text(String)
+    case list([JSONValue])
+    case object([String: JSONValue])
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .number(let value): try container.encode(value.isFinite ? value : 0)
+        case .text(let value): try container.encode(value)
+        case .list(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+}
+
+/// `TraceFormat` as a command-line argument.
+struct TraceFormatArgument: ExpressibleByArgument {
+    let value: TraceFormat
+    init?(argument: String) {
+        guard let format = TraceFormat(rawValue: argument) else { return nil }
+        value = format
+    }
+    static var allValueStrings: [String] { TraceFormat.allCases.map(\.rawValue) }
+}

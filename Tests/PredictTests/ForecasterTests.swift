@@ -1,0 +1,201 @@
+import Foundation
+import Pool
+import Testing
+@testable import Predict
+
+/// A deterministic noise source (64-bit LCG + Box–Muller), so every test sees the same series.
+struct Noise {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func uniform() -> Double {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return (Double(state >> 11) + 0.5) / Double(1 << 53)
+    }
+    mutating func gaussian() -> Double {
+        (-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform())
+    }
+}
+
+@Suite struct ForecasterTests {
+    let plain = ForecasterConfiguration(stepSeconds: 1, seasonalPeriods: [])
+
+    @Test func constantConverges() {
+        var forecaster = Forecaster(configuration: plain)
+        for step in 0..<500 { forecaster.update(value: 10, atSeconds: Double(step)) }
+        let forecast = forecaster.forecast()
+        #expect(abs(forecast.expected - 10) < 1e-9)
+        #expect(forecast.atQuantile >= 10 && forecast.atQuantile < 10.01)
+        #expect(forecast.confidence > 0.999)
+    }
+
+    @Test func rampIsTrackedWithItsTrend() {
+        var configuration = plain
+        configuration.trendDamping = 1
+        configuration.trendRate = 0.1
+        var forecaster = Forecaster(configuration: configuration)
+        for step in 0..<400 { forecaster.update(value: 5 + 0.5 * Double(step), atSeconds: Double(step)) }
+        #expect(abs(forecaster.trend - 0.5) < 0.01)
+        // The next value is 5 + 0.5·400 = 205.
+        #expect(abs(forecaster.expected(stepsAhead: 1) - 205) < 0.5)
+        #expect(abs(forecaster.expected(stepsAhead: 10) - 209.5) < 1)
+    }
+
+    @Test func sineYieldsItsSeasonalShape() {
+        let period = 24
+        var configuration = ForecasterConfiguration(stepSeconds: 1, seasonalPeriods: [period])
+        configuration.levelRate = 0.1
+        var forecaster = Forecaster(configuration: configuration)
+        func sine(_ step: Int) -> Double { 10 * sin(2 * Double.pi * Double(step) / Double(period)) }
+        for step in 0..<(period * 60) { forecaster.update(value: 50 + sine(step), atSeconds: Double(step)) }
+        for slot in 0..<period {
+            #expect(abs(forecaster.seasonalOffsets[slot] - sine(slot)) < 0.5, "slot \(slot)")
+        }
+        #expect(abs(forecaster.level - 50) < 0.5)
+        // One step ahead the forecast follows the wave.
+        let next = period * 60
+        #expect(abs(forecaster.forecast().expected - (50 + sine(next))) < 0.5)
+    }
+
+    @Test func stepChangeIsDetectedAndFollowed() {
+        var forecaster = Forecaster(configuration: plain)
+        var noise = Noise(seed: 7)
+        for step in 0..<300 { forecaster.update(value: 10 + noise.gaussian(), atSeconds: Double(step)) }
+        let changesBefore = forecaster.changeCount
+        var detectedAfter: Int?
+        for step in 300..<320 {
+            forecaster.update(value: 30 + noise.gaussian(), atSeconds: Double(step))
+            if detectedAfter == nil, forecaster.changeCount > changesBefore { detectedAfter = step - 300 + 1 }
+        }
+        #expect(detectedAfter.map { $0 <= 4 } == true, "detected after \(String(describing: detectedAfter)) steps")
+        #expect(abs(forecaster.forecast().expected - 30) < 2)
+    }
+
+    @Test(arguments: [0.05, 0.2, 0.01])
+    func requestedQuantileHoldsOnStationaryNoise(shortfallTarget: Double) {
+        var configuration = plain
+        configuration.shortfallTarget = shortfallTarget
+        var forecaster = Forecaster(configuration: configuration)
+        var noise = Noise(seed: 42)
+        var shortfalls = 0
+        var scored = 0
+        for step in 0..<20_000 {
+            let value = 50 + 5 * noise.gaussian()
+            if step >= 1_000 {
+                scored += 1
+                if value > forecaster.forecast().atQuantile { shortfalls += 1 }
+            }
+            forecaster.update(value: value, atSeconds: Double(step))
+        }
+        let rate = Double(shortfalls) / Double(scored)
+        #expect(abs(rate - shortfallTarget) <= 0.02, "shortfall rate \(rate) for target \(shortfallTarget)")
+    }
+
+    @Test func stateSurvivesSaveAndRestoreBitForBit() throws {
+        var forecaster = Forecaster(configuration: ForecasterConfiguration(stepSeconds: 300, seasonalPeriods: [288, 12]))
+        var noise = Noise(seed: 3)
+        for step in 0..<1_000 {
+            let value = 20 + 5 * sin(Double(step) / 30) + noise.gaussian()
+            forecaster.update(value: value, atSeconds: 1_700_000_000 + Double(step) * 300)
+        }
+        let saved = try JSONEncoder().encode(forecaster)
+        var restored = try JSONDecoder().decode(Forecaster.self, from: saved)
+        #expect(restored == forecaster)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(try encoder.encode(restored) == encoder.encode(forecaster))
+        // Both continue identically, to the last bit.
+        for step in 1_000..<1_100 {
+            let value = 20 + noise.gaussian()
+            let seconds = 1_700_000_000 + Double(step) * 300
+            forecaster.update(value: value, atSeconds: seconds)
+            restored.update(value: value, atSeconds: seconds)
+            #expect(forecaster.forecast().atQuantile.bitPattern == restored.forecast().atQuantile.bitPattern)
+        }
+        #expect(restored.seasonalOffsets.map(\.bitPattern) == forecaster.seasonalOffsets.map(\.bitPattern))
+    }
+
+    @Test func nonFiniteValuesAreRefusedAndLeaveTheStateAlone() {
+        var forecaster = Forecaster(configuration: plain)
+        for step in 0..<50 { forecaster.update(value: 10, atSeconds: Double(step)) }
+        let before = forecaster
+        forecaster.update(value: .nan, atSeconds: 50)
+        forecaster.update(value: .infinity, atSeconds: 51)
+        forecaster.update(value: -.infinity, atSeconds: 52)
+        forecaster.update(value: 10, atSeconds: .nan)
+        forecaster.update(value: 10, atSeconds: 10)  // not later than the last value
+        #expect(forecaster.rejectedCount == 5)
+        var expected = before
+        for _ in 0..<5 { expected.update(value: .nan, atSeconds: 0) }
+        #expect(forecaster == expected)
+        #expect(forecaster.forecast() == before.forecast())
+    }
+
+    @Test func negativeValuesCountAsZero() {
+        var forecaster = Forecaster(configuration: plain)
+        for step in 0..<100 { forecaster.update(value: -3, atSeconds: Double(step)) }
+        #expect(forecaster.clampedCount == 100)
+        #expect(forecaster.forecast().expected == 0)
+        #expect(forecaster.forecast().atQuantile >= 0)
+    }
+
+    @Test func missingStepsAdvanceAlongTheTrend() {
+        var configuration = plain
+        configuration.trendDamping = 1
+        configuration.trendRate = 0.1
+        var forecaster = Forecaster(configuration: configuration)
+        for step in 0..<300 { forecaster.update(value: Double(step), atSeconds: Double(step)) }
+        // Ten steps go missing; the value at step 310 is on the same line and the forecast stays on it.
+        forecaster.update(value: 310, atSeconds: 310)
+        #expect(abs(forecaster.expected(stepsAhead: 1) - 311) < 0.5)
+        #expect(abs(forecaster.trend - 1) < 0.05)
+    }
+
+    @Test func newTenantStartsFromItsClassPrior() {
+        let profile = (0..<24).map { 5 * sin(2 * Double.pi * Double($0) / 24) }
+        let prior = SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 40, seasonalProfile: profile,
+                                  residualStandardDeviation: 2, historySteps: 10_000)
+        let configuration = ForecasterConfiguration(stepSeconds: 1, seasonalPeriods: [24])
+        let fresh = Forecaster(configuration: configuration, prior: prior)
+        // Before any value, the next step is the first one after the epoch.
+        #expect(abs(fresh.forecast().expected - prior.expected(atSeconds: 1)) < 1e-9)
+        #expect(fresh.forecast().confidence == 0)
+        for slot in 0..<24 { #expect(abs(fresh.seasonalOffsets[slot] - profile[slot]) < 1e-9) }
+
+        // On a series that follows the prior, the blend stays close from the first step, and beats a forecaster
+        // that starts without the prior over the first period.
+        var withPrior = fresh
+        var without = Forecaster(configuration: configuration)
+        var noise = Noise(seed: 11)
+        var errorWith = 0.0
+        var errorWithout = 0.0
+        for step in 0..<24 {
+            let value = prior.expected(atSeconds: Double(step)) + 0.5 * noise.gaussian()
+            if step > 0 {
+                errorWith += abs(value - withPrior.forecast().expected)
+                errorWithout += abs(value - without.forecast().expected)
+            }
+            withPrior.update(value: value, atSeconds: Double(step))
+            without.update(value: value, atSeconds: Double(step))
+        }
+        #expect(errorWith < errorWithout / 2, "with prior \(errorWith), without \(errorWithout)")
+    }
+
+    @Test func blendFollowsTheSourceWithSmallerErrors() {
+        // A prior that is wrong by 20 loses its weight once the local models have seen the real level.
+        let prior = SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 30, residualStandardDeviation: 1,
+                                  historySteps: 100)
+        var forecaster = Forecaster(configuration: plain, prior: prior)
+        var noise = Noise(seed: 5)
+        for step in 0..<300 { forecaster.update(value: 10 + 0.2 * noise.gaussian(), atSeconds: Double(step)) }
+        #expect(abs(forecaster.forecast().expected - 10) < 0.5)
+    }
+
+    @Test func invalidConfigurationNamesTheProblem() {
+        var configuration = ForecasterConfiguration()
+        configuration.levelRate = 1.5
+        configuration.seasonalPeriods = [1]
+        #expect(configuration.problems.contains { $0.contains("levelRate") })
+        #expect(configuration.problems.contains { $0.contains("seasonal period") })
+        #expect(ForecasterConfiguration().problems.isEmpty)
+    }
+}
