@@ -11,8 +11,7 @@ public struct TenantModel: Sendable, Hashable {
 
 /// Classical additive decomposition of an evenly spaced series: linear trend, seasonal profile, residual.
 ///
-/// The period is a week when at least two weeks of history exist, a day with at least two days, none otherwise.
-/// Profiles are phased to the Unix epoch (`profileEpochSeconds` 0), so index `floor(t / step) mod period` is the
+/// The period is a week or a day, whichever explains more (see `fit`), or none. Profiles are phased to the Unix epoch (`profileEpochSeconds` 0), so index `floor(t / step) mod period` is the
 /// same wall-clock slot on every host.
 public enum SeasonalDecomposition {
     public static let secondsPerDay = 86_400
@@ -24,44 +23,63 @@ public enum SeasonalDecomposition {
     public static let minimumObservedSteps = 6
 
     /// Fits a model to `values` (NaN where a step has no data); `startSeconds` is a multiple of `stepSeconds`.
+    ///
+    /// Tries a weekly period (with two weeks of span) and a daily one (with two days) and keeps the one that
+    /// explains the most variance after paying for its parameters (adjusted R²), if that reaches
+    /// `minimumSeasonalStrength`; otherwise the model is level and trend only.
     public static func fit(values: [Double], startSeconds: Int64, stepSeconds: Int, resource: ResourceKind) -> TenantModel? {
         let observed = values.indices.filter { values[$0].isFinite }
         guard observed.count >= minimumObservedSteps, stepSeconds > 0 else { return nil }
         let firstStep = startSeconds / Int64(stepSeconds)
         let spanSteps = observed[observed.count - 1] - observed[0] + 1
-        let stepsPerDay = secondsPerDay / stepSeconds, stepsPerWeek = secondsPerWeek / stepSeconds
-        let period = spanSteps >= 2 * stepsPerWeek ? stepsPerWeek : spanSteps >= 2 * stepsPerDay ? stepsPerDay : 0
-        func phase(_ index: Int) -> Int { Int((firstStep + Int64(index)) % Int64(max(period, 1))) }
+        var best = components(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: 0)
+        for seconds in [secondsPerWeek, secondsPerDay] where seconds % stepSeconds == 0 {
+            let period = seconds / stepSeconds
+            guard spanSteps >= 2 * period, observed.count > period + 1 else { continue }
+            let candidate = components(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: period)
+            if candidate.adjustedStrength >= max(minimumSeasonalStrength, best.adjustedStrength) { best = candidate }
+        }
+        let prior = SeasonalPrior(
+            resource: resource, stepSeconds: Double(stepSeconds), level: best.line.at(Double(values.count - 1)),
+            trend: best.line.slope, seasonalProfile: best.season, profileEpochSeconds: 0,
+            residualStandardDeviation: best.residualVariance.squareRoot(), historySteps: observed.count
+        )
+        let (shape, scale) = dailyShape(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds)
+        return TenantModel(prior: prior, dailyShape: shape, dailyScale: scale)
+    }
 
-        // Backfitting: trend, then the season of the detrended data, then the trend of the deseasonalised data, a
-        // few times over (a trend fitted across whole days is biased by the season and vice versa).
+    struct Components {
+        var line: Line
+        var season: [Double]
+        var residualVariance: Double
+        /// Adjusted R² of the season over the detrended series (0 without a season).
+        var adjustedStrength: Double
+    }
+
+    /// Trend and season for one period (0: none) by backfitting: the trend of the deseasonalised data, the season
+    /// of the detrended data, a few times over (a trend fitted across whole cycles is biased by the season and
+    /// vice versa).
+    static func components(values: [Double], observed: [Int], firstStep: Int64, stepSeconds: Int, period: Int) -> Components {
+        func phase(_ index: Int) -> Int { Int((firstStep + Int64(index)) % Int64(period)) }
         var line = leastSquaresLine(observed.map { (Double($0), values[$0]) })
-        var season = [Double](repeating: 0, count: period)
+        var season = [Double]()
         if period > 0 {
             for _ in 0..<backfittingRounds {
-                season = phaseMeans(observed.map { (phase($0), values[$0] - line.at(Double($0))) }, period: period)
+                season = circularMovingAverage(
+                    phaseMeans(observed.map { (phase($0), values[$0] - line.at(Double($0))) }, period: period),
+                    width: smoothingWidth(stepSeconds: stepSeconds)
+                )
                 line = leastSquaresLine(observed.map { (Double($0), values[$0] - season[phase($0)]) })
             }
         }
         let detrended = observed.map { values[$0] - line.at(Double($0)) }
-        var residuals = zip(observed, detrended).map { index, value in value - (period > 0 ? season[phase(index)] : 0) }
-        // Keep the profile only if it explains enough variance after paying for its `period` parameters (adjusted
-        // R²): with few cycles, phase means of pure noise would otherwise look like a season.
-        let count = Double(observed.count), detrendedVariance = variance(detrended)
-        let adjustedStrength = period > 0 && count > Double(period) + 1 && detrendedVariance > 0
-            ? 1 - variance(residuals) * (count - 1) / (detrendedVariance * (count - Double(period) - 1)) : 0
-        if period > 0, adjustedStrength < minimumSeasonalStrength {
-            season = []
-            residuals = detrended
-        }
-        let lastIndex = Double(values.count - 1)
-        let prior = SeasonalPrior(
-            resource: resource, stepSeconds: Double(stepSeconds), level: line.at(lastIndex), trend: line.slope,
-            seasonalProfile: season, profileEpochSeconds: 0,
-            residualStandardDeviation: variance(residuals).squareRoot(), historySteps: observed.count
-        )
-        let (shape, scale) = dailyShape(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds)
-        return TenantModel(prior: prior, dailyShape: shape, dailyScale: scale)
+        let residuals = period > 0 ? zip(observed, detrended).map { $1 - season[phase($0)] } : detrended
+        let count = Double(observed.count), detrendedVariance = variance(detrended), residualVariance = variance(residuals)
+        // A smoothed profile has about period / width free parameters.
+        let parameters = Double(period) / Double(smoothingWidth(stepSeconds: stepSeconds))
+        let adjustedStrength = period > 0 && detrendedVariance > 0
+            ? 1 - residualVariance * (count - 1) / (detrendedVariance * (count - parameters - 1)) : 0
+        return Components(line: line, season: season, residualVariance: residualVariance, adjustedStrength: adjustedStrength)
     }
 
     /// Hourly (UTC) means of the series, z-normalised; needs a day's span with every hour observed and some swing.
@@ -83,6 +101,21 @@ public enum SeasonalDecomposition {
         var intercept: Double
         var slope: Double
         func at(_ x: Double) -> Double { intercept + slope * x }
+    }
+
+    /// Slots per smoothing window: about an hour (odd, so it is centred). Each slot of a 5-minute profile is the
+    /// mean of only one sample per cycle; neighbouring slots share most of their signal, not their noise.
+    static func smoothingWidth(stepSeconds: Int) -> Int {
+        max(1, 3600 / stepSeconds) | 1
+    }
+
+    /// Centred moving average over a cyclic profile.
+    static func circularMovingAverage(_ profile: [Double], width: Int) -> [Double] {
+        guard width > 1, profile.count > width else { return profile }
+        let half = width / 2
+        return profile.indices.map { index in
+            (-half...half).reduce(0) { $0 + profile[(index + $1 + profile.count) % profile.count] } / Double(width)
+        }
     }
 
     static func leastSquaresLine(_ points: [(Double, Double)]) -> Line {

@@ -16,7 +16,9 @@ public struct LearnerConfiguration: Sendable {
     public var classRecomputeSeconds: Double = 60
     /// How often the learner wakes to look for work.
     public var roundSeconds: Double = 2
-    public var maxTenantsPerRound: Int = 5_000
+    /// Caps the learner's store reads (one series query per tenant) so ingest keeps the store: 100 fits/s at the
+    /// default round, enough to refit 60,000 tenants every 10 minutes.
+    public var maxTenantsPerRound: Int = 200
     /// A tenant with fewer observed steps is served its class prior instead of its own.
     public var minimumOwnHistorySteps: Int = 12
 

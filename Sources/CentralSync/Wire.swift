@@ -9,7 +9,7 @@ public struct IntervalSummary: Sendable, Hashable, Codable {
     public var tenantClass: TenantClass
     /// Free-form workload label ("web", "batch", "azure-vm"); tenants with the same label share a class prior.
     public var workload: String
-    public var resource: ResourceKind
+    @ResourceByName public var resource: ResourceKind
     /// Seconds since the Unix epoch at which the interval starts.
     public var startSeconds: Int64
     public var intervalSeconds: Int
@@ -61,27 +61,13 @@ public struct IntervalSummary: Sendable, Hashable, Codable {
         tenant = try c.decode(String.self, forKey: .tenant)
         tenantClass = try c.decode(TenantClass.self, forKey: .tenantClass)
         workload = try c.decode(String.self, forKey: .workload)
-        resource = try c.decode(ResourceName.self, forKey: .resource).kind
+        _resource = try c.decode(ResourceByName.self, forKey: .resource)
         startSeconds = try c.decode(Int64.self, forKey: .startSeconds)
         intervalSeconds = try c.decode(Int.self, forKey: .intervalSeconds)
         mean = try c.decode(Double.self, forKey: .mean)
         p50 = try c.decode(Double.self, forKey: .p50)
         p95 = try c.decode(Double.self, forKey: .p95)
         max = try c.decode(Double.self, forKey: .max)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(tenant, forKey: .tenant)
-        try c.encode(tenantClass, forKey: .tenantClass)
-        try c.encode(workload, forKey: .workload)
-        try c.encode(ResourceName(resource), forKey: .resource)
-        try c.encode(startSeconds, forKey: .startSeconds)
-        try c.encode(intervalSeconds, forKey: .intervalSeconds)
-        try c.encode(mean, forKey: .mean)
-        try c.encode(p50, forKey: .p50)
-        try c.encode(p95, forKey: .p95)
-        try c.encode(max, forKey: .max)
     }
 }
 
@@ -165,7 +151,7 @@ public enum PriorSource: String, Sendable, Hashable, Codable {
 /// One prior for one tenant and resource, as served to an edge.
 public struct TenantPrior: Sendable, Hashable, Codable {
     public var tenant: String
-    public var resource: ResourceKind
+    @ResourceByName public var resource: ResourceKind
     public var source: PriorSource
     public var stepSeconds: Double
     public var level: Double
@@ -196,39 +182,6 @@ public struct TenantPrior: Sendable, Hashable, Codable {
             historySteps: historySteps
         )
     }
-
-    private enum CodingKeys: String, CodingKey {
-        case tenant, resource, source, stepSeconds, level, trend, seasonalProfile, profileEpochSeconds
-        case residualStandardDeviation, historySteps
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        tenant = try c.decode(String.self, forKey: .tenant)
-        resource = try c.decode(ResourceName.self, forKey: .resource).kind
-        source = try c.decode(PriorSource.self, forKey: .source)
-        stepSeconds = try c.decode(Double.self, forKey: .stepSeconds)
-        level = try c.decode(Double.self, forKey: .level)
-        trend = try c.decode(Double.self, forKey: .trend)
-        seasonalProfile = try c.decode([Double].self, forKey: .seasonalProfile)
-        profileEpochSeconds = try c.decode(Double.self, forKey: .profileEpochSeconds)
-        residualStandardDeviation = try c.decode(Double.self, forKey: .residualStandardDeviation)
-        historySteps = try c.decode(Int.self, forKey: .historySteps)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(tenant, forKey: .tenant)
-        try c.encode(ResourceName(resource), forKey: .resource)
-        try c.encode(source, forKey: .source)
-        try c.encode(stepSeconds, forKey: .stepSeconds)
-        try c.encode(level, forKey: .level)
-        try c.encode(trend, forKey: .trend)
-        try c.encode(seasonalProfile, forKey: .seasonalProfile)
-        try c.encode(profileEpochSeconds, forKey: .profileEpochSeconds)
-        try c.encode(residualStandardDeviation, forKey: .residualStandardDeviation)
-        try c.encode(historySteps, forKey: .historySteps)
-    }
 }
 
 /// The answer of `POST /v1/hosts/{host}/priors`.
@@ -244,12 +197,13 @@ public struct PriorsResponse: Sendable, Hashable, Codable {
 }
 
 /// A resource kind spelled by name on the wire ("cpu", "memory", "network") rather than by its raw number.
-struct ResourceName: Codable {
-    let kind: ResourceKind
+@propertyWrapper
+public struct ResourceByName: Sendable, Hashable, Codable {
+    public var wrappedValue: ResourceKind
 
-    init(_ kind: ResourceKind) { self.kind = kind }
+    public init(wrappedValue: ResourceKind) { self.wrappedValue = wrappedValue }
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)
         guard let kind = ResourceKind.allCases.first(where: { $0.description == name }) else {
             throw DecodingError.dataCorrupted(.init(
@@ -257,12 +211,12 @@ struct ResourceName: Codable {
                 debugDescription: "unknown resource \"\(name)\" (expected cpu, memory or network)"
             ))
         }
-        self.kind = kind
+        wrappedValue = kind
     }
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
-        try c.encode(kind.description)
+        try c.encode(wrappedValue.description)
     }
 }
 

@@ -47,7 +47,8 @@ struct CentralCommand: ParsableCommand {
             try runBlocking {
                 let store = try await location.open()
                 let service = try await CentralService.start(store: store, configuration: settings, stopOnSignals: true)
-                print("dpm central: serving on \(settings.bindHost):\(service.port), store \(location)")
+                // Unbuffered, so a supervisor or a script reading our output sees it at once.
+                FileHandle.standardOutput.write(Data("dpm central: serving on \(settings.bindHost):\(service.port), store \(location)\n".utf8))
                 try await service.wait()
                 try await store.close()
             }

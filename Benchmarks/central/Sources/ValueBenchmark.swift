@@ -26,8 +26,10 @@ struct ValueBenchmark {
     static let shortfallProbability = 0.05
 
     func run() async throws {
-        let vms = try loadAzure()
-        let newVMs = Set(stride(from: 4, to: vms.count, by: 5))
+        let azure = try loadAzure()
+        let vms = azure + (try loadGoogle())
+        // Every 5th Azure VM is never seen before the evaluation; the Google cell-wide series are always seen.
+        let newVMs = Set(stride(from: 4, to: azure.count, by: 5))
         let trainingEnd = Self.originSeconds + Int64(Self.trainingDays * 86_400)
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("dpm-central-value-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -87,13 +89,16 @@ struct ValueBenchmark {
         try await store.close()
 
         let trainingSteps = Self.trainingDays * Self.stepsPerDay
+        // Strongly seasonal: the central profile explains at least half the training variance left after a
+        // straight line (the same criterion whatever the tenant's level or drift).
         let seasonal = vms.indices.filter { index in
             guard !newVMs.contains(index), let prior = priors[index], !prior.seasonalProfile.isEmpty else { return false }
-            let variance = Self.variance(Array(vms[index].values[0..<trainingSteps]))
+            let variance = Self.detrendedVariance(Array(vms[index].values[0..<trainingSteps]))
             return variance > 0 && 1 - prior.residualStandardDeviation * prior.residualStandardDeviation / variance >= 0.5
         }
         let firstDay = newVMs.sorted()
-        print("central-bench value: Azure Public Dataset V1, \(vms.count) VMs x \(vms[0].values.count) steps of \(Self.stepSeconds) s (CPU %)")
+        print("central-bench value: Azure Public Dataset V1, \(azure.count) VMs x \(azure[0].values.count) steps of \(Self.stepSeconds) s (CPU %), plus Google cluster-data 2019 cell-wide avg_cpu, avg_mem, avg_assigned_mem (x100) as 3 more tenants")
+        print("  strongly seasonal tenants: \(seasonal.map { vms[$0].name })")
         print("  \(Self.hostCount) simulated edge hosts, \(uploads) uploads / \(summaries) summaries over HTTP in \(String(format: "%.1f", uploadSeconds)) s; learner fitted \(fitted) tenants in \(String(format: "%.2f", learnSeconds)) s")
         print("  priors served: \(Dictionary(grouping: sources.values, by: \.rawValue).mapValues(\.count).sorted { $0.key < $1.key })")
         print("  edge forecaster: EWMA level (edge-only) vs the same level on the deseasonalised series + the prior's offsets (blended); alpha picked per method from \(Self.alphas) by MASE; prior-only = the prior's expected value")
@@ -135,6 +140,7 @@ struct ValueBenchmark {
     struct VM {
         var name: String
         var values: [Double]
+        var workload: String { name.hasPrefix("google-") ? "cell-aggregate" : "azure-vm" }
     }
 
     func evaluate(method: Method, alpha: Double, horizon: Int, members: [Int], window: Range<Int>, vms: [VM], priors: [Int: SeasonalPrior]) -> Evaluation {
@@ -180,14 +186,14 @@ struct ValueBenchmark {
     func summary(_ vm: VM, step: Int) -> IntervalSummary {
         let value = vm.values[step]
         return IntervalSummary(
-            tenant: vm.name, tenantClass: .burstable, workload: "azure-vm", resource: .cpu,
+            tenant: vm.name, tenantClass: .burstable, workload: vm.workload, resource: .cpu,
             startSeconds: Self.originSeconds + Int64(step * Self.stepSeconds), intervalSeconds: Self.stepSeconds,
             mean: value, p50: value, p95: value, max: value
         )
     }
 
     func descriptor(_ vm: VM) -> TenantDescriptor {
-        TenantDescriptor(tenant: vm.name, tenantClass: .burstable, workload: "azure-vm")
+        TenantDescriptor(tenant: vm.name, tenantClass: .burstable, workload: vm.workload)
     }
 
     func loadAzure() throws -> [VM] {
@@ -200,18 +206,45 @@ struct ValueBenchmark {
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
-        let names = lines[0].split(separator: ",").dropFirst().map(String.init)
+        return parseColumns(String(decoding: data, as: UTF8.self), skipFirstColumn: true)
+    }
+
+    /// Google's cell-wide averages are fractions; scaled to percent like the Azure VMs.
+    func loadGoogle() throws -> [VM] {
+        let text = try String(contentsOfFile: tracesDirectory + "/google2019/instance_usage_grouped_300_seconds_month.csv", encoding: .utf8)
+        return parseColumns(text, skipFirstColumn: false).filter { $0.name != "avg_cycles_per_instruction" }.map { vm in
+            VM(name: "google-" + vm.name, values: vm.values.map { $0 * 100 })
+        }
+    }
+
+    func parseColumns(_ text: String, skipFirstColumn: Bool) -> [VM] {
+        let lines = text.split(whereSeparator: \.isNewline)
+        let skip = skipFirstColumn ? 1 : 0
+        let names = lines[0].split(separator: ",").dropFirst(skip).map(String.init)
         var columns = [[Double]](repeating: [], count: names.count)
+        // An empty field (a missing reading) repeats the VM's previous reading.
         for line in lines.dropFirst() {
-            for (column, field) in line.split(separator: ",").dropFirst().enumerated() { columns[column].append(Double(field) ?? 0) }
+            for (column, field) in line.split(separator: ",", omittingEmptySubsequences: false).dropFirst(skip).enumerated() {
+                columns[column].append(Double(field) ?? columns[column].last ?? 0)
+            }
         }
         return zip(names, columns).map { VM(name: $0, values: $1) }
     }
 
-    static func variance(_ values: [Double]) -> Double {
-        let mean = values.reduce(0, +) / Double(values.count)
-        return values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)
+    /// Variance around the least-squares line.
+    static func detrendedVariance(_ values: [Double]) -> Double {
+        let count = Double(values.count)
+        let meanX = (count - 1) / 2, meanY = values.reduce(0, +) / count
+        var sxx = 0.0, sxy = 0.0
+        for (index, value) in values.enumerated() {
+            sxx += (Double(index) - meanX) * (Double(index) - meanX)
+            sxy += (Double(index) - meanX) * (value - meanY)
+        }
+        let slope = sxy / sxx
+        return values.enumerated().reduce(0) { sum, point in
+            let residual = point.element - meanY - slope * (Double(point.offset) - meanX)
+            return sum + residual * residual
+        } / count
     }
 }
 
