@@ -38,6 +38,15 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Benchmarks (not run as tests): cost per forecaster update and heap allocations in steady state.
+        .target(name: "CMallocCounter", path: "Benchmarks/predict/CMallocCounter"),
+        .executableTarget(
+            name: "PredictBenchmark",
+            dependencies: ["Predict", "Replay", "CMallocCounter"],
+            path: "Benchmarks/predict/PredictBenchmark",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
     ],
