@@ -94,8 +94,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
     /// that are not later than the previous one are refused and counted; negative values count as zero. A gap of
     /// several steps advances the level along the trend. Time is only ever what the caller passes.
     public mutating func update(value: Double, atSeconds seconds: Double) {
-        let reference = prior.map { $0.expected(atSeconds: seconds) } ?? .nan
-        update(value: value, atSeconds: seconds, reference: reference)
+        update(value: value, atSeconds: seconds, reference: prior?.expected(atSeconds: seconds) ?? .nan)
     }
 
     /// As `update(value:atSeconds:)`, blending with `reference`, another source's forecast of this value (the slow
@@ -140,7 +139,9 @@ public struct Forecaster: Sendable, Hashable, Codable {
         let season = seasonalSum(ahead: 0)
         let fast = level + configuration.trendDamping * trend + season
         let slow = slowLevel + season
-        let expected = blend(fast: fast, slow: slow, reference: reference)
+        let expected = Self.blend(
+            fast: fast, slow: slow, reference: reference, fastSquaredError: fastSquaredError,
+            slowSquaredError: slowSquaredError, referenceSquaredError: referenceSquaredError)
         let slot = volatilityProfile.isEmpty ? -1 : lastSlots[0]
         let volatility = slot < 0 ? 1 : volatilityProfile[slot]
         let limit = expected + headroom.multiplier * errorScale * volatility
@@ -205,7 +206,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
     /// (never below zero), and a confidence that falls as the recent error grows relative to the expected value.
     public func forecast() -> Forecast {
         let nextSeconds = (lastSeconds ?? 0) + configuration.stepSeconds
-        return forecast(reference: prior.map { $0.expected(atSeconds: nextSeconds) } ?? .nan)
+        return forecast(reference: prior?.expected(atSeconds: nextSeconds) ?? .nan)
     }
 
     /// As `forecast()`, blending with `reference` (another source's forecast of the next value, NaN for none)
@@ -252,6 +253,14 @@ public struct Forecaster: Sendable, Hashable, Codable {
 
     /// Inverse-squared-error weighting of the sources; a NaN reference takes no part.
     private func blend(fast: Double, slow: Double, reference: Double) -> Double {
+        Self.blend(fast: fast, slow: slow, reference: reference, fastSquaredError: fastSquaredError,
+                   slowSquaredError: slowSquaredError, referenceSquaredError: referenceSquaredError)
+    }
+
+    /// Static, so that calling it from `update` does not copy the whole forecaster.
+    @inline(__always)
+    private static func blend(fast: Double, slow: Double, reference: Double, fastSquaredError: Double,
+                              slowSquaredError: Double, referenceSquaredError: Double) -> Double {
         // The floor keeps a source that has been exactly right from taking an infinite weight.
         let floor = 1e-12
         let fastWeight = 1 / (fastSquaredError + floor)

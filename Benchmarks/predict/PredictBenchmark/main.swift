@@ -69,11 +69,18 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
 func main() {
     var forecasters = values.map { _ in Forecaster() }
     var vpas = values.map { _ in VPARecommender() }
+    // Two rates: the fast path at the data's 5-minute step without season, the slow path on hourly means with a
+    // daily season (24 steps).
+    var twoRates = values.map { _ in
+        TwoRateForecaster(fast: ForecasterConfiguration(seasonalPeriods: []),
+                          slow: ForecasterConfiguration(stepSeconds: 3600, seasonalPeriods: [24]))
+    }
     var anchors = values.map { _ in EWMAnchor() }
     for index in values.indices {
         for step in 0..<warmupSteps {
             forecasters[index].update(value: values[index][step], atSeconds: seconds(step))
             vpas[index].observe(value: values[index][step], atSeconds: seconds(step))
+            twoRates[index].update(value: values[index][step], atSeconds: seconds(step))
             anchors[index].update(value: values[index][step])
         }
     }
@@ -92,6 +99,10 @@ func main() {
         state.update(value: value, atSeconds: seconds)
         return state.forecast().atQuantile
     }
+    let twoRate = measure(&twoRates, from: warmupSteps) { state, value, seconds in
+        state.update(value: value, atSeconds: seconds)
+        return state.forecast().atQuantile
+    }
     let vpa = measure(&vpas, from: warmupSteps) { state, value, seconds in
         state.observe(value: value, atSeconds: seconds)
         return state.limit()
@@ -102,7 +113,8 @@ func main() {
     let anchorMedian = percentile(anchor.perRun, 0.5)
     let vpaMedian = percentile(vpa.perRun, 0.5)
     for (name, result) in [("anchor: EWMA update", anchor), ("Forecaster.update", update),
-                           ("Forecaster.update + forecast", tick), ("anchor: VPA observe + limit", vpa)] {
+                           ("Forecaster.update + forecast", tick), ("TwoRateForecaster tick", twoRate),
+                           ("anchor: VPA observe + limit", vpa)] {
         let median = percentile(result.perRun, 0.5)
         let figures = String(format: "median %7.1f ns  p99 %7.1f ns  ×EWMA %6.2f  ×VPA %5.2f",
                              median, percentile(result.perRun, 0.99), median / anchorMedian, median / vpaMedian)
