@@ -9,9 +9,18 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dpm", targets: ["dpm"]),
+        .library(name: "BPFLoader", targets: ["BPFLoader"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // Central service: HTTP server, SQLite and PostgreSQL stores, token hashing.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // Resource-pool vocabulary: pure values shared by every module.
@@ -26,13 +35,34 @@ let package = Package(
         // libbpf, libelf and zlib as a Swift module (Debian: libbpf-dev, libelf-dev, zlib1g-dev).
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
 
+        // libbpf's Swift face: embedded objects (compiled from bpf/ by BPFObjectPlugin), load, attach, maps,
+        // ring-buffer consumers, pins, and the telemetry probe set. Knows nothing of tenants or policy.
+        .target(name: "BPFLoader", dependencies: ["CLibBPF"], swiftSettings: strict, plugins: ["BPFObjectPlugin"]),
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
+        // Allocation: cost model, greedy whole-core placement and a warm-started bounded-variable simplex. Pure.
+        .target(name: "Solve", dependencies: ["Pool"], swiftSettings: strict),
+        // libnuma, CPU-affinity wrappers and the netlink/tc message layouts for Enforce (Debian: libnuma-dev).
+        .systemLibrary(name: "CEnforce", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
+
+        // The only module that writes kernel control files: cgroups v1/v2, thread affinity, NUMA, tc over netlink.
+        .target(
+            name: "Enforce",
+            dependencies: ["Pool", "CEnforce", "BPFLoader", "CLibBPF", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+
         // Command-line face: argument parsing, nothing else.
         .executableTarget(
             name: "dpm",
             dependencies: [
                 "Pool",
+                "BPFLoader",
                 "Predict",
                 "Replay",
+                "Solve",
+                "Enforce",
+                "Central",
+                "CentralSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -47,8 +77,52 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Edge side of the central sync: wire types and a buffering upload/prior client. Foundation only, so the
+        // agent carries no server dependencies.
+        .target(name: "CentralSync", dependencies: ["Pool"], swiftSettings: strict),
+
+        // The central forecasting service: HTTP API, storage (SQLite or PostgreSQL), learning of priors.
+        .target(
+            name: "Central",
+            dependencies: [
+                "Pool",
+                "CentralSync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["openapi.yaml"],
+            swiftSettings: strict
+        ),
+
+        // Central benchmarks: value of priors on real traces, ingest throughput (run by Benchmarks/central/*.sh).
+        .executableTarget(
+            name: "central-bench",
+            dependencies: ["Central", "CentralSync", "Pool"],
+            path: "Benchmarks/central/Sources",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
+        .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader"], swiftSettings: strict),
+        // Real-kernel tests (root, BPF, cgroups, tc, containers); shared by every module, files prefixed by module.
+        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "Enforce", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
+        // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
+        .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
+        .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
+        // Enforce benchmark: write latency per kind, apply of diffs (root; `swift run -c release EnforceBenchmark`).
+        .executableTarget(name: "EnforceBenchmark", dependencies: ["Enforce", "Pool"], path: "Benchmarks/enforce", swiftSettings: strict),
+
+        .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
+        .testTarget(
+            name: "CentralTests",
+            dependencies: ["Central", "CentralSync", "Pool", .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,6 +6,6 @@ struct DPM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dpm",
         abstract: "Dynamic Partitioning Manager: divide a host's cores, memory and bandwidth among its tenants.",
-        subcommands: [ReplayCommand.self]
+        subcommands: [TelemetryCommand.self, ReplayCommand.self, SolveCommand.self, ApplyCommand.self, RestoreCommand.self, CentralCommand.self]
     )
 }

@@ -1,0 +1,221 @@
+import CLibBPF
+import Glibc
+
+/// The telemetry programs of `bpf/telemetry.bpf.c`, loaded and attached: per-slot scheduler, page-fault and
+/// network counters that each CPU publishes through a ring buffer at most once per flush interval.
+///
+/// User space owns the map from cgroup v2 id to dense slot (`watch`/`unwatch`); cgroups no one watches count in
+/// slot `TelemetryTotals.otherSlot`. Call `drain(into:)` on your own clock (every millisecond for the agent).
+/// Not thread-safe: one thread drives an instance.
+public final class TelemetryProbes {
+    /// Which flavour of the scheduler and page-fault programs is attached.
+    public enum TracepointFlavour: String, Sendable {
+        /// BTF-typed tracepoints reading the kernel's own enqueue stamps: the fast one.
+        case typed = "tp_btf"
+        /// Raw tracepoints with CO-RE reads, wake-up probes and a pid-keyed hash: for kernels without tp_btf.
+        case raw = "raw_tp"
+    }
+
+    public struct Options: Sendable {
+        /// Minimum time between two flushes of one CPU.
+        public var flushIntervalNanoseconds: UInt64 = DPM_DEFAULT_FLUSH_INTERVAL_NS
+        /// Ring-buffer size: a power of two, a multiple of the page size.
+        public var ringBufferBytes: UInt32 = 4 << 20
+        /// nil: probe the kernel (cached) unless `DPM_BPF_FORCE_RAW_TP=1` is set; or force one flavour.
+        public var flavour: TracepointFlavour?
+        /// Where maps, programs and links are pinned; nil pins nothing.
+        public var pinDirectory: PinDirectory? = PinDirectory(path: "\(PinDirectory.bpffsRoot)/dpm")
+
+        public init() {}
+    }
+
+    /// A watched cgroup.
+    public struct Watch: Sendable, Equatable {
+        public let cgroupPath: String
+        public let cgroupID: UInt64
+        public let slot: Int
+    }
+
+    public static let forceRawEnvironmentVariable = "DPM_BPF_FORCE_RAW_TP"
+    public let flavour: TracepointFlavour
+    public let pinDirectory: PinDirectory?
+    public private(set) var watches: [Int: Watch] = [:]
+
+    private let object: BPFObject
+    private let cgroupSlots: BPFMap
+    private let slotCounters: BPFMap
+    private let cpuState: BPFMap
+    private let consumer: RingBufferConsumer
+    private var folder: RecordFolder
+    private var tracepointLinks: [BPFLink] = []
+    private var cgroupLinks: [Int: [BPFLink]] = [:]
+    private var slotGeneration: UInt32 = 0
+    /// Slots never used yet come first, so a reused slot's old counts are least likely to linger.
+    private var freeSlots: [Int]
+    private var isClosed = false
+
+    private static let networkPrograms = ["cgroup_ingress", "cgroup_egress"]
+    private static func tracepointPrograms(_ flavour: TracepointFlavour) -> [String] {
+        switch flavour {
+        // The kernel's delay accounting stamps enqueues: no wake-up probe needed.
+        case .typed: ["sched_switch_btf", "page_fault_user_btf"]
+        case .raw: ["sched_wakeup_raw", "sched_wakeup_new_raw", "sched_switch_raw", "page_fault_user_raw"]
+        }
+    }
+
+    /// Opens, configures, loads, attaches and pins the telemetry programs. When the typed flavour was chosen by
+    /// probing and the kernel still refuses it (a missing type or symbol), falls back to the raw one.
+    public init(options: Options = Options()) throws {
+        let forced = getenv(Self.forceRawEnvironmentVariable).map { String(cString: $0) == "1" } ?? false
+        let preferred = options.flavour ?? (forced || !KernelFeatures.hasTypedTracepoints ? .raw : .typed)
+        let object: BPFObject
+        do {
+            object = try Self.load(flavour: preferred, options: options)
+            flavour = preferred
+        } catch BPFError.loadFailed where preferred == .typed && options.flavour == nil {
+            object = try Self.load(flavour: .raw, options: options)
+            flavour = .raw
+        }
+        self.object = object
+        pinDirectory = options.pinDirectory
+        cgroupSlots = try object.map("cgroup_slots")
+        slotCounters = try object.map("slot_counters")
+        cpuState = try object.map("cpu_state")
+        consumer = try RingBufferConsumer(map: try object.map("records"))
+        folder = RecordFolder(cpuCount: Int(libbpf_num_possible_cpus()))
+        freeSlots = Array((TelemetryTotals.otherSlot + 1..<TelemetryTotals.slotCapacity).reversed())
+        try setBaseline(slot: TelemetryTotals.otherSlot)
+        do {
+            for program in Self.tracepointPrograms(flavour) { tracepointLinks.append(try object.attach(program: program)) }
+            try pin()
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    private static func load(flavour: TracepointFlavour, options: Options) throws -> BPFObject {
+        let object = try BPFObject(.telemetry)
+        for candidate in [TracepointFlavour.typed, .raw] {
+            for program in tracepointPrograms(candidate) {
+                try object.setAutoload(program: program, candidate == flavour)
+            }
+        }
+        try object.setAutocreate(map: "pid_state", flavour == .raw)
+        try object.setReadOnlyVariable("flush_interval_ns", to: options.flushIntervalNanoseconds)
+        try object.setMaxEntries(map: "records", options.ringBufferBytes)
+        try object.load()
+        return object
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Starts counting a cgroup v2 directory in a slot of its own and attaches the network programs to it.
+    public func watch(cgroupPath: String) throws -> Watch {
+        let cgroupID = try Self.cgroupID(path: cgroupPath)
+        if let existing = watches.values.first(where: { $0.cgroupID == cgroupID }) { return existing }
+        guard let slot = freeSlots.popLast() else {
+            throw BPFError.noFreeSlot(cgroupPath: cgroupPath, capacity: TelemetryTotals.slotCapacity - 1)
+        }
+        do {
+            var links: [BPFLink] = []
+            for program in Self.networkPrograms {
+                let link = try object.attach(program: program, cgroupPath: cgroupPath)
+                if let pinDirectory { try link.pin(at: pinDirectory.pinPath("link_\(program)_\(cgroupID)")) }
+                links.append(link)
+            }
+            try setBaseline(slot: slot)
+            try cgroupSlots.update(cgroupID, UInt32(slot))
+            try bumpSlotGeneration()
+            cgroupLinks[slot] = links
+        } catch {
+            freeSlots.insert(slot, at: 0)
+            throw error
+        }
+        let watch = Watch(cgroupPath: cgroupPath, cgroupID: cgroupID, slot: slot)
+        watches[slot] = watch
+        return watch
+    }
+
+    /// Stops counting a slot's cgroup (its events go to the "other" slot from now on) and detaches from it.
+    /// Works also after the cgroup was removed.
+    public func unwatch(slot: Int) throws {
+        guard let watch = watches.removeValue(forKey: slot) else { return }
+        try cgroupSlots.delete(watch.cgroupID)
+        try bumpSlotGeneration()
+        for link in cgroupLinks.removeValue(forKey: slot) ?? [] { link.unpin() }
+        freeSlots.insert(slot, at: 0)
+    }
+
+    /// Adds every record waiting in the ring buffer to `totals`; returns how many records it read.
+    /// Allocation-free: the records are read in place.
+    @discardableResult
+    public func drain(into totals: inout TelemetryTotals) throws -> Int {
+        try consumer.drain { bytes in
+            guard bytes.count >= MemoryLayout<dpm_slot_record>.size else { return }
+            _ = folder.fold(bytes.loadUnaligned(as: dpm_slot_record.self), into: &totals)
+        }
+    }
+
+    /// Records the kernel could not publish because the ring buffer was full, summed over CPUs since load.
+    /// Their counts are not lost (records carry cumulative counters) but arrive with a later flush.
+    public func droppedRecords() throws -> UInt64 {
+        try cpuState.lookupPerCPU(UInt32(0), as: dpm_cpu_state.self).reduce(0) { $0 + $1.dropped_records }
+    }
+
+    /// Detaches everything and removes the pins. Idempotent; also runs on deinit.
+    public func close() {
+        if isClosed { return }
+        isClosed = true
+        for links in cgroupLinks.values { links.forEach { $0.unpin() } }
+        cgroupLinks.removeAll()
+        tracepointLinks.removeAll()
+        pinDirectory?.remove()
+    }
+
+    /// The cgroup v2 id of a directory: its inode number on cgroup2fs.
+    public static func cgroupID(path: String) throws -> UInt64 {
+        var info = statfs()
+        guard statfs(path, &info) == 0 else {
+            throw BPFError.notACgroupV2Directory(path: path, reason: BPFError.text(errno))
+        }
+        guard info.f_type == cgroup2Magic else {
+            throw BPFError.notACgroupV2Directory(path: path, reason: "not on a cgroup2 file system")
+        }
+        var status = stat()
+        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
+            throw BPFError.notACgroupV2Directory(path: path, reason: "not a directory")
+        }
+        return UInt64(status.st_ino)
+    }
+
+    static let cgroup2Magic = 0x6367_7270
+
+    private func setBaseline(slot: Int) throws {
+        let counters = try slotCounters.lookupPerCPU(UInt32(slot), as: dpm_slot_counters.self)
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        folder.setBaseline(slot: slot, perCPU: counters, at: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
+    }
+
+    private func bumpSlotGeneration() throws {
+        slotGeneration &+= 1
+        try object.storeGlobalVariable("slot_generation", slotGeneration)
+    }
+
+    private func pin() throws {
+        guard let pinDirectory else { return }
+        try pinDirectory.prepare()
+        for map in ["cgroup_slots", "slot_counters", "cpu_state", "records"] {
+            try object.pin(map: map, at: pinDirectory.pinPath(map))
+        }
+        for program in Self.tracepointPrograms(flavour) + Self.networkPrograms {
+            try object.pin(program: program, at: pinDirectory.pinPath(program))
+        }
+        for (program, link) in zip(Self.tracepointPrograms(flavour), tracepointLinks) {
+            try link.pin(at: pinDirectory.pinPath("link_\(program)"))
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import BPFLoader
+import CLibBPF
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The egress classifier `bpf/classify.bpf.c`, loaded through BPFLoader: a clsact egress filter in direct-action
+/// mode that sets a packet's priority to its tenant's HTB class, found by the socket's cgroup v2 id in the map
+/// `tenant_classes` that `assign` fills.
+///
+/// Each instance loads its own program and map; attaching replaces the filter a previous run left, and the
+/// `Enforcer` assigns every shaped tenant again after adopting, so nothing depends on the old map.
+public final class BPFClassifier: TrafficClassifier {
+    private let object: BPFObject
+    private let classes: BPFMap
+    private let programDescriptor: Int32
+    /// The cgroup v2 mount: a tenant's directory there has the inode number the kernel uses as its cgroup id.
+    public let unifiedMountPoint: String
+    private var assigned: [UInt64: UInt32] = [:]
+
+    public init(unifiedMountPoint: String) throws(EnforceError) {
+        self.unifiedMountPoint = unifiedMountPoint
+        do {
+            object = try BPFObject(EmbeddedBPFObject.classify)
+            try object.load()
+            classes = try object.map("tenant_classes")
+            // BPFLoader hands out pins, not program descriptors: pin for an instant and open the pin.
+            let pin = "\(PinDirectory.bpffsRoot)/dpm-classify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            try object.pin(program: "classify_egress", at: pin)
+            let descriptor = bpf_obj_get(pin)
+            let openErrno = errno
+            unlink(pin)
+            guard descriptor >= 0 else { throw EnforceError.bpf("opening the pinned program: \(ErrnoCode(openErrno))") }
+            programDescriptor = descriptor
+        } catch let error as EnforceError {
+            throw error
+        } catch {
+            throw .bpf("\(error)")
+        }
+    }
+
+    deinit { close(programDescriptor) }
+
+    public func attach(interfaceIndex: Int32, link: String, socket: NetlinkSocket) throws(EnforceError) {
+        do {
+            try socket.request(TrafficControlMessages.addClsactQdisc(interfaceIndex: interfaceIndex), name: "add clsact qdisc on \(link)")
+        } catch let .netlink(_, code) where code.rawValue == EEXIST {
+            // Shared hook: another user's clsact stays; our filter has its own priority.
+        }
+        try socket.request(
+            TrafficControlMessages.addEgressBPFFilter(interfaceIndex: interfaceIndex, programDescriptor: programDescriptor, name: "dpm_classify"),
+            name: "attach egress classifier on \(link)"
+        )
+    }
+
+    public func detach(interfaceIndex: Int32, link: String, socket: NetlinkSocket) throws(EnforceError) {
+        do {
+            try socket.request(TrafficControlMessages.deleteEgressBPFFilter(interfaceIndex: interfaceIndex), name: "detach egress classifier on \(link)")
+        } catch let .netlink(_, code) where code.rawValue == ENOENT || code.rawValue == EINVAL {
+            // Not attached.
+        }
+    }
+
+    public func assign(cgroupPath: String, classHandle: UInt32) throws(EnforceError) {
+        let path = unifiedMountPoint + "/" + cgroupPath.split(separator: "/").joined(separator: "/")
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw .cgroupMissing(path: path) }
+        let cgroupID = UInt64(status.st_ino)
+        guard assigned[cgroupID] != classHandle else { return }
+        do { try classes.update(cgroupID, classHandle) } catch { throw .bpf("\(error)") }
+        assigned[cgroupID] = classHandle
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// The original value of every control file Enforce touched, and the tenants it manages, kept in a state file so
+/// the next start after a crash can restore the host or adopt it.
+///
+/// - Important: Invariant 6 of the architecture. A file's original value is saved (and the state file written)
+///   before the file is first written, so a crash at any instant leaves a complete record.
+public struct Baseline: Sendable, Hashable, Codable {
+    public struct Entry: Sendable, Hashable, Codable {
+        public var path: String
+        public var original: String
+    }
+
+    /// In the order the files were first touched; restore goes backwards.
+    public private(set) var entries: [Entry] = []
+    /// Links on which Enforce set up its HTB tree (removed on restore).
+    public var shapedLinks: [String] = []
+    /// The HTB class minor number of each shaped tenant, the same on every link and across restarts.
+    public var classMinors: [String: UInt16] = [:]
+    /// Tenants last applied (for adoption after a crash).
+    public private(set) var tenants: [TenantState] = []
+    /// Lookup sets for the two lists above, so a tick's bookkeeping does not scan them.
+    private var recordedPaths: Set<String> = []
+    private var recordedTenants: Set<String> = []
+
+    private enum CodingKeys: String, CodingKey { case entries, shapedLinks, classMinors, tenants }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        entries = try container.decode([Entry].self, forKey: .entries)
+        shapedLinks = try container.decode([String].self, forKey: .shapedLinks)
+        classMinors = try container.decode([String: UInt16].self, forKey: .classMinors)
+        tenants = try container.decode([TenantState].self, forKey: .tenants)
+        recordedPaths = Set(entries.map(\.path))
+        recordedTenants = Set(tenants.map(\.name))
+    }
+
+    public func contains(tenant name: String) -> Bool { recordedTenants.contains(name) }
+
+    /// Remembers a tenant (with the knobs it manages) for adoption after a crash.
+    public mutating func record(tenant: TenantState) {
+        if recordedTenants.insert(tenant.name).inserted { tenants.append(tenant) }
+    }
+
+    /// The tenant's class minor, assigning the next free one (from 2; 1 is the tree's parent class).
+    public mutating func classMinor(of tenant: String) -> UInt16 {
+        if let minor = classMinors[tenant] { return minor }
+        let minor = (classMinors.values.max() ?? 1) + 1
+        classMinors[tenant] = minor
+        return minor
+    }
+
+    public func contains(_ path: String) -> Bool { recordedPaths.contains(path) }
+
+    public mutating func record(path: String, original: String) {
+        if recordedPaths.insert(path).inserted { entries.append(Entry(path: path, original: original)) }
+    }
+
+    /// Reads a state file; nil when there is none.
+    public static func load(from path: String) throws(EnforceError) -> Baseline? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        do {
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            return try decoder.decode(Baseline.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw .stateFile(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Writes the state file atomically (a temporary file renamed over it), creating its directory.
+    public func save(to path: String) throws(EnforceError) {
+        do {
+            let url = URL(fileURLWithPath: path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            try encoder.encode(self).write(to: url, options: .atomic)
+        } catch {
+            throw .stateFile(path: path, reason: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+/// What Enforce controls of one tenant's cgroup, independent of cgroup version.
+///
+/// Every field is optional: nil means "leave as is". Unlimited amounts are `.infinity`.
+public struct CgroupSettings: Sendable, Hashable, Codable {
+    /// CPUs the tenant's tasks may run on (`cpuset.cpus`).
+    public var cpus: CPUSet?
+    /// NUMA nodes the tenant's memory comes from (`cpuset.mems`).
+    public var mems: CPUSet?
+    /// CPU time per period, in cores (`cpu.max` / `cpu.cfs_quota_us` over a 100 ms period).
+    public var cpuQuotaCores: Double?
+    /// Relative weight under contention, on the v2 scale 1–10000 (v1 `cpu.shares` = weight × 1024 / 100).
+    public var cpuWeight: Int?
+    /// Hard memory limit (`memory.max` / `memory.limit_in_bytes`).
+    public var memoryMaxBytes: Double?
+    /// Reclaim-first threshold (`memory.high` / `memory.soft_limit_in_bytes`).
+    public var memoryHighBytes: Double?
+    /// Memory protected from reclaim (`memory.min`; cgroup v1 has no such file and ignores it).
+    public var memoryMinBytes: Double?
+
+    public init(
+        cpus: CPUSet? = nil, mems: CPUSet? = nil, cpuQuotaCores: Double? = nil, cpuWeight: Int? = nil,
+        memoryMaxBytes: Double? = nil, memoryHighBytes: Double? = nil, memoryMinBytes: Double? = nil
+    ) {
+        self.cpus = cpus
+        self.mems = mems
+        self.cpuQuotaCores = cpuQuotaCores
+        self.cpuWeight = cpuWeight
+        self.memoryMaxBytes = memoryMaxBytes
+        self.memoryHighBytes = memoryHighBytes
+        self.memoryMinBytes = memoryMinBytes
+    }
+}
+
+/// One controllable setting of a cgroup.
+public enum CgroupKnob: String, CaseIterable, Sendable, Codable {
+    case cpus, mems, cpuQuota, cpuWeight, memoryMax, memoryHigh, memoryMin
+
+    /// The cgroup v1 controller (hierarchy) whose file holds this knob.
+    var controller: String {
+        switch self {
+        case .cpus, .mems: "cpuset"
+        case .cpuQuota, .cpuWeight: "cpu"
+        case .memoryMax, .memoryHigh, .memoryMin: "memory"
+        }
+    }
+}
+
+/// One setting's value, as the backends encode it.
+public enum KnobValue: Sendable, Hashable, Codable {
+    case set(CPUSet)
+    case amount(Double)
+}
+
+extension CgroupSettings {
+    /// The value of one knob, nil when unmanaged.
+    public subscript(knob: CgroupKnob) -> KnobValue? {
+        get {
+            switch knob {
+            case .cpus: cpus.map(KnobValue.set)
+            case .mems: mems.map(KnobValue.set)
+            case .cpuQuota: cpuQuotaCores.map(KnobValue.amount)
+            case .cpuWeight: cpuWeight.map { .amount(Double($0)) }
+            case .memoryMax: memoryMaxBytes.map(KnobValue.amount)
+            case .memoryHigh: memoryHighBytes.map(KnobValue.amount)
+            case .memoryMin: memoryMinBytes.map(KnobValue.amount)
+            }
+        }
+        set {
+            func amount() -> Double? { if case let .amount(x) = newValue { x } else { nil } }
+            func set() -> CPUSet? { if case let .set(s) = newValue { s } else { nil } }
+            switch knob {
+            case .cpus: cpus = set()
+            case .mems: mems = set()
+            case .cpuQuota: cpuQuotaCores = amount()
+            case .cpuWeight: cpuWeight = amount().map { Int($0) }
+            case .memoryMax: memoryMaxBytes = amount()
+            case .memoryHigh: memoryHighBytes = amount()
+            case .memoryMin: memoryMinBytes = amount()
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Pool
+
+/// Everything Enforce controls of one tenant: its cgroup settings, its egress ceiling per link, the threads pinned
+/// one by one, and the guarantee that must hold at every instant of an apply.
+public struct TenantState: Sendable, Hashable, Codable {
+    /// The tenant's unique name (`Pool.TenantSpec.name`).
+    public var name: String
+    /// Cgroup path relative to the cgroup root (the same in every v1 hierarchy).
+    public var cgroupPath: String
+    /// Whether the tenant's CPUs are its own: no other tenant may have them in its cpuset.
+    public var exclusive: Bool
+    public var settings: CgroupSettings
+    /// Egress ceiling per link name (HTB `ceil`), in bits per second.
+    public var bandwidthBitsPerSecond: [String: Double]
+    /// Threads (microVM vCPUs) whose affinity is set one by one to the tenant's CPUs.
+    public var pinnedThreadIDs: [Int32]
+    /// What the tenant must have at every step (CPU in cores, memory limit, and HTB `rate` on each link).
+    public var guaranteed: ResourceVector
+
+    public init(
+        name: String,
+        cgroupPath: String,
+        exclusive: Bool = false,
+        settings: CgroupSettings = CgroupSettings(),
+        bandwidthBitsPerSecond: [String: Double] = [:],
+        pinnedThreadIDs: [Int32] = [],
+        guaranteed: ResourceVector = .zero
+    ) {
+        self.name = name
+        self.cgroupPath = cgroupPath
+        self.exclusive = exclusive
+        self.settings = settings
+        self.bandwidthBitsPerSecond = bandwidthBitsPerSecond
+        self.pinnedThreadIDs = pinnedThreadIDs
+        self.guaranteed = guaranteed
+    }
+
+    /// The CPU the tenant may use, in cores: its CPUs if exclusive, else its quota bounded by its cpuset.
+    public func cpuClaimCores(onlineCount: Int) -> Double {
+        let cpuCount = Double(settings.cpus?.count ?? onlineCount)
+        if exclusive { return cpuCount }
+        return min(settings.cpuQuotaCores ?? .infinity, cpuCount)
+    }
+}
+
+/// What the host offers, as the safety check needs it.
+public struct PartitionLimits: Sendable, Hashable, Codable {
+    public var onlineCPUs: CPUSet
+    /// Memory tenants may be limited to in total.
+    public var memoryBytes: Double
+    /// Capacity of each shaped link, in bits per second.
+    public var linkBitsPerSecond: [String: Double]
+
+    public init(onlineCPUs: CPUSet, memoryBytes: Double, linkBitsPerSecond: [String: Double] = [:]) {
+        self.onlineCPUs = onlineCPUs
+        self.memoryBytes = memoryBytes
+        self.linkBitsPerSecond = linkBitsPerSecond
+    }
+
+    /// The limits of a `Pool.HostCapacity`: all its cores, its memory less the reserve, each link less nothing.
+    public init(host: HostCapacity) {
+        self.init(
+            onlineCPUs: CPUSet(host.cores.map(\.id)),
+            memoryBytes: host.tenantCapacity.memoryBytes,
+            linkBitsPerSecond: Dictionary(host.links.map { ($0.name, $0.bandwidthBitsPerSecond) }, uniquingKeysWith: { a, _ in a })
+        )
+    }
+}

@@ -1,0 +1,471 @@
+import Pool
+
+/// Turns each tick's forecasts into an allocation: greedy whole cores for latency-critical tenants, then an LP that
+/// divides the shared CPU pool, memory and link bandwidth under the `CostModel`.
+///
+/// One solver serves one tenant table: the LP's columns (four cost pieces per tenant and resource, see
+/// `CostModel`) and rows (shared CPU, memory, one per link) are built once, and each tick only changes bounds and
+/// costs, so the LP restarts from the last basis with a few dual simplex pivots. A tenant that leaves is marked
+/// absent (its columns get zero bounds); a new tenant table means a new solver.
+///
+/// - Important: `solve(demands:)` allocates nothing in steady state (the workspace lives in the solver). Read the
+///   result through the per-slot accessors on the tick; `allocation()` and `explanation(slot:)` build `Pool` values
+///   and allocate — call them off the hot path or only when something changed.
+public final class AllocationSolver {
+    /// Everything a tick reads and writes, kept in one value so the tick runs with one exclusive access to it
+    /// instead of a dynamic exclusivity check per element of a class's array.
+    var state: AllocationState
+
+    /// Prepares the solver for a tenant table. `previous` (for example the partition the agent found at start)
+    /// is the assignment the first tick stays close to.
+    public init(host: HostCapacity, specs: [TenantSpec], model: CostModel = CostModel(), previous: Allocation? = nil) throws(SolveError) {
+        state = try AllocationState(host: host, specs: specs, model: model, previous: previous)
+    }
+
+    public var host: HostCapacity { state.host }
+    public var specs: [TenantSpec] { state.specs }
+    public var model: CostModel { state.model }
+    /// Iterations and status of the last tick's LP.
+    public var lpIterations: Int { state.lpIterations }
+    public var lpStatus: SimplexStatus { state.lpStatus }
+
+    /// The slot of a tenant in `specs` (the index that `demands` and the accessors use).
+    public func slot(named name: String) -> Int? { state.slot(named: name) }
+
+    /// Marks a tenant present or absent; an absent tenant gets nothing and its guarantees are not enforced.
+    public func setPresent(_ slot: Int, _ isPresent: Bool) { state.setPresent(slot, isPresent) }
+
+    /// Computes this tick's allocation from each slot's demand forecast (`demands[slot]`).
+    ///
+    /// Throws `.guaranteesClash` when the guarantees of the present tenants cannot all be met, and `.invalidInput`
+    /// for a NaN or negative forecast; the previous result stays readable in both cases.
+    public func solve(demands: [TenantDemand]) throws(SolveError) { try state.solve(demands: demands) }
+
+    // MARK: Results of the last tick (raw units)
+
+    /// CPU numbers owned exclusively by `slot`, written into `into` (cleared first); no allocation if it has room.
+    public func exclusiveCoreIDs(slot: Int, into cores: inout [Int]) { state.exclusiveCoreIDs(slot: slot, into: &cores) }
+    public func exclusiveCoreCount(slot: Int) -> Int { state.placement.held[slot] }
+    public func sharedCpuCores(slot: Int) -> Double { state.sharedCpuCores(slot: slot) }
+    public func memoryMaxBytes(slot: Int) -> Double { state.memoryMaxBytes(slot: slot) }
+    /// Egress bandwidth on the tenant's link; infinite for a tenant without a shaped link.
+    public func bandwidthBitsPerSecond(slot: Int) -> Double { state.bandwidthBitsPerSecond(slot: slot) }
+    /// Value of the LP objective at the last tick's solution (the allocation's total cost minus constants).
+    public var lpObjective: Double { state.lp.objective }
+    /// The cost model's total for the last tick's amounts: every tenant's terms plus contention.
+    public var totalCost: Double { state.totalCost(amounts: state.amount) }
+    /// The cost model's total for other amounts (slot × resource, raw units) under the last tick's demands.
+    public func totalCost(amounts: [Double]) -> Double { state.totalCost(amounts: amounts) }
+    /// The last tick's bounds and demands of one slot's resource as the LP saw them (raw units; CPU: shared part).
+    public func cells(slot: Int, kind: ResourceKind) -> (lower: Double, upper: Double, expected: Double, quantile: Double, previous: Double) {
+        state.cells(slot: slot, kind: kind)
+    }
+    /// What the pool offered the LP on a row: shared CPU cores, tenant memory, a link's bandwidth.
+    public func poolCapacity(row: Int) -> Double { state.poolCapacity(row: row) }
+    /// The LP as the last tick set it (bounds and costs), for export as MPS and comparison with other solvers.
+    public var linearProgram: LinearProgram { state.linearProgram }
+    /// The last tick's result as a `Pool.Allocation` (allocates).
+    public func allocation() -> Allocation { state.allocation() }
+    /// The explanation of one slot's last allocation (allocates; for `explain`, not for the tick).
+    public func explanation(slot: Int) -> TenantExplanation { state.explanation(slot: slot) }
+}
+
+/// The allocation solver's tables and the steps of a tick.
+struct AllocationState {
+    let host: HostCapacity
+    let specs: [TenantSpec]
+    let model: CostModel
+    var lpIterations = 0
+    var lpStatus: SimplexStatus = .optimal
+
+    static let pieceCount = 4
+    static let resourceCount = 3
+    let lp: SimplexSolver
+    /// The LP's rows and columns as built (bounds and costs of the build, not of a tick).
+    let shape: LinearProgram
+    var placement: CorePlacement
+    let slotByName: [String: Int]
+    /// Normalising capacity of each resource: host cores, tenant memory, tenant bandwidth.
+    let unit: [Double]
+    /// LP row of each slot's network columns (−1 without a shaped link), and each link's capacity.
+    let linkRow: [Int]
+    let linkCapacity: [Double]
+    let rowCount: Int
+    var present: [Bool]
+    // Per slot × resource (index slot * 3 + kind), raw units; read by the explanation.
+    var lowerAmount: [Double]
+    var upperAmount: [Double]
+    var expected: [Double]
+    var quantile: [Double]
+    var previous: [Double]
+    var previousUsed: [Double]
+    var amount: [Double]
+    var latencyInflation: [Double]
+    var coresWanted: [Int]
+    var hasPrevious = false
+
+    /// Prepares the solver for a tenant table. `previous` (for example the partition the agent found at start)
+    /// is the assignment the first tick stays close to.
+    init(host: HostCapacity, specs: [TenantSpec], model: CostModel, previous previousAllocation: Allocation?) throws(SolveError) {
+        do {
+            try host.validate()
+            for spec in specs { try spec.validate() }
+        } catch {
+            throw .invalidInput(field: "host/tenants", reason: error.description)
+        }
+        try model.validate()
+        var names: [String: Int] = [:]
+        for (slot, spec) in specs.enumerated() where names.updateValue(slot, forKey: spec.name) != nil {
+            throw .invalidInput(field: "tenants", reason: "tenant \(spec.name) is listed twice")
+        }
+        self.host = host
+        self.specs = specs
+        self.model = model
+        slotByName = names
+        let capacity = host.tenantCapacity
+        unit = [max(capacity.cpuCores, 1), max(capacity.memoryBytes, 1), max(capacity.networkBitsPerSecond, 1)]
+        let linkIndex = Dictionary(uniqueKeysWithValues: host.links.enumerated().map { ($1.name, $0) })
+        var rows: [Int] = []
+        for spec in specs {
+            guard let name = spec.linkName else { rows.append(-1); continue }
+            guard let link = linkIndex[name] else { throw .invalidInput(field: "\(spec.name).link", reason: "no link named \(name) on this host") }
+            rows.append(2 + link)
+        }
+        linkRow = rows
+        let totalBandwidth = host.bandwidthBitsPerSecond
+        linkCapacity = host.links.map { link in
+            max(0, link.bandwidthBitsPerSecond - host.reservedBandwidthBitsPerSecond * link.bandwidthBitsPerSecond / max(totalBandwidth, 1))
+        }
+        rowCount = 2 + host.links.count
+        let cells = specs.count * Self.resourceCount
+        present = Array(repeating: true, count: specs.count)
+        lowerAmount = Array(repeating: 0, count: cells)
+        upperAmount = lowerAmount
+        expected = lowerAmount
+        quantile = lowerAmount
+        previous = lowerAmount
+        previousUsed = lowerAmount
+        amount = lowerAmount
+        latencyInflation = Array(repeating: 1, count: specs.count)
+        coresWanted = Array(repeating: 0, count: specs.count)
+        placement = CorePlacement(host: host, tenantCount: specs.count)
+        shape = Self.program(specs: specs, linkRow: rows, rowCount: 2 + host.links.count, model: model)
+        lp = try SimplexSolver(shape)
+        if let previousAllocation { adopt(previousAllocation) }
+    }
+
+    /// The LP's shape: rows `cpu`, `memory`, `link:<name>`…; per slot and resource four pieces, then one overload
+    /// column per row (load above the contention threshold). Bounds and costs are set every tick.
+    private static func program(specs: [TenantSpec], linkRow: [Int], rowCount: Int, model: CostModel) -> LinearProgram {
+        var p = LinearProgram(name: "dpm-allocation")
+        p.addRow(name: "cpu", lower: -.infinity, upper: 0)
+        p.addRow(name: "memory", lower: -.infinity, upper: 0)
+        for i in 2..<rowCount { p.addRow(name: "link\(i - 2)", lower: -.infinity, upper: 0) }
+        for (slot, spec) in specs.enumerated() {
+            for kind in ResourceKind.allCases {
+                let row = kind == .network ? linkRow[slot] : kind.rawValue
+                for piece in 0..<pieceCount {
+                    p.addColumn(name: "\(spec.name)/\(kind)/\(piece)", cost: 0, lower: 0, upper: 0, entries: row < 0 ? [] : [(row, 1)])
+                }
+            }
+        }
+        for row in 0..<rowCount {
+            p.addColumn(name: "overload/\(p.rowNames[row])", cost: model.contentionWeight, lower: 0, upper: 0, entries: [(row, -1)])
+        }
+        return p
+    }
+
+    // MARK: The tick
+
+    /// The slot of a tenant in `specs` (the index that `demands` and the accessors use).
+    func slot(named name: String) -> Int? { slotByName[name] }
+
+    /// Marks a tenant present or absent; an absent tenant gets nothing and its guarantees are not enforced.
+    mutating func setPresent(_ slot: Int, _ isPresent: Bool) { present[slot] = isPresent }
+
+    /// Computes this tick's allocation from each slot's demand forecast (`demands[slot]`).
+    ///
+    /// Throws `.guaranteesClash` when the guarantees of the present tenants cannot all be met, and `.invalidInput`
+    /// for a NaN or negative forecast; the previous result stays readable in both cases.
+    mutating func solve(demands: [TenantDemand]) throws(SolveError) {
+        guard demands.count == specs.count else {
+            throw .invalidInput(field: "demands", reason: "\(demands.count) forecasts for \(specs.count) tenants")
+        }
+        try prepareDemands(demands)
+        try placeCores()
+        try setLinearProgram()
+        let status = lp.solve()
+        lpIterations = lp.iterations
+        lpStatus = status
+        guard status == .optimal else {
+            // The capacity check above makes the LP feasible and the bounds make it bounded; anything else is a
+            // numerical failure: start the next tick cold.
+            lp.resetBasis()
+            throw .invalidInput(field: "lp", reason: "allocation LP ended \(status.rawValue)")
+        }
+        readAmounts()
+    }
+
+    // MARK: Results of the last tick (raw units)
+
+    /// CPU numbers owned exclusively by `slot`, written into `into` (cleared first); no allocation if it has room.
+    func exclusiveCoreIDs(slot: Int, into cores: inout [Int]) {
+        cores.removeAll(keepingCapacity: true)
+        for c in placement.owner.indices where placement.owner[c] == slot { cores.append(placement.coreIDs[c]) }
+    }
+
+    func sharedCpuCores(slot: Int) -> Double { amount[slot * 3 + ResourceKind.cpu.rawValue] }
+    func memoryMaxBytes(slot: Int) -> Double { amount[slot * 3 + ResourceKind.memory.rawValue] }
+    /// Egress bandwidth on the tenant's link; infinite for a tenant without a shaped link.
+    func bandwidthBitsPerSecond(slot: Int) -> Double {
+        linkRow[slot] < 0 ? .infinity : amount[slot * 3 + ResourceKind.network.rawValue]
+    }
+
+    /// Value of the LP objective at the last tick's solution (the allocation's total cost minus constants).
+    var lpObjective: Double { lp.objective }
+
+    /// The cost model's total for the last tick's amounts: every tenant's terms plus contention.
+
+    /// The cost model's total for other amounts (slot × resource, raw units) under the last tick's demands.
+    func totalCost(amounts: [Double]) -> Double {
+        var sum = 0.0
+        for slot in specs.indices where present[slot] {
+            for kind in ResourceKind.allCases where kind != .network || linkRow[slot] >= 0 {
+                let cell = slot * 3 + kind.rawValue, scale = unit[kind.rawValue]
+                let held = kind == .cpu ? Double(placement.held[slot]) : 0
+                sum += model.terms(at: (amounts[cell] + held) / scale, expected: (expected[cell] + held) / scale, quantile: (quantile[cell] + held) / scale,
+                                   previous: (previousUsed[cell] + held) / scale, tenantClass: specs[slot].tenantClass).total
+            }
+        }
+        for row in 0..<rowCount {
+            var load = 0.0
+            for slot in specs.indices where present[slot] && rowOf(slot: slot, kind: row < 2 ? ResourceKind(rawValue: row)! : .network) == row {
+                load += amounts[slot * 3 + (row < 2 ? row : ResourceKind.network.rawValue)]
+            }
+            let scale = unit[min(row, 2)]
+            sum += model.contention(total: load / scale, capacity: poolCapacity(row: row) / scale)
+        }
+        return sum
+    }
+
+    /// The last tick's demands and bounds per slot × resource as the LP saw them (raw units, shared CPU only):
+    /// for comparisons such as a greedy-only answer.
+    func cells(slot: Int, kind: ResourceKind) -> (lower: Double, upper: Double, expected: Double, quantile: Double, previous: Double) {
+        let cell = slot * 3 + kind.rawValue
+        return (lowerAmount[cell], upperAmount[cell], expected[cell], quantile[cell], previousUsed[cell])
+    }
+
+    /// What the pool offered the LP on a row: shared CPU cores, tenant memory, a link's bandwidth.
+    func poolCapacity(row: Int) -> Double {
+        switch row {
+        case 0: Double(host.cores.count - placement.held.reduce(0, +))
+        case 1: host.tenantCapacity.memoryBytes
+        default: linkCapacity[row - 2]
+        }
+    }
+
+    /// The LP as the last tick set it (bounds and costs), for export as MPS and comparison with other solvers.
+    var linearProgram: LinearProgram {
+        var program = shape
+        for i in 0..<program.rowCount { (program.rowLower[i], program.rowUpper[i]) = lp.rowBounds(i) }
+        for j in 0..<program.columnCount {
+            (program.columnLower[j], program.columnUpper[j]) = lp.columnBounds(j)
+            program.costs[j] = lp.cost(j)
+        }
+        return program
+    }
+
+    /// The last tick's result as a `Pool.Allocation` (allocates).
+    func allocation() -> Allocation {
+        var result = Allocation()
+        var cores: [Int] = []
+        for (slot, spec) in specs.enumerated() where present[slot] {
+            exclusiveCoreIDs(slot: slot, into: &cores)
+            let shared = sharedCpuCores(slot: slot), memory = memoryMaxBytes(slot: slot)
+            let classFactor = [4.0, 2.0, 1.0][spec.tenantClass.rank]
+            result.tenants[spec.name] = TenantAllocation(
+                exclusiveCoreIDs: cores,
+                sharedCpuCores: shared,
+                cpuWeight: max(1, min(10_000, Int((100 * classFactor * max(shared, 0.01)).rounded()))),
+                memoryMaxBytes: memory,
+                memoryHighBytes: max(spec.guaranteed.memoryBytes, 0.9 * memory),
+                memoryMinBytes: spec.guaranteed.memoryBytes,
+                bandwidthBitsPerSecond: bandwidthBitsPerSecond(slot: slot)
+            )
+        }
+        return result
+    }
+
+    // MARK: Steps of a tick
+
+    private mutating func adopt(_ previousAllocation: Allocation) {
+        placement.setPrevious { core in
+            for (name, given) in previousAllocation.tenants where given.exclusiveCoreIDs.contains(core) { return slotByName[name] }
+            return nil
+        }
+        for (name, given) in previousAllocation.tenants {
+            guard let slot = slotByName[name] else { continue }
+            previous[slot * 3] = given.sharedCpuCores
+            previous[slot * 3 + 1] = given.memoryMaxBytes.isFinite ? given.memoryMaxBytes : 0
+            previous[slot * 3 + 2] = given.bandwidthBitsPerSecond.isFinite ? given.bandwidthBitsPerSecond : 0
+        }
+        hasPrevious = true
+    }
+
+    /// Demands after latency sizing; bounds from guarantees and caps; LC core counts.
+    private mutating func prepareDemands(_ demands: [TenantDemand]) throws(SolveError) {
+        for slot in specs.indices {
+            let spec = specs[slot], demand = demands[slot]
+            for kind in ResourceKind.allCases {
+                let forecast = demand[kind]
+                if !(forecast.expected.isFinite && forecast.expected >= 0 && forecast.atQuantile.isFinite && forecast.atQuantile >= 0) {
+                    throw .invalidInput(field: "\(spec.name).demand.\(kind)", reason: "forecast \(forecast.expected)/\(forecast.atQuantile) is not a finite non-negative amount")
+                }
+            }
+            let inflation = model.latencyInflation(measuredWaitNanoseconds: demand.measuredRunQueueWaitP99Nanoseconds, sloNanoseconds: spec.slo.runQueueWaitP99Nanoseconds)
+            latencyInflation[slot] = inflation
+            let cpuFactor = inflation / (spec.tenantClass == .latencyCritical ? model.latencyTargetUtilisation : 1)
+            for kind in ResourceKind.allCases {
+                let cell = slot * 3 + kind.rawValue, forecast = demand[kind]
+                let factor = kind == .cpu ? cpuFactor : 1
+                let isOn = present[slot] && (kind != .network || linkRow[slot] >= 0)
+                expected[cell] = isOn ? forecast.expected * factor : 0
+                quantile[cell] = isOn ? max(forecast.expected, forecast.atQuantile) * factor : 0
+                lowerAmount[cell] = isOn ? spec.guaranteed[kind] : 0
+                let poolLimit = kind == .network && linkRow[slot] >= 0 ? linkCapacity[linkRow[slot] - 2] : unit[kind.rawValue]
+                upperAmount[cell] = isOn ? min(spec.cap[kind], poolLimit) : 0
+                previousUsed[cell] = hasPrevious ? previous[cell] : quantile[cell]
+            }
+            let cpu = slot * 3
+            coresWanted[slot] = 0
+            if present[slot], spec.tenantClass == .latencyCritical {
+                let guaranteedCores = Int((spec.guaranteed.cpuCores - 1e-9).rounded(.up))
+                let cappedCores = spec.cap.cpuCores.isFinite ? Int((spec.cap.cpuCores + 1e-9).rounded(.down)) : Int.max
+                coresWanted[slot] = min(cappedCores, max(guaranteedCores, Int((quantile[cpu] - 1e-9).rounded(.up))))
+            }
+        }
+    }
+
+    /// Whole cores for latency-critical tenants within what the shared pool's guarantees leave; the shared CPU
+    /// cell of each slot then carries only what its cores do not cover.
+    private mutating func placeCores() throws(SolveError) {
+        let placeable = placement.placeableCount
+        var sharedGuarantees = 0.0, guaranteedCores = 0
+        for slot in specs.indices where present[slot] {
+            if specs[slot].tenantClass == .latencyCritical {
+                guaranteedCores += Int((specs[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
+            } else {
+                sharedGuarantees += specs[slot].guaranteed.cpuCores
+            }
+        }
+        let budget = min(placeable, Int((Double(host.cores.count) - sharedGuarantees + 1e-9).rounded(.down)))
+        if guaranteedCores > budget { throw .guaranteesClash([coreClash(budget: budget)]) }
+        // Guarantees first, then the rest of each tenant's wish in slot order while the budget lasts.
+        var left = budget - guaranteedCores
+        for slot in specs.indices where coresWanted[slot] > 0 {
+            let guaranteed = Int((specs[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
+            let extra = min(left, max(0, coresWanted[slot] - guaranteed))
+            left -= extra
+            coresWanted[slot] = min(coresWanted[slot], guaranteed + extra)
+        }
+        coresWanted.withUnsafeBufferPointer { placement.place(wanted: $0) }
+        for slot in specs.indices {
+            let cell = slot * 3, held = Double(placement.held[slot])
+            expected[cell] = max(0, expected[cell] - held)
+            quantile[cell] = max(0, quantile[cell] - held)
+            lowerAmount[cell] = max(0, lowerAmount[cell] - held)
+            upperAmount[cell] = max(lowerAmount[cell], upperAmount[cell] - held)
+            if !hasPrevious { previousUsed[cell] = quantile[cell] }
+        }
+    }
+
+    /// Sets every piece's bounds and cost and every row's capacity for this tick.
+    private func setLinearProgram() throws(SolveError) {
+        let threshold = model.contentionThreshold
+        for row in 0..<rowCount {
+            var rowGuarantee = 0.0
+            for slot in specs.indices where present[slot] {
+                let kind = row < 2 ? ResourceKind(rawValue: row)! : .network
+                if rowOf(slot: slot, kind: kind) == row { rowGuarantee += lowerAmount[slot * 3 + kind.rawValue] }
+            }
+            let capacity = poolCapacity(row: row)
+            if rowGuarantee > capacity * (1 + 1e-12) { throw .guaranteesClash([rowClash(row: row)]) }
+            let scale = unit[min(row, 2)]
+            lp.setRowBounds(row, lower: -.infinity, upper: (threshold * capacity - rowGuarantee) / scale)
+            lp.setColumnBounds(specs.count * 12 + row, lower: 0, upper: (1 - threshold) * capacity / scale)
+        }
+        for slot in specs.indices {
+            let tenantClass = specs[slot].tenantClass
+            for kind in ResourceKind.allCases {
+                let cell = slot * 3 + kind.rawValue, scale = unit[kind.rawValue]
+                let lo = lowerAmount[cell] / scale, hi = upperAmount[cell] / scale
+                let e = expected[cell] / scale, q = quantile[cell] / scale, p = previousUsed[cell] / scale
+                let breakpoints = sorted3(min(max(e, lo), hi), min(max(q, lo), hi), min(max(p, lo), hi))
+                let column = cell * Self.pieceCount
+                var start = lo
+                for piece in 0..<Self.pieceCount {
+                    let end = piece == 0 ? breakpoints.0 : (piece == 1 ? breakpoints.1 : (piece == 2 ? breakpoints.2 : hi))
+                    lp.setColumnBounds(column + piece, lower: 0, upper: max(0, end - start))
+                    lp.setCost(column + piece, model.slope(at: start, expected: e, quantile: q, previous: p, tenantClass: tenantClass))
+                    start = end
+                }
+            }
+        }
+    }
+
+    /// Amounts from the LP's pieces, trimmed so rounding at the tolerance never lets a pool exceed its capacity.
+    private mutating func readAmounts() {
+        for cell in amount.indices {
+            let scale = unit[cell % 3]
+            var sum = 0.0
+            for piece in 0..<Self.pieceCount { sum += lp.columnValue(cell * Self.pieceCount + piece) }
+            amount[cell] = min(upperAmount[cell], lowerAmount[cell] + max(0, sum) * scale)
+        }
+        for row in 0..<rowCount {
+            let kind = row < 2 ? ResourceKind(rawValue: row)! : ResourceKind.network
+            var load = 0.0
+            for slot in specs.indices where rowOf(slot: slot, kind: kind) == row { load += amount[slot * 3 + kind.rawValue] }
+            var excess = load - poolCapacity(row: row)
+            if excess <= 0 { continue }
+            for slot in specs.indices where excess > 0 && rowOf(slot: slot, kind: kind) == row {
+                let cell = slot * 3 + kind.rawValue
+                let cut = min(excess, amount[cell] - lowerAmount[cell])
+                amount[cell] -= cut
+                excess -= cut
+            }
+        }
+        for cell in amount.indices { previous[cell] = amount[cell] }
+        hasPrevious = true
+    }
+
+    // MARK: Helpers
+
+    /// The LP row that carries a slot's amount of a resource, −1 when none does.
+    func rowOf(slot: Int, kind: ResourceKind) -> Int {
+        kind == .network ? linkRow[slot] : kind.rawValue
+    }
+
+    private func sorted3(_ a: Double, _ b: Double, _ c: Double) -> (Double, Double, Double) {
+        var (x, y, z) = (a, b, c)
+        if x > y { swap(&x, &y) }
+        if y > z { swap(&y, &z) }
+        if x > y { swap(&x, &y) }
+        return (x, y, z)
+    }
+
+    private func coreClash(budget: Int) -> GuaranteeClash {
+        let list = specs.indices.filter { present[$0] && specs[$0].tenantClass == .latencyCritical && specs[$0].guaranteed.cpuCores > 0 }
+            .map { (tenant: specs[$0].name, amount: specs[$0].guaranteed.cpuCores.rounded(.up)) }
+            .sorted { $0.amount > $1.amount }
+        return GuaranteeClash(resource: "exclusive cores", capacity: Double(budget), guarantees: list)
+    }
+
+    private func rowClash(row: Int) -> GuaranteeClash {
+        let kind = row < 2 ? ResourceKind(rawValue: row)! : .network
+        let list = specs.indices.filter { present[$0] && rowOf(slot: $0, kind: kind) == row && lowerAmount[$0 * 3 + kind.rawValue] > 0 }
+            .map { (tenant: specs[$0].name, amount: lowerAmount[$0 * 3 + kind.rawValue]) }
+            .sorted { $0.amount > $1.amount }
+        let name = row < 2 ? (row == 0 ? "shared cpu" : "memory") : "link \(host.links[row - 2].name)"
+        return GuaranteeClash(resource: name, capacity: poolCapacity(row: row), guarantees: list)
+    }
+}

@@ -1,0 +1,216 @@
+@testable import Enforce
+import Foundation
+import Pool
+import Testing
+
+@Suite struct EnforcerTests {
+    let limits = PartitionLimits(onlineCPUs: [0, 1, 2, 3], memoryBytes: Double(1 << 30))
+
+    func makeEnforcer(_ kernel: FakeKernel, backend: CgroupBackend = .v1Hybrid) -> Enforcer {
+        Enforcer(files: ControlFiles(kernel: kernel), backend: backend, limits: limits, stateFilePath: temporaryStatePath())
+    }
+
+    func lc(cpus: CPUSet = [1], memory: Double = 209_715_200) -> TenantState {
+        TenantState(
+            name: "lc", cgroupPath: "pods/lc", exclusive: true,
+            settings: CgroupSettings(cpus: cpus, cpuQuotaCores: 0.2, cpuWeight: 100, memoryMaxBytes: memory, memoryHighBytes: 167_772_160)
+        )
+    }
+
+    @Test func writesOnlyWhatChangedAndIsIdempotent() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        let enforcer = makeEnforcer(kernel)
+        let first = try enforcer.apply([lc()])
+        #expect(first.count == 4)  // cpu.shares already holds 1024 (weight 100)
+        #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc/cpuset.cpus"] == "1")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "20000")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.shares"] == "1024")
+        #expect(kernel["/sys/fs/cgroup/memory/pods/lc/memory.limit_in_bytes"] == "209715200")
+        #expect(kernel["/sys/fs/cgroup/memory/pods/lc/memory.soft_limit_in_bytes"] == "167772160")
+        let writes = kernel.writes.count
+        #expect(try enforcer.apply([lc()]).isEmpty)
+        #expect(kernel.writes.count == writes)
+        #expect(try enforcer.apply([lc(memory: 104_857_600)]).map(\.description) == ["lc: memoryMax = 104857600.0"])
+        #expect(kernel.writes.count == writes + 1)
+    }
+
+    @Test func writesTheV2Files() throws {
+        let kernel = FakeKernel(files: [
+            "/sys/fs/cgroup/pods/lc/cgroup.procs": "", "/sys/fs/cgroup/pods/lc/cpuset.cpus": "",
+            "/sys/fs/cgroup/pods/lc/cpu.max": "max 100000", "/sys/fs/cgroup/pods/lc/cpu.weight": "100",
+            "/sys/fs/cgroup/pods/lc/memory.max": "max", "/sys/fs/cgroup/pods/lc/memory.high": "max",
+            "/sys/fs/cgroup/pods/lc/memory.min": "0", "/sys/fs/cgroup/pods/lc/memory.current": "4096",
+        ])
+        var target = lc()
+        target.settings.cpuWeight = 300
+        target.settings.memoryMinBytes = 65536
+        try makeEnforcer(kernel, backend: .v2).apply([target])
+        #expect(kernel["/sys/fs/cgroup/pods/lc/cpu.max"] == "20000 100000")
+        #expect(kernel["/sys/fs/cgroup/pods/lc/cpu.weight"] == "300")
+        #expect(kernel["/sys/fs/cgroup/pods/lc/memory.max"] == "209715200")
+        #expect(kernel["/sys/fs/cgroup/pods/lc/memory.min"] == "65536")
+        #expect(kernel["/sys/fs/cgroup/pods/lc/cpuset.cpus"] == "1")
+    }
+
+    @Test func rollsBackToTheLastValidStateWhenAWriteFails() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        let enforcer = makeEnforcer(kernel)
+        try enforcer.apply([lc()])
+        kernel.fail("/sys/fs/cgroup/memory/pods/lc/memory.soft_limit_in_bytes", errno: EBUSY)
+        var next = lc(cpus: [1, 2])
+        next.settings.cpuQuotaCores = 0.5
+        next.settings.memoryHighBytes = Double(1 << 28)
+        #expect {
+            try enforcer.apply([next])
+        } throws: { error in
+            guard case let .rolledBack(cause, restored)? = error as? EnforceError,
+                  case let .write(write) = cause else { return false }
+            return write.errno == ErrnoCode(EBUSY) && write.value == "268435456" && restored == 2
+        }
+        #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc/cpuset.cpus"] == "1")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "20000")
+        #expect(enforcer.applied["lc"]?.settings.cpuQuotaCores == 0.2)
+    }
+
+    @Test func refusesBadInputBeforeWritingAnything() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        let enforcer = makeEnforcer(kernel)
+        #expect(throws: EnforceError.cpuOffline(9, online: [0, 1, 2, 3])) { try enforcer.apply([lc(cpus: [9])]) }
+        kernel["/sys/fs/cgroup/memory/pods/lc/memory.usage_in_bytes"] = "300000000"
+        #expect(throws: EnforceError.memoryBelowUsage(tenant: "lc", limitBytes: 209_715_200, usageBytes: 300_000_000)) {
+            try enforcer.apply([lc()])
+        }
+        var gone = lc()
+        gone.cgroupPath = "pods/gone"
+        #expect(throws: EnforceError.cgroupMissing(path: "/sys/fs/cgroup/cpuset/pods/gone/cgroup.procs")) { try enforcer.apply([gone]) }
+        var shaped = lc(memory: 400_000_000)
+        shaped.bandwidthBitsPerSecond = ["nosuch0": 1e6]
+        #expect(throws: EnforceError.deviceMissing("nosuch0")) { try enforcer.apply([shaped]) }
+        #expect(kernel.writes.isEmpty)
+    }
+
+    @Test func restorePutsEveryTouchedFileBack() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        let before = kernel.state.withLock { $0.files }
+        let enforcer = makeEnforcer(kernel)
+        try enforcer.apply([lc()])
+        try enforcer.apply([lc(cpus: [2, 3], memory: 104_857_600)])
+        #expect(FileManager.default.fileExists(atPath: enforcer.stateFilePath))
+        let report = enforcer.restore()
+        #expect(report.failures.isEmpty)
+        #expect(kernel.state.withLock { $0.files } == before)
+        #expect(!FileManager.default.fileExists(atPath: enforcer.stateFilePath))
+    }
+
+    @Test func aRestartAfterACrashRestoresFromTheStateFile() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        let before = kernel.state.withLock { $0.files }
+        let crashed = makeEnforcer(kernel)
+        try crashed.apply([lc()])
+        let next = Enforcer(files: ControlFiles(kernel: kernel), backend: .v1Hybrid, limits: limits, stateFilePath: crashed.stateFilePath)
+        let report = try next.recover(Enforcer.Recovery.restore)
+        #expect(report?.failures.isEmpty == true)
+        #expect(kernel.state.withLock { $0.files } == before)
+    }
+
+    @Test func adoptionKeepsTheBaselineAndTakesThePresentValues() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        let crashed = makeEnforcer(kernel)
+        try crashed.apply([lc()])
+        let next = Enforcer(files: ControlFiles(kernel: kernel), backend: .v1Hybrid, limits: limits, stateFilePath: crashed.stateFilePath)
+        try next.recover(Enforcer.Recovery.adopt)
+        #expect(next.baseline == crashed.baseline)
+        #expect(next.applied["lc"]?.settings.cpus == [1])
+        let writes = kernel.writes.count
+        #expect(try next.apply([lc()]).isEmpty)
+        #expect(kernel.writes.count == writes)
+    }
+
+    @Test func reportsDrift() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        let enforcer = makeEnforcer(kernel)
+        try enforcer.apply([lc()])
+        #expect(try enforcer.detectDrift().isEmpty)
+        kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] = "-1"
+        #expect(try enforcer.detectDrift().map(\.path) == ["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"])
+    }
+
+    @Test func pinsThreadsToTheTenantsCPUs() throws {
+        let kernel = FakeKernel.v1(cgroups: ["vm/a"])
+        var vm = TenantState(name: "vm", cgroupPath: "vm/a", exclusive: true, settings: CgroupSettings(cpus: [2, 3]))
+        vm.pinnedThreadIDs = [4242, 4243]
+        try makeEnforcer(kernel).apply([vm])
+        #expect(kernel.state.withLock { $0.affinity } == [4242: [2, 3], 4243: [2, 3]])
+    }
+
+    @Test func migratesPagesWhenATenantLeavesANode() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        kernel["/sys/fs/cgroup/cpuset/pods/lc/cgroup.procs"] = "77"
+        var tenant = lc()
+        tenant.settings.mems = [1]
+        try makeEnforcer(kernel).apply([tenant])
+        let migrations = kernel.state.withLock { $0.migrations }
+        #expect(migrations.count == 1)
+        #expect(migrations.first?.0 == 77 && migrations.first?.1 == [0] && migrations.first?.2 == [1])
+    }
+
+    @Test func appliesAPoolAllocation() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc", "pods/be"])
+        let host = HostCapacity(cores: (0..<4).map { Core(id: $0) }, memoryBytesPerNode: [Double(1 << 30)], housekeepingCoreIDs: [0])
+        let specs = [
+            TenantSpec(name: "lc", cgroupPath: "pods/lc", tenantClass: .latencyCritical, guaranteed: .init(cpuCores: 1)),
+            TenantSpec(name: "be", cgroupPath: "pods/be", tenantClass: .bestEffort),
+        ]
+        let allocation = Allocation(tenants: [
+            "lc": TenantAllocation(exclusiveCoreIDs: [2, 3], memoryMaxBytes: Double(1 << 28)),
+            "be": TenantAllocation(sharedCpuCores: 1.5, memoryMaxBytes: Double(1 << 28)),
+        ])
+        try makeEnforcer(kernel).apply(allocation: allocation, specs: specs, host: host)
+        #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc/cpuset.cpus"] == "2-3")
+        #expect(kernel["/sys/fs/cgroup/cpuset/pods/be/cpuset.cpus"] == "0-1")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/be/cpu.cfs_quota_us"] == "150000")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "-1")
+    }
+}
+
+extension EnforcerTests {
+    @Test func rewritesADriftedFileOnTheNextApply() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc"])
+        let enforcer = makeEnforcer(kernel)
+        try enforcer.apply([lc()])
+        kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] = "-1"
+        #expect(try enforcer.apply([lc()]).isEmpty, "an unchanged request writes nothing")
+        #expect(try enforcer.detectDrift().count == 1)
+        #expect(try enforcer.apply([lc()]).map(\.description) == ["lc: cpuQuota = 0.2"])
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "20000")
+    }
+}
+
+extension EnforcerTests {
+    /// A described two-node host (this machine has one): a tenant's memory nodes follow its cores.
+    @Test func memoryNodesFollowTheCoresOnATwoNodeHost() throws {
+        let host = HostCapacity(
+            cores: [Core(id: 0, numaNode: 0), Core(id: 1, numaNode: 0), Core(id: 2, numaNode: 1), Core(id: 3, numaNode: 1)],
+            memoryBytesPerNode: [Double(1 << 30), Double(1 << 30)], housekeepingCoreIDs: [0]
+        )
+        let specs = [TenantSpec(name: "lc", cgroupPath: "pods/lc", tenantClass: .latencyCritical), TenantSpec(name: "be", cgroupPath: "pods/be", tenantClass: .bestEffort)]
+        let onNode0 = Allocation(tenants: ["lc": TenantAllocation(exclusiveCoreIDs: [1]), "be": TenantAllocation(sharedCpuCores: 1)])
+        let onNode1 = Allocation(tenants: ["lc": TenantAllocation(exclusiveCoreIDs: [2, 3]), "be": TenantAllocation(sharedCpuCores: 1)])
+        let first = Enforcer.targets(allocation: onNode0, specs: specs, host: host)
+        #expect(first.map(\.settings.mems) == [[0], [0, 1]])
+        let second = Enforcer.targets(allocation: onNode1, specs: specs, host: host)
+        #expect(second.map(\.settings.mems) == [[1], [0]])
+
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc", "pods/be"])
+        kernel["/sys/fs/cgroup/cpuset/pods/lc/cgroup.procs"] = "101"
+        kernel["/sys/fs/cgroup/cpuset/pods/be/cgroup.procs"] = "202"
+        let enforcer = Enforcer(files: ControlFiles(kernel: kernel), backend: .v1Hybrid, limits: PartitionLimits(host: host), stateFilePath: temporaryStatePath())
+        try enforcer.apply(allocation: onNode0, specs: specs, host: host)
+        try enforcer.apply(allocation: onNode1, specs: specs, host: host)
+        let migrations = kernel.state.withLock { $0.migrations }.map { "\($0.0): \($0.1) -> \($0.2)" }
+        // lc leaves node 0 for node 1; be leaves node 1 (its shared pool is now CPUs 0-1).
+        #expect(migrations == ["101: 0 -> 1", "202: 1 -> 0"])
+        #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc/cpuset.mems"] == "1")
+        #expect(kernel["/sys/fs/cgroup/cpuset/pods/be/cpuset.cpus"] == "0-1")
+    }
+}

@@ -1,0 +1,55 @@
+import CEnforce
+@testable import Enforce
+import Testing
+
+@Suite struct NetlinkMessageTests {
+    func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    @Test func encodesTheSRIOVRateMessageByteForByte() {
+        let message = VirtualFunctionMessages.setRate(
+            physicalFunctionIndex: 7, virtualFunction: 2, minMegabitsPerSecond: 100, maxMegabitsPerSecond: 1000
+        ).finished(sequence: 9)
+        let expected =
+            "38000000" + "1300" + "0500" + "09000000" + "00000000"  // nlmsghdr: 56 bytes, RTM_SETLINK, REQUEST|ACK, seq 9
+            + "00000000" + "07000000" + "00000000" + "00000000"     // ifinfomsg: AF_UNSPEC, index 7
+            + "18001600"                                             // IFLA_VFINFO_LIST, 24 bytes
+            + "14000100"                                             //   IFLA_VF_INFO, 20 bytes
+            + "10000600" + "02000000" + "64000000" + "e8030000"     //     IFLA_VF_RATE {vf 2, min 100, max 1000}
+        #expect(hex(message) == expected)
+    }
+
+    @Test func encodesAnHTBClassChange() {
+        let message = TrafficControlMessages.setClass(
+            interfaceIndex: 3, minor: 0x12, parentMinor: 1, rateBitsPerSecond: 50e6, ceilBitsPerSecond: 200e6
+        ).finished(sequence: 1)
+        // nlmsghdr + tcmsg + "htb" kind + options{parms 44, rtab 1024, ctab 1024, rate64 8, ceil64 8}
+        #expect(message.count == 16 + 20 + 8 + 4 + (4 + 44) + (4 + 1024) + (4 + 1024) + (4 + 8) + (4 + 8))
+        #expect(hex(Array(message[0..<8])) == "80080000" + "2800" + "0504")  // 2176 bytes, RTM_NEWTCLASS, REQUEST|ACK|CREATE
+        // tcmsg: family 0, ifindex 3, handle D9:12, parent D9:1
+        #expect(hex(Array(message[16..<36])) == "00000000" + "03000000" + "1200d900" + "0100d900" + "00000000")
+        #expect(hex(Array(message[36..<44])) == "08000100" + "68746200")  // TCA_KIND "htb\0"
+        let parms = Array(message[52..<96])  // after TCA_OPTIONS and TCA_HTB_PARMS headers
+        // rate: cell_log 3, linklayer ethernet, overhead 0, cell_align -1, mpu 0, 6,250,000 bytes/s
+        #expect(hex(Array(parms[0..<12])) == "0301" + "0000" + "ffff" + "0000" + "105e5f00")
+        #expect(hex(Array(parms[12..<24])) == "0301" + "0000" + "ffff" + "0000" + "40787d01")  // ceil 25,000,000 B/s
+        let rate64 = message.count - 24
+        #expect(hex(Array(message[rate64..<rate64 + 24])) == "0c000600" + "105e5f0000000000" + "0c000700" + "40787d0100000000")
+    }
+
+    @Test func bufferHoldsAMillisecondAndAFrame() {
+        // 6,250,000 B/s: 6,250 + 1,600 bytes take 1.256 ms = 19,625 ticks of 64 ns.
+        #expect(TrafficControlMessages.bufferTicks(bytesPerSecond: 6_250_000) == 19_625)
+        let table = TrafficControlMessages.rateTable(bytesPerSecond: 1_000_000, cellLog: 3)
+        #expect(table.count == 1024)
+        // Cell 0 is an 8-byte packet: 8 µs = 125 ticks.
+        #expect(Array(table[0..<4]) == [125, 0, 0, 0])
+    }
+
+    @Test func encodesTheEgressBPFFilter() {
+        let message = TrafficControlMessages.addEgressBPFFilter(interfaceIndex: 4, programDescriptor: 11, name: "classify").finished()
+        #expect(hex(Array(message[16..<36])) == "00000000" + "04000000" + "01000000" + "f3ffffff" + "00030100")  // info: prio 1, htons(ETH_P_ALL)
+        #expect(hex(Array(message[36..<44])) == "08000100" + "62706600")  // TCA_KIND "bpf\0"
+        // TCA_OPTIONS { TCA_BPF_FD 11, TCA_BPF_NAME "classify", TCA_BPF_FLAGS direct-action }
+        #expect(hex(Array(message[44...])) == "24000200" + "08000600" + "0b000000" + "0d000700" + "636c617373696679" + "00000000" + "08000800" + "01000000")
+    }
+}

@@ -1,0 +1,193 @@
+import BPFLoader
+import Foundation
+import Glibc
+import Testing
+
+/// The telemetry probes on the real kernel: each test makes its own tenants (`dpm-test-<random>` v2 cgroups) and
+/// pin directory, drives load into them with `TelemetryLoad`, and checks what the probes attribute to whom.
+@Suite(.serialized) struct TelemetryProbesKernelTests {
+    /// Two fresh tenants watched by fresh probes; everything is removed when `body` returns or throws.
+    private func withTwoTenants(
+        flavour: TelemetryProbes.TracepointFlavour? = nil,
+        _ body: (TelemetryProbes, _ a: TelemetryProbes.Watch, _ b: TelemetryProbes.Watch) throws -> Void
+    ) throws {
+        let cgroupA = try TelemetryTestCgroup()
+        let cgroupB = try TelemetryTestCgroup()
+        var options = TelemetryProbes.Options()
+        options.pinDirectory = PinDirectory(path: telemetryTestPinDirectory())
+        options.flavour = flavour
+        let probes = try TelemetryProbes(options: options)
+        defer { probes.close() }
+        try withExtendedLifetime((cgroupA, cgroupB)) {
+            try body(probes, try probes.watch(cgroupPath: cgroupA.path), try probes.watch(cgroupPath: cgroupB.path))
+        }
+    }
+
+    /// Drains every millisecond for a while, so every CPU flushes what it counted.
+    private func drain(_ probes: TelemetryProbes, into totals: inout TelemetryTotals, milliseconds: Int = 100) throws {
+        for _ in 0..<milliseconds {
+            try probes.drain(into: &totals)
+            telemetryTestSleep(milliseconds: 1)
+        }
+    }
+
+    @Test func pageFaultsCountForTheTenantThatTouchesPages() throws {
+        try withTwoTenants { probes, a, b in
+            let pages = 20_000
+            var totals = TelemetryTotals()
+            let run = try telemetryTestRun(TelemetryTestProducts.load, [a.cgroupPath, "touch-pages", "\(pages)"])
+            #expect(run.status == 0, "\(run.errorOutput)")
+            try drain(probes, into: &totals)
+            #expect(totals[a.slot].pageFaults >= UInt64(pages))
+            #expect(totals[b.slot].pageFaults <= 10)
+        }
+    }
+
+    @Test func loopbackTCPBytesCountAsTheSendersTransmit() throws {
+        try withTwoTenants { probes, a, b in
+            let bytes = 4 << 20
+            let (listener, port) = try telemetryTestTCPSink()
+            defer { close(listener) }
+            var totals = TelemetryTotals()
+            let run = try telemetryTestRun(TelemetryTestProducts.load, [a.cgroupPath, "send-tcp", "\(port)", "\(bytes)"])
+            #expect(run.status == 0, "\(run.errorOutput)")
+            try drain(probes, into: &totals)
+            #expect(totals[a.slot].txBytes >= UInt64(bytes))
+            #expect(totals[a.slot].txBytes <= UInt64(bytes) * 11 / 10)
+            #expect(totals[a.slot].txPackets > 0 && totals[a.slot].rxPackets > 0)  // data out, ACKs in
+            #expect(totals[b.slot].txBytes == 0 && totals[b.slot].rxBytes == 0)
+        }
+    }
+
+    @Test func threadsSharingACoreWaitOnTheRunQueueAndTheirCPUTimeMatchesTheCgroup() throws {
+        try withTwoTenants { probes, a, b in
+            var totals = TelemetryTotals()
+            let run = try telemetryTestRun("/usr/bin/taskset",
+                                           ["-c", "0", TelemetryTestProducts.load, a.cgroupPath, "spin", "1.5", "2"])
+            #expect(run.status == 0, "\(run.errorOutput)")
+            try drain(probes, into: &totals)
+            let tenant = totals[a.slot]
+            #expect(tenant.runQueueWaits > 10)
+            // Two always-runnable threads on one core for 1.5 s: one of them is waiting nearly all the time.
+            #expect(tenant.runQueueWaitNanoseconds > 500_000_000 && tenant.runQueueWaitNanoseconds < 3_000_000_000,
+                    "\(tenant.runQueueWaitNanoseconds) ns")
+            #expect(tenant.involuntarySwitches > 10)
+            #expect(totals.runQueueWaitHistogram(slot: a.slot).reduce(0, +) == tenant.runQueueWaits)
+            #expect(totals[b.slot].runQueueWaits == 0)
+            #expect(totals[b.slot].cpuNanoseconds == 0)
+
+            let cgroupNanoseconds = try telemetryTestCgroupUsageNanoseconds(a.cgroupPath)
+            let rusageNanoseconds = UInt64(run.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            #expect(cgroupNanoseconds > 300_000_000)
+            #expect(telemetryTestRelativeDifference(tenant.cpuNanoseconds, cgroupNanoseconds) <= 0.10,
+                    "probes \(tenant.cpuNanoseconds) ns, cgroup cpu.stat \(cgroupNanoseconds) ns")
+            #expect(telemetryTestRelativeDifference(tenant.cpuNanoseconds, rusageNanoseconds) <= 0.10,
+                    "probes \(tenant.cpuNanoseconds) ns, process CPU time \(rusageNanoseconds) ns")
+        }
+    }
+
+    @Test func tenSecondsOfHackbenchDrainedEveryMillisecondDropNothing() throws {
+        try withTwoTenants { probes, a, _ in
+            var totals = TelemetryTotals()
+            let droppedBefore = try probes.droppedRecords()
+            let hackbench = Process()
+            hackbench.executableURL = URL(fileURLWithPath: "/bin/sh")
+            hackbench.arguments = ["-c", """
+                echo $$ > \(a.cgroupPath)/cgroup.procs
+                end=$(($(date +%s) + 10))
+                while [ "$(date +%s)" -lt "$end" ]; do hackbench -p -g 4 -l 200 >/dev/null; done
+                """]
+            try hackbench.run()
+            var records = 0
+            while hackbench.isRunning {
+                records += try probes.drain(into: &totals)
+                telemetryTestSleep(milliseconds: 1)
+            }
+            try drain(probes, into: &totals)
+            #expect(hackbench.terminationStatus == 0)
+            #expect(records > 1000)
+            #expect(totals[a.slot].contextSwitches > 100_000)
+            // Counters are cumulative, so a full ring would only delay counts; with a 4 MiB ring drained every
+            // millisecond nothing is dropped at all.
+            #expect(try probes.droppedRecords() - droppedBefore == 0)
+        }
+    }
+
+    @Test func theRawTracepointFallbackCountsTheSame() throws {
+        try withTwoTenants(flavour: .raw) { probes, a, b in
+            #expect(probes.flavour == .raw)
+            var totals = TelemetryTotals()
+            let pages = 5_000
+            let faults = try telemetryTestRun(TelemetryTestProducts.load, [a.cgroupPath, "touch-pages", "\(pages)"])
+            let spin = try telemetryTestRun("/usr/bin/taskset",
+                                            ["-c", "1", TelemetryTestProducts.load, a.cgroupPath, "spin", "0.5", "2"])
+            #expect(faults.status == 0 && spin.status == 0)
+            try drain(probes, into: &totals)
+            #expect(totals[a.slot].pageFaults >= UInt64(pages))
+            #expect(totals[a.slot].runQueueWaits > 0)
+            #expect(totals[a.slot].cpuNanoseconds > 100_000_000)
+            #expect(totals[b.slot].runQueueWaits == 0)
+        }
+    }
+
+    @Test func theFallbackIsForcedByTheEnvironmentAndTypedTracepointsAreProbedOtherwise() throws {
+        #expect(KernelFeatures.hasTypedTracepoints)
+        var options = TelemetryProbes.Options()
+        options.pinDirectory = nil
+        setenv(TelemetryProbes.forceRawEnvironmentVariable, "1", 1)
+        let forced = try TelemetryProbes(options: options)
+        unsetenv(TelemetryProbes.forceRawEnvironmentVariable)
+        #expect(forced.flavour == .raw)
+        forced.close()
+        #expect(try TelemetryProbes(options: options).flavour == .typed)
+    }
+
+    @Test func mapsArePinnedWithFieldNamesAndUnpinnedOnClose() throws {
+        let pins = PinDirectory(path: telemetryTestPinDirectory())
+        var options = TelemetryProbes.Options()
+        options.pinDirectory = pins
+        let probes = try TelemetryProbes(options: options)
+        let dump = try telemetryTestRun("/usr/sbin/bpftool", ["map", "dump", "pinned", pins.pinPath("slot_counters")])
+        #expect(dump.status == 0, "\(dump.errorOutput)")
+        #expect(dump.output.contains("runq_wait_hist") && dump.output.contains("page_faults"))
+        #expect(access(pins.pinPath("link_sched_switch_btf"), F_OK) == 0)
+        probes.close()
+        #expect(access(pins.path, F_OK) != 0)
+    }
+}
+
+/// A loopback TCP listener whose thread reads and discards one connection; returns the socket and its port.
+func telemetryTestTCPSink() throws -> (Int32, UInt16) {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(listener, $0, length) == 0 && listen(listener, 1) == 0 && getsockname(listener, $0, &length) == 0
+        }
+    }
+    guard bound else { throw TelemetryTestError("loopback listener: errno \(errno)") }
+    Thread.detachNewThread {
+        let connection = accept(listener, nil, nil)
+        guard connection >= 0 else { return }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while recv(connection, &buffer, buffer.count, 0) > 0 {}
+        close(connection)
+    }
+    return (listener, UInt16(bigEndian: address.sin_port))
+}
+
+/// `usage_usec` of a v2 cgroup's `cpu.stat`, in ns.
+func telemetryTestCgroupUsageNanoseconds(_ path: String) throws -> UInt64 {
+    let stat = try String(contentsOfFile: "\(path)/cpu.stat", encoding: .utf8)
+    guard let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("usage_usec ") }),
+          let microseconds = UInt64(line.dropFirst("usage_usec ".count))
+    else { throw TelemetryTestError("no usage_usec in \(path)/cpu.stat") }
+    return microseconds * 1000
+}
+
+func telemetryTestRelativeDifference(_ measured: UInt64, _ reference: UInt64) -> Double {
+    abs(Double(measured) - Double(reference)) / Double(max(reference, 1))
+}

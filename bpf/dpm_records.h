@@ -1,0 +1,73 @@
+/*
+ * Every layout shared by the kernel programs in bpf/ and the Swift side (invariant 3): included by the
+ * BPF programs (after vmlinux.h) and imported by Swift through the CLibBPF module. Never re-declare these in Swift.
+ */
+#ifndef DPM_RECORDS_H
+#define DPM_RECORDS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Tenant slots per host. Slot 0 collects every cgroup that user space has not mapped ("other"), so totals add up. */
+#define DPM_MAX_SLOTS 256
+#define DPM_OTHER_SLOT 0
+/* Marks "no slot": the idle task, or a CPU whose current task started before the probes were attached. */
+#define DPM_NO_SLOT 0xffffffffu
+#define DPM_SLOT_WORDS (DPM_MAX_SLOTS / 64)
+/* Log2 buckets of run-queue wait in ns: bucket i counts waits in [2^i, 2^(i+1)) ns; the last one is open-ended. */
+#define DPM_RUNQ_HIST_BUCKETS 32
+/* Each CPU publishes its touched slots at most this often (tunable `flush_interval_ns`). */
+#define DPM_DEFAULT_FLUSH_INTERVAL_NS 1000000ull
+
+/*
+ * Counters of one tenant slot on one CPU, cumulative since the probes were loaded. 32-bit counts wrap; readers
+ * take wrapping differences between consecutive records, so a lost record delays counts but never loses them.
+ */
+struct dpm_slot_counters {
+	__u64 cpu_ns;               /* on-CPU time, accounted when the task switches out */
+	__u64 runq_wait_ns;         /* sum of wake-up (or preemption) to switch-in */
+	__u64 rx_bytes;             /* cgroup_skb ingress, skb->len (L3 and up) */
+	__u64 tx_bytes;             /* cgroup_skb egress */
+	__u32 runq_waits;
+	__u32 voluntary_switches;   /* the task blocked */
+	__u32 involuntary_switches; /* the task was preempted or yielded while runnable */
+	__u32 page_faults;          /* user page faults (page_fault_user: major and minor are not split) */
+	__u32 rx_packets;           /* skbs; a GSO/GRO skb counts once */
+	__u32 tx_packets;
+	__u32 runq_wait_hist[DPM_RUNQ_HIST_BUCKETS];
+};
+
+/* One ring-buffer record: a slot's cumulative counters on one CPU when that CPU flushed. */
+struct dpm_slot_record {
+	__u32 cpu;
+	__u32 slot;
+	__u64 flushed_ns;           /* bpf_ktime_get_ns() at the flush */
+	struct dpm_slot_counters counters;
+};
+
+/*
+ * Per-CPU bookkeeping of the scheduler programs (map `cpu_state`, one entry). Times are in the clock of the flavour:
+ * the run queue's clock (tp_btf) or bpf_ktime_get_ns (raw_tp).
+ */
+struct dpm_cpu_state {
+	__u64 last_flush_ns;
+	__u64 run_start_ns;         /* when the current task switched in */
+	__u64 dropped_records;      /* ring-buffer reservations that failed on this CPU */
+	__u32 current_slot;         /* slot of the task on this CPU, or DPM_NO_SLOT */
+	__u32 cached_generation;    /* one-entry cache of the last cgroup-to-slot lookup on this CPU */
+	__u64 cached_cgroup_id;
+	__u32 cached_slot;
+	__u32 reserved;
+	__u64 touched[DPM_SLOT_WORDS]; /* bit per slot changed since the last flush */
+};
+
+/* Per-task state of the raw_tp fallback (pid-keyed hash): when the task was enqueued, and its cached slot. */
+struct dpm_task_state {
+	__u64 enqueued_ns;          /* last wake-up or preemption; 0 once switched in */
+	__u64 cgroup_id;            /* cgroup of the cached slot */
+	__u32 slot;
+	__u32 slot_generation;      /* `slot_generation` when `slot` was cached */
+};
+
+#endif

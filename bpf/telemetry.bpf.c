@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-tenant telemetry: run-queue wait, on-CPU time, context switches, user page faults, and network bytes and
+ * packets, keyed by cgroup v2 id and aggregated in the kernel per CPU and tenant slot. Each CPU publishes the slots
+ * it touched at most once per `flush_interval_ns` through the ring buffer `records`, without waking the consumer,
+ * which drains on its own clock. The scheduler and page-fault probes come in a tp_btf flavour and a raw_tp
+ * fallback; the loader enables one of the two sets before load.
+ *
+ * The tp_btf flavour needs no wake-up probe: the kernel's own delay accounting (CONFIG_SCHED_INFO) stamps
+ * `sched_info.last_queued` with the run queue's clock when a task is enqueued (wake-up or preemption), so at
+ * sched_switch the wait is `rq->clock - last_queued`. A task that migrates while queued counts the wait on the CPU
+ * that runs it. The raw_tp fallback stamps wake-ups itself in a pid-keyed hash.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "dpm_records.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+
+/* Minimum time between two flushes of one CPU. Set by the loader before load. */
+const volatile __u64 flush_interval_ns = DPM_DEFAULT_FLUSH_INTERVAL_NS;
+
+/* Bumped by user space after every change of `cgroup_slots`: invalidates the slots cached per CPU and per task. */
+__u32 slot_generation;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DPM_MAX_SLOTS);
+	__type(key, __u64);   /* cgroup v2 id */
+	__type(value, __u32); /* slot */
+} cgroup_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DPM_MAX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct dpm_slot_counters);
+} slot_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dpm_cpu_state);
+} cpu_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} records SEC(".maps");
+
+/* The raw_tp fallback's per-task state, keyed by pid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct dpm_task_state);
+} pid_state SEC(".maps");
+
+static __always_inline __u32 slot_of_cgroup(__u64 cgroup_id)
+{
+	__u32 *slot = bpf_map_lookup_elem(&cgroup_slots, &cgroup_id);
+	return slot ? *slot : DPM_OTHER_SLOT;
+}
+
+static __always_inline struct dpm_cpu_state *this_cpu_state(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&cpu_state, &zero);
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xFFFFFFFFull) << 5;
+	v >>= r;
+	shift = (v > 0xFFFF) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline void publish_touched(struct dpm_cpu_state *state, __u64 now)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 flushed_ns = bpf_ktime_get_ns();
+
+#pragma clang loop unroll(disable)
+	for (__u32 word = 0; word < DPM_SLOT_WORDS; word++) {
+		__u64 bits = state->touched[word];
+		if (!bits)
+			continue;
+		state->touched[word] = 0;
+#pragma clang loop unroll(disable)
+		for (__u32 bit = 0; bit < 64; bit++) {
+			if (!(bits & (1ull << bit)))
+				continue;
+			__u32 slot = word * 64 + bit;
+			struct dpm_slot_counters *counters = bpf_map_lookup_elem(&slot_counters, &slot);
+			if (!counters)
+				continue;
+			struct dpm_slot_record *record = bpf_ringbuf_reserve(&records, sizeof(*record), 0);
+			if (!record) {
+				/* Counters are cumulative: the slot stays touched and goes out with the next flush. */
+				state->dropped_records++;
+				state->touched[word] |= 1ull << bit;
+				continue;
+			}
+			record->cpu = cpu;
+			record->slot = slot;
+			record->flushed_ns = flushed_ns;
+			record->counters = *counters;
+			bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
+		}
+	}
+	state->last_flush_ns = now;
+}
+
+/* Marks a slot touched from a program that a scheduler program may interrupt or preempt. */
+static __always_inline void mark_touched_atomic(struct dpm_cpu_state *state, __u32 slot)
+{
+	__u64 bit = 1ull << (slot & 63);
+	__u64 *word = &state->touched[(slot / 64) & (DPM_SLOT_WORDS - 1)];
+	if (!(*word & bit))
+		__sync_fetch_and_or(word, bit);
+}
+
+/*
+ * The common part of a context switch: charge the outgoing task's run to the CPU's current slot, count the switch,
+ * record the incoming task's run-queue wait, and flush when due. Runs with interrupts off.
+ */
+static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 now, bool voluntary, __u32 next_slot,
+					   __u64 wait_ns)
+{
+	struct dpm_slot_counters *counters;
+	__u32 prev_slot = state->current_slot;
+	if (prev_slot < DPM_MAX_SLOTS && (counters = bpf_map_lookup_elem(&slot_counters, &prev_slot))) {
+		if (state->run_start_ns)
+			counters->cpu_ns += now - state->run_start_ns;
+		if (voluntary)
+			counters->voluntary_switches++;
+		else
+			counters->involuntary_switches++;
+		state->touched[(prev_slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (prev_slot & 63);
+	}
+	state->current_slot = next_slot;
+	state->run_start_ns = now;
+	if (wait_ns && next_slot < DPM_MAX_SLOTS && (counters = bpf_map_lookup_elem(&slot_counters, &next_slot))) {
+		__u32 bucket = log2_u64(wait_ns);
+		counters->runq_wait_ns += wait_ns;
+		counters->runq_waits++;
+		counters->runq_wait_hist[bucket < DPM_RUNQ_HIST_BUCKETS ? bucket : DPM_RUNQ_HIST_BUCKETS - 1]++;
+		state->touched[(next_slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (next_slot & 63);
+	}
+	if (now - state->last_flush_ns >= flush_interval_ns)
+		publish_touched(state, now);
+}
+
+/* Resolves a cgroup's slot through the CPU's one-entry cache (consecutive tasks of one tenant hit it). */
+static __always_inline __u32 cpu_cached_slot(struct dpm_cpu_state *state, __u64 cgroup_id)
+{
+	__u32 generation = slot_generation;
+	if (state->cached_cgroup_id != cgroup_id || state->cached_generation != generation) {
+		state->cached_cgroup_id = cgroup_id;
+		state->cached_slot = slot_of_cgroup(cgroup_id);
+		state->cached_generation = generation;
+	}
+	return state->cached_slot;
+}
+
+/* Resolves a task's slot through its cached state; refreshes the cache when the cgroup or the slot map changed. */
+static __always_inline __u32 cached_slot(struct dpm_task_state *task, __u64 cgroup_id)
+{
+	__u32 generation = slot_generation;
+	if (task->cgroup_id == cgroup_id && task->slot_generation == generation)
+		return task->slot;
+	task->cgroup_id = cgroup_id;
+	task->slot = slot_of_cgroup(cgroup_id);
+	task->slot_generation = generation;
+	return task->slot;
+}
+
+/* The incoming task's slot, and its run-queue wait if it was enqueued (task state may be missing: no wait). */
+static __always_inline __u32 switch_in(struct dpm_task_state *task, __u64 cgroup_id, __u64 now, __u64 *wait_ns)
+{
+	if (!task)
+		return slot_of_cgroup(cgroup_id);
+	if (task->enqueued_ns) {
+		*wait_ns = now - task->enqueued_ns;
+		task->enqueued_ns = 0;
+	}
+	return cached_slot(task, cgroup_id);
+}
+
+static __always_inline void count_page_fault(void)
+{
+	struct dpm_cpu_state *state = this_cpu_state();
+	__u32 slot = slot_of_cgroup(bpf_get_current_cgroup_id());
+	struct dpm_slot_counters *counters = bpf_map_lookup_elem(&slot_counters, &slot);
+
+	if (!state || !counters)
+		return;
+	__sync_fetch_and_add(&counters->page_faults, 1);
+	mark_touched_atomic(state, slot);
+}
+
+/* tp_btf flavour: task pointers are typed, the wait comes from the kernel's delay accounting. */
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	struct dpm_cpu_state *state = this_cpu_state();
+	/* This CPU's run queue (every task's cfs_rq points into the queue of the CPU it is on); __schedule updated
+	 * its clock just before this tracepoint. */
+	__u64 now = prev->se.cfs_rq->rq->clock;
+	__u32 next_slot = DPM_NO_SLOT;
+	__u64 wait_ns = 0;
+
+	if (!state)
+		return 0;
+	if (next->pid) {
+		__u64 queued = next->sched_info.last_queued;
+		if (queued && now > queued)
+			wait_ns = now - queued;
+		next_slot = cpu_cached_slot(state, next->cgroups->dfl_cgrp->kn->id);
+	}
+	account_switch(state, now, !preempt && prev_state != 0, next_slot, wait_ns);
+	return 0;
+}
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(page_fault_user_btf)
+{
+	count_page_fault();
+	return 0;
+}
+
+/* raw_tp fallback: untyped arguments read with CO-RE, per-task state in the pid-keyed hash. */
+
+static __always_inline int record_enqueue_raw(struct task_struct *task)
+{
+	__u32 pid = BPF_CORE_READ(task, pid);
+	struct dpm_task_state *state = bpf_map_lookup_elem(&pid_state, &pid);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (state) {
+		state->enqueued_ns = now;
+	} else {
+		struct dpm_task_state fresh = { .enqueued_ns = now, .slot = DPM_NO_SLOT };
+		bpf_map_update_elem(&pid_state, &pid, &fresh, BPF_ANY);
+	}
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(sched_wakeup_raw, struct task_struct *task)
+{
+	return record_enqueue_raw(task);
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(sched_wakeup_new_raw, struct task_struct *task)
+{
+	return record_enqueue_raw(task);
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	struct dpm_cpu_state *state = this_cpu_state();
+	__u64 now = bpf_ktime_get_ns();
+	__u32 prev_pid = BPF_CORE_READ(prev, pid);
+	__u32 next_pid = BPF_CORE_READ(next, pid);
+	__u32 next_slot = DPM_NO_SLOT;
+	__u64 wait_ns = 0;
+
+	if (!state)
+		return 0;
+	/* A preempted task goes back to the run queue: its wait starts now. */
+	if (prev_state == 0 && prev_pid)
+		record_enqueue_raw(prev);
+	if (next_pid)
+		next_slot = switch_in(bpf_map_lookup_elem(&pid_state, &next_pid),
+				      BPF_CORE_READ(next, cgroups, dfl_cgrp, kn, id), now, &wait_ns);
+	account_switch(state, now, !preempt && prev_state != 0, next_slot, wait_ns);
+	return 0;
+}
+
+SEC("raw_tp/page_fault_user")
+int BPF_PROG(page_fault_user_raw)
+{
+	count_page_fault();
+	return 0;
+}
+
+/* Network: attached to each watched cgroup v2 directory; the socket's cgroup picks the slot. Always allows. */
+
+static __always_inline void count_skb(struct __sk_buff *skb, bool ingress)
+{
+	struct dpm_cpu_state *state = this_cpu_state();
+	__u32 slot = slot_of_cgroup(bpf_skb_cgroup_id(skb));
+	struct dpm_slot_counters *counters = bpf_map_lookup_elem(&slot_counters, &slot);
+
+	if (!state || !counters)
+		return;
+	if (ingress) {
+		__sync_fetch_and_add(&counters->rx_bytes, skb->len);
+		__sync_fetch_and_add(&counters->rx_packets, 1);
+	} else {
+		__sync_fetch_and_add(&counters->tx_bytes, skb->len);
+		__sync_fetch_and_add(&counters->tx_packets, 1);
+	}
+	mark_touched_atomic(state, slot);
+}
+
+SEC("cgroup_skb/ingress")
+int cgroup_ingress(struct __sk_buff *skb)
+{
+	count_skb(skb, true);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int cgroup_egress(struct __sk_buff *skb)
+{
+	count_skb(skb, false);
+	return 1;
+}
