@@ -90,6 +90,15 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Benchmarks (not run as tests): cost per forecaster update and heap allocations in steady state.
+        .target(name: "CMallocCounter", path: "Benchmarks/predict/CMallocCounter"),
+        .executableTarget(
+            name: "PredictBenchmark",
+            dependencies: ["Predict", "Replay", "CMallocCounter"],
+            path: "Benchmarks/predict/PredictBenchmark",
+            swiftSettings: strict
+        ),
+
         // Edge side of the central sync: wire types and a buffering upload/prior client. Foundation only, so the
         // agent carries no server dependencies.
         .target(name: "CentralSync", dependencies: ["Pool"], swiftSettings: strict),

@@ -33,8 +33,8 @@ public struct VPARecommender: LimitMethod {
 
 /// Google Autopilot's moving-window recommenders (Rzadca et al., "Autopilot: workload autoscaling at Google",
 /// EuroSys 2020, §3.2): a histogram of usage whose samples decay with a half-life of 12 hours (the paper's value
-/// for CPU), read as its maximum over a window, a percentile (the paper names p95 for CPU of serving jobs) or its
-/// weighted average, times (1 + margin).
+/// for CPU), read as its maximum over a window, a high percentile (p95 by default, as the method's name says; the
+/// knob scan varies it) or its weighted average, times (1 + margin).
 public struct AutopilotRecommender: LimitMethod {
     public enum Statistic: String, Sendable, Codable, CaseIterable {
         /// S_max: the largest sample in the window.

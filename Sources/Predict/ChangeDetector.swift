@@ -52,3 +52,19 @@ public struct HeadroomController: Sendable, Hashable, Codable {
         multiplier = min(max(multiplier + step, Self.multiplierRange.lowerBound), Self.multiplierRange.upperBound)
     }
 }
+
+/// Shares one shortfall budget among the tenants of a pool.
+///
+/// When several tenants draw on one pool and the pool's objective is the share of all tenant-steps short (not each
+/// tenant's own rate), giving every tenant the same target wastes headroom: with errors of scale s_i, the headroom
+/// is about s_i·k(α_i) with k(α) ≈ −ln(2α), and minimising Σ s_i·k(α_i) at a fixed mean of α_i gives α_i ∝ s_i.
+/// A tenant with small errors is then held to a stricter target (it costs little) and a volatile one to a looser
+/// one. Use it only for tenants whose class allows pooling; a tenant with its own SLO keeps its own target.
+public enum ShortfallBudget {
+    /// The target for a tenant with error scale `errorScale`, when the pool's mean error scale is
+    /// `meanErrorScale` and the pool's target is `poolTarget`; kept within [poolTarget/20, 0.5].
+    public static func target(poolTarget: Double, errorScale: Double, meanErrorScale: Double) -> Double {
+        guard meanErrorScale > 0, errorScale.isFinite else { return poolTarget }
+        return min(max(poolTarget * errorScale / meanErrorScale, poolTarget / 20), 0.5)
+    }
+}

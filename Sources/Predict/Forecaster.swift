@@ -44,6 +44,11 @@ public struct Forecaster: Sendable, Hashable, Codable {
 
     /// Time of the last accepted value, seconds since the Unix epoch; nil before the first one.
     public private(set) var lastSeconds: Double?
+    /// Index of the step holding the last accepted value: floor(lastSeconds / stepSeconds). Seasonal slots are this
+    /// index modulo each period, so a slot is the same time of day (of period) whatever the start.
+    public private(set) var lastStep: Int = 0
+    /// The slot of `lastStep` in each seasonal period (kept so that a step costs an increment, not a division).
+    public private(set) var lastSlots: [Int]
     /// Accepted values so far.
     public private(set) var updateCount: Int = 0
     /// Values refused because they were NaN or infinite, or not later than the previous one.
@@ -62,6 +67,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
         let firstPeriod = configuration.seasonalPeriods.first ?? 0
         seasonalOffsets = [Double](repeating: 0, count: configuration.seasonalPeriods.reduce(0, +))
         volatilityProfile = [Double](repeating: 1, count: firstPeriod)
+        lastSlots = [Int](repeating: 0, count: configuration.seasonalPeriods.count)
         headroom = HeadroomController(
             multiplier: HeadroomController.initialMultiplier(shortfallTarget: configuration.shortfallTarget))
         if let prior {
@@ -88,8 +94,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
     /// that are not later than the previous one are refused and counted; negative values count as zero. A gap of
     /// several steps advances the level along the trend. Time is only ever what the caller passes.
     public mutating func update(value: Double, atSeconds seconds: Double) {
-        let reference = prior.map { $0.expected(atSeconds: seconds) } ?? .nan
-        update(value: value, atSeconds: seconds, reference: reference)
+        update(value: value, atSeconds: seconds, reference: prior?.expected(atSeconds: seconds) ?? .nan)
     }
 
     /// As `update(value:atSeconds:)`, blending with `reference`, another source's forecast of this value (the slow
@@ -104,24 +109,40 @@ public struct Forecaster: Sendable, Hashable, Codable {
             clampedCount &+= 1
             value = 0
         }
-        guard let previousSeconds = lastSeconds else {
+        // Clamped so that an absurd time cannot trap the conversion; 2^52 steps is far beyond any real clock.
+        let step = Int(min(max((seconds / configuration.stepSeconds).rounded(.down), -0x1p52), 0x1p52))
+        let consecutive = lastSeconds != nil && step == lastStep + 1
+        for index in lastSlots.indices {
+            let period = configuration.seasonalPeriods[index]
+            if consecutive {
+                let next = lastSlots[index] + 1
+                lastSlots[index] = next == period ? 0 : next
+            } else {
+                lastSlots[index] = Self.slot(step: step, period: period)
+            }
+        }
+        guard lastSeconds != nil else {
             if prior == nil {
-                level = value - seasonalSum(atSeconds: seconds)
+                level = value - seasonalSum(ahead: 0)
                 slowLevel = level
             }
             lastSeconds = seconds
+            lastStep = step
             updateCount = 1
             return
         }
-        let stepsSince = max(1, ((seconds - previousSeconds) / configuration.stepSeconds).rounded())
-        if stepsSince > 1 { level += trend * (stepsSince - 1) }
+        // Two values within one step count as consecutive steps; a gap of several steps advances the level.
+        let stepsSince = max(1, step - lastStep)
+        if stepsSince > 1 { level += trend * Double(stepsSince - 1) }
 
         // What this step was forecast to be, and the limit that forecast set.
-        let season = seasonalSum(atSeconds: seconds)
+        let season = seasonalSum(ahead: 0)
         let fast = level + configuration.trendDamping * trend + season
         let slow = slowLevel + season
-        let expected = blend(fast: fast, slow: slow, reference: reference)
-        let slot = volatilitySlot(atSeconds: seconds)
+        let expected = Self.blend(
+            fast: fast, slow: slow, reference: reference, fastSquaredError: fastSquaredError,
+            slowSquaredError: slowSquaredError, referenceSquaredError: referenceSquaredError)
+        let slot = volatilityProfile.isEmpty ? -1 : lastSlots[0]
         let volatility = slot < 0 ? 1 : volatilityProfile[slot]
         let limit = expected + headroom.multiplier * errorScale * volatility
         let error = value - expected
@@ -133,12 +154,13 @@ public struct Forecaster: Sendable, Hashable, Codable {
         // for more than four scales (one spike must not blow the headroom up for hours). The profile keeps the
         // shape of error size over the day, normalised around 1.
         let absoluteError = abs(error)
+        let inverseScale = errorScale > 0 ? 1 / errorScale : 0
         if errorScale > 0, slot >= 0 {
-            let relative = min(absoluteError / errorScale, 10)
+            let relative = min(absoluteError * inverseScale, 10)
             volatilityProfile[slot] += configuration.volatilityProfileRate * (relative - volatilityProfile[slot])
         }
-        let dampedVolatility = max(volatility, 0.1)
-        var scaledError = absoluteError / dampedVolatility
+        let inverseVolatility = 1 / max(volatility, 0.1)
+        var scaledError = absoluteError * inverseVolatility
         if errorScale > 0 { scaledError = min(scaledError, 4 * errorScale) }
         let scaleRate = updateCount < 3
             ? 0.5 : (scaledError > errorScale ? configuration.scaleRiseRate : configuration.scaleFallRate)
@@ -153,7 +175,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
 
         // CUSUM on the slow model's errors, clipped to ±3 scales: a lone spike is not a level shift, a run of large
         // errors is, and the slow level would take many periods to get there on its own.
-        let slowError = (value - slow) / (errorScale * dampedVolatility)
+        let slowError = (value - slow) * inverseScale * inverseVolatility
         let standardised = errorScale > 0 ? min(max(slowError, -3), 3) : 0
         let deseasonalised = value - season
         if changeDetector.observe(
@@ -173,9 +195,10 @@ public struct Forecaster: Sendable, Hashable, Codable {
                 + (1 - configuration.trendRate) * configuration.trendDamping * trend
             slowLevel += configuration.slowLevelRate * (deseasonalised - slowLevel)
         }
-        updateSeasonalOffsets(atSeconds: seconds, residual: value - level)
+        updateSeasonalOffsets(season: season, residual: value - level)
 
         lastSeconds = seconds
+        lastStep = step
         updateCount &+= 1
     }
 
@@ -183,24 +206,26 @@ public struct Forecaster: Sendable, Hashable, Codable {
     /// (never below zero), and a confidence that falls as the recent error grows relative to the expected value.
     public func forecast() -> Forecast {
         let nextSeconds = (lastSeconds ?? 0) + configuration.stepSeconds
-        return forecast(reference: prior.map { $0.expected(atSeconds: nextSeconds) } ?? .nan)
+        return forecast(reference: prior?.expected(atSeconds: nextSeconds) ?? .nan)
     }
 
     /// As `forecast()`, blending with `reference` (another source's forecast of the next value, NaN for none)
     /// instead of the prior.
     public func forecast(reference: Double) -> Forecast {
-        guard let lastSeconds else {
+        guard lastSeconds != nil else {
             guard prior != nil || reference.isFinite else { return .zero }
             let expected = max(0, reference.isFinite ? reference : level)
             return Forecast(
                 expected: expected, atQuantile: max(0, expected + headroom.multiplier * errorScale), confidence: 0)
         }
-        let nextSeconds = lastSeconds + configuration.stepSeconds
-        let season = seasonalSum(atSeconds: nextSeconds)
+        let season = seasonalSum(ahead: 1)
         let expected = max(0, blend(
             fast: level + configuration.trendDamping * trend + season, slow: slowLevel + season, reference: reference))
-        let slot = volatilitySlot(atSeconds: nextSeconds)
-        let volatility = slot < 0 ? 1 : volatilityProfile[slot]
+        var volatility = 1.0
+        if !volatilityProfile.isEmpty {
+            let next = lastSlots[0] + 1
+            volatility = volatilityProfile[next == volatilityProfile.count ? 0 : next]
+        }
         let atQuantile = max(0, expected + headroom.multiplier * errorScale * volatility)
         let confidence = expected > 0 ? max(0, 1 - errorScale / expected) : (errorScale == 0 ? 1 : 0)
         return Forecast(expected: expected, atQuantile: atQuantile, confidence: confidence)
@@ -209,14 +234,13 @@ public struct Forecaster: Sendable, Hashable, Codable {
     /// The point forecast `steps` steps after the last accepted value (ensemble of the fast and slow models, damped
     /// trend, seasonality; no prior).
     public func expected(stepsAhead steps: Int) -> Double {
-        let nextSeconds = (lastSeconds ?? 0) + Double(steps) * configuration.stepSeconds
         var trendSum = 0.0
         var damping = configuration.trendDamping
         for _ in 0..<max(steps, 1) {
             trendSum += damping
             damping *= configuration.trendDamping
         }
-        let season = seasonalSum(atSeconds: nextSeconds)
+        let season = seasonalSum(ahead: steps)
         return max(0, blend(fast: level + trendSum * trend + season, slow: slowLevel + season, reference: .nan))
     }
 
@@ -229,6 +253,14 @@ public struct Forecaster: Sendable, Hashable, Codable {
 
     /// Inverse-squared-error weighting of the sources; a NaN reference takes no part.
     private func blend(fast: Double, slow: Double, reference: Double) -> Double {
+        Self.blend(fast: fast, slow: slow, reference: reference, fastSquaredError: fastSquaredError,
+                   slowSquaredError: slowSquaredError, referenceSquaredError: referenceSquaredError)
+    }
+
+    /// Static, so that calling it from `update` does not copy the whole forecaster.
+    @inline(__always)
+    private static func blend(fast: Double, slow: Double, reference: Double, fastSquaredError: Double,
+                              slowSquaredError: Double, referenceSquaredError: Double) -> Double {
         // The floor keeps a source that has been exactly right from taking an infinite weight.
         let floor = 1e-12
         let fastWeight = 1 / (fastSquaredError + floor)
@@ -239,41 +271,39 @@ public struct Forecaster: Sendable, Hashable, Codable {
             / (fastWeight + slowWeight + referenceWeight)
     }
 
-    /// Index of the step containing `seconds` within a period (steps counted from the Unix epoch).
+    /// Slot of a step within a period (steps counted from the Unix epoch; the modulo is never negative).
     @inline(__always)
-    private func slot(atSeconds seconds: Double, period: Int) -> Int {
-        let step = (seconds / configuration.stepSeconds).rounded(.down)
-        let count = Double(period)
-        return Int(step - (step / count).rounded(.down) * count)
+    private static func slot(step: Int, period: Int) -> Int {
+        let remainder = step % period
+        return remainder < 0 ? remainder + period : remainder
     }
 
-    /// Slot of the error profile (the first period), or -1 without seasonality.
-    @inline(__always)
-    private func volatilitySlot(atSeconds seconds: Double) -> Int {
-        volatilityProfile.isEmpty ? -1 : slot(atSeconds: seconds, period: volatilityProfile.count)
-    }
-
-    private func seasonalSum(atSeconds seconds: Double) -> Double {
+    /// Sum of every period's offset at the step `ahead` steps after the last accepted one.
+    private func seasonalSum(ahead: Int) -> Double {
         var sum = 0.0
         var offset = 0
-        for period in configuration.seasonalPeriods {
-            sum += seasonalOffsets[offset + slot(atSeconds: seconds, period: period)]
+        for index in lastSlots.indices {
+            let period = configuration.seasonalPeriods[index]
+            var slot = lastSlots[index] + ahead
+            if slot >= period { slot = ahead == 1 ? slot - period : slot % period }
+            sum += seasonalOffsets[offset + slot]
             offset += period
         }
         return sum
     }
 
-    /// Moves each period's offset at this slot toward the part of the residual the other periods do not explain.
-    /// While the first periods are being seen the rate is 1/(cycles + 2), so one period gives a usable shape.
-    private mutating func updateSeasonalOffsets(atSeconds seconds: Double, residual: Double) {
-        let total = seasonalSum(atSeconds: seconds)
+    /// Moves each period's offset at the current slot toward the part of the residual the other periods do not
+    /// explain (`season` is the sum of all periods' offsets at this step). While the first periods are being seen
+    /// the rate is 1/(cycles + 2), so one period gives a usable shape.
+    private mutating func updateSeasonalOffsets(season: Double, residual: Double) {
         var offset = 0
-        for period in configuration.seasonalPeriods {
-            let index = offset + slot(atSeconds: seconds, period: period)
-            let cycles = Double(updateCount / period)
-            let rate = max(configuration.seasonalRate, 1 / (cycles + 2))
-            let own = residual - (total - seasonalOffsets[index])
-            seasonalOffsets[index] += rate * (own - seasonalOffsets[index])
+        for index in lastSlots.indices {
+            let period = configuration.seasonalPeriods[index]
+            let position = offset + lastSlots[index]
+            var rate = configuration.seasonalRate
+            if updateCount < 8 * period { rate = max(rate, 1 / (Double(updateCount / period) + 2)) }
+            let own = residual - (season - seasonalOffsets[position])
+            seasonalOffsets[position] += rate * (own - seasonalOffsets[position])
             offset += period
         }
     }

@@ -1,7 +1,8 @@
 /// The settings of one `Forecaster`: its step, its seasonal periods, its smoothing rates and its headroom target.
 ///
-/// Plain values so that a tenant class can carry them and the central service can tune them. The defaults were
-/// chosen with `Benchmarks/predict/knob-scan.sh` on the PlanetLab and Azure V1 traces (5-minute steps).
+/// Plain values so that a tenant class can carry them and the central service can tune them. The default rates
+/// were chosen on the PlanetLab and Azure V1 traces (5-minute steps) by comparing slack at 1% and 5% shortfall
+/// (`dpm replay --set NAME=VALUE` tries others; `Benchmarks/predict/knob-scan.sh` gives the curves).
 public struct ForecasterConfiguration: Sendable, Hashable, Codable {
     /// Length of one step, in seconds: the spacing at which `Forecaster.update` is expected to be called.
     public var stepSeconds: Double
@@ -22,7 +23,8 @@ public struct ForecasterConfiguration: Sendable, Hashable, Codable {
     public var trendDamping: Double
     /// Seasonal smoothing (0...1) once a full period has been seen; the first periods learn faster.
     public var seasonalRate: Double
-    /// Rate at which the error scale rises toward a larger error (fast: a burst widens the headroom at once).
+    /// Rate at which the error scale rises toward a larger error (five times the fall rate: a burst widens the
+    /// headroom within a few steps, while a lone spike, clipped to four scales, moves it little).
     public var scaleRiseRate: Double
     /// Rate at which the error scale falls toward a smaller error (slow: calm must last before headroom shrinks).
     public var scaleFallRate: Double
@@ -46,9 +48,9 @@ public struct ForecasterConfiguration: Sendable, Hashable, Codable {
         trendRate: Double = 0.02,
         trendDamping: Double = 0.9,
         seasonalRate: Double = 0.1,
-        scaleRiseRate: Double = 0.3,
-        scaleFallRate: Double = 0.03,
-        volatilityProfileRate: Double = 0.1,
+        scaleRiseRate: Double = 0.05,
+        scaleFallRate: Double = 0.01,
+        volatilityProfileRate: Double = 0.05,
         headroomGain: Double = 0.05,
         changeDrift: Double = 0.5,
         changeThreshold: Double = 6,

@@ -25,5 +25,8 @@ public struct ForecasterMethod: LimitMethod {
 
     public func limit() -> Double { forecaster.forecast().atQuantile }
 
+    /// See `Forecaster.setShortfallTarget`.
+    public mutating func setShortfallTarget(_ target: Double) { forecaster.setShortfallTarget(target) }
+
     public func expected(stepsAhead steps: Int) -> Double { forecaster.expected(stepsAhead: steps) }
 }

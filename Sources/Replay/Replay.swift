@@ -21,13 +21,56 @@ public struct UsageSeries: Sendable, Hashable {
 /// the warm-up are scored. The method learns during the warm-up too. Missing (non-finite) values are neither
 /// scored nor shown to the method, which sees the gap in the time of the next value.
 public func replay<Method: LimitMethod>(_ series: UsageSeries, method: Method, warmupSteps: Int) -> ReplayScore {
-    var method = method
+    var cursor = ReplayCursor(series: series, method: method, warmupSteps: warmupSteps)
+    while cursor.advance() {}
+    return cursor.score
+}
+
+/// Replays series of equal length and step side by side with dpm's forecaster, sharing the pooled shortfall target
+/// among them at every step by `ShortfallBudget` (each series' target follows its current error scale).
+public func replayPooled(_ series: [UsageSeries], configuration: ForecasterConfiguration,
+                         warmupSteps: Int) -> [ReplayScore] {
+    var cursors = series.map {
+        ReplayCursor(series: $0, method: ForecasterMethod(configuration: configuration), warmupSteps: warmupSteps)
+    }
+    let poolTarget = configuration.shortfallTarget
+    var running = true
+    while running {
+        let meanScale = cursors.reduce(0) { $0 + $1.method.forecaster.errorScale } / Double(max(cursors.count, 1))
+        running = false
+        for index in cursors.indices {
+            let target = ShortfallBudget.target(
+                poolTarget: poolTarget, errorScale: cursors[index].method.forecaster.errorScale,
+                meanErrorScale: meanScale)
+            cursors[index].method.setShortfallTarget(target)
+            if cursors[index].advance() { running = true }
+        }
+    }
+    return cursors.map(\.score)
+}
+
+/// The state of one series' replay: the method, the scores so far and the forecasts awaiting their step.
+struct ReplayCursor<Method: LimitMethod> {
+    static var horizon: Int { 12 }
+    let series: UsageSeries
+    var method: Method
+    let warmupSteps: Int
     var score = ReplayScore()
-    let horizon = 12
+    var index = 0
     var forecasts12 = [Double](repeating: .nan, count: horizon)
     var previousForecast1 = Double.nan
-    let values = series.values
-    for index in values.indices {
+
+    init(series: UsageSeries, method: Method, warmupSteps: Int) {
+        self.series = series
+        self.method = method
+        self.warmupSteps = warmupSteps
+    }
+
+    /// Plays the next step; false when the series is over.
+    mutating func advance() -> Bool {
+        let values = series.values
+        guard index < values.count else { return false }
+        let horizon = Self.horizon
         let usage = values[index]
         let seconds = series.startSeconds + Double(index) * series.stepSeconds
         let limit = method.limit()
@@ -55,8 +98,9 @@ public func replay<Method: LimitMethod>(_ series: UsageSeries, method: Method, w
             forecasts12[index % horizon] = .nan
         }
         previousForecast1 = method.expected(stepsAhead: 1)
+        index += 1
+        return true
     }
-    return score
 }
 
 /// Runs `observe` then `limit` over every finite value of the series on a fresh copy of `method`, and returns how

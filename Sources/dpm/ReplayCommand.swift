@@ -49,6 +49,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "autopilot-ml: cost of one overrun in units of one step of unit slack (default 10).")
     var overrunWeight: Double = 10
 
+    @Flag(help: "dpm only: share the pooled shortfall target among the series by their error scale (ShortfallBudget), replaying them side by side; series must have equal length and step.")
+    var poolBudget = false
+
     @Option(help: "Steps the method learns from before scoring starts (default 288: one day of 5-minute steps).")
     var warmup: Int = 288
 
@@ -76,6 +79,24 @@ struct ReplayCommand: ParsableCommand {
 
         var results: [(name: String, score: ReplayScore)] = []
         var pooled = ReplayScore()
+        if poolBudget {
+            guard method == .dpm else { throw ValidationError("--pool-budget applies to --method dpm only") }
+            guard let first = series.first, series.allSatisfy({
+                $0.values.count == first.values.count && $0.stepSeconds == first.stepSeconds })
+            else { throw ValidationError("--pool-budget needs series of equal length and step") }
+            let scores = replayPooled(series, configuration: forecasterConfiguration, warmupSteps: warmup)
+            for (item, var score) in zip(series, scores) {
+                // Timing as without the budget: the budget is one multiply-divide per series and step.
+                let timing = timeUpdates(item, method: ForecasterMethod(configuration: forecasterConfiguration))
+                score.timedUpdates = timing.updates
+                score.timedNanoseconds = timing.nanoseconds
+                results.append((item.name, score))
+                pooled.merge(score)
+            }
+            print(formatOut == .table ? table(results: results, pooled: pooled)
+                                      : try json(results: results, pooled: pooled))
+            return
+        }
         let totalSteps = series.reduce(0) { $0 + $1.values.count }
         var doneSteps = 0
         var lastProgress = Date()

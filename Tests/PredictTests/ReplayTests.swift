@@ -182,3 +182,33 @@ import Testing
         #expect(naive.expected(stepsAhead: 2) == 3)
     }
 }
+
+@Suite struct ShortfallBudgetTests {
+    @Test func targetsFollowTheErrorScaleWithinBounds() {
+        #expect(ShortfallBudget.target(poolTarget: 0.05, errorScale: 2, meanErrorScale: 1) == 0.1)
+        #expect(ShortfallBudget.target(poolTarget: 0.05, errorScale: 0, meanErrorScale: 1) == 0.05 / 20)
+        #expect(ShortfallBudget.target(poolTarget: 0.05, errorScale: 100, meanErrorScale: 1) == 0.5)
+        #expect(ShortfallBudget.target(poolTarget: 0.05, errorScale: 1, meanErrorScale: 0) == 0.05)
+    }
+
+    @Test func pooledReplayGivesTheVolatileSeriesMoreOfTheBudget() {
+        var noise = Noise(seed: 9)
+        let calm = (0..<3_000).map { _ in 50 + 0.5 * noise.gaussian() }
+        let volatile = (0..<3_000).map { _ in 50 + 10 * noise.gaussian() }
+        let series = [UsageSeries(name: "calm", values: calm, stepSeconds: 300),
+                      UsageSeries(name: "volatile", values: volatile, stepSeconds: 300)]
+        var configuration = ForecasterConfiguration(seasonalPeriods: [])
+        configuration.shortfallTarget = 0.05
+        let scores = replayPooled(series, configuration: configuration, warmupSteps: 500)
+        #expect(scores[0].shortfallRate < scores[1].shortfallRate)
+        var pooled = scores[0]
+        pooled.merge(scores[1])
+        #expect(abs(pooled.shortfallRate - 0.05) < 0.02, "pooled shortfall rate \(pooled.shortfallRate)")
+        // Each series alone at 5%, for comparison: the pooled budget leaves less slack at a similar pooled rate.
+        var alone = ReplayScore()
+        for item in series {
+            alone.merge(replay(item, method: ForecasterMethod(configuration: configuration), warmupSteps: 500))
+        }
+        #expect(pooled.slack < alone.slack, "pooled \(pooled.slack), alone \(alone.slack)")
+    }
+}
