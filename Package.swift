@@ -155,6 +155,8 @@ let package = Package(
             name: "TelemetryBenchmark",
             dependencies: ["BPFLoader", "TelemetryLoad"],
             path: "Benchmarks/telemetry/TelemetryBenchmark",
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
