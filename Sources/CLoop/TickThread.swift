@@ -60,13 +60,16 @@ public final class TickThread: @unchecked Sendable {
     private func run() {
         _ = dpm_name_current_thread("dpm-tick")
         var warnings: [String] = []
-        if let cpu = placement.cpu {
-            let rc = dpm_pin_current_thread(Int32(cpu))
-            if rc != 0 { warnings.append("could not pin the tick thread to CPU \(cpu): \(String(cString: strerror(-rc)))") }
-        }
+        // Real-time first, then pin: moving to a CPU where a hog runs, a normal-priority thread can wait there for
+        // seconds (seen here: a VM whose steal-time accounting froze the fair scheduler's clock for 10–40 s), stuck
+        // inside sched_setaffinity; a SCHED_FIFO thread preempts the hog the moment it arrives.
         if let priority = placement.realtimePriority {
             let rc = dpm_set_fifo_reset_on_fork(priority)
             if rc != 0 { warnings.append("could not make the tick thread SCHED_FIFO \(priority): \(String(cString: strerror(-rc)))") }
+        }
+        if let cpu = placement.cpu {
+            let rc = dpm_pin_current_thread(Int32(cpu))
+            if rc != 0 { warnings.append("could not pin the tick thread to CPU \(cpu): \(String(cString: strerror(-rc)))") }
         }
         // Without real-time priority the kernel adds 50 µs of timer slack to every sleep; ask for none.
         _ = dpm_set_timer_slack_ns(1)
