@@ -86,6 +86,23 @@ import Testing
         }
     }
 
+    /// Every wake-up is one wait, also on an otherwise idle core (the kernel's own enqueue stamp lost about half of
+    /// them there, and more beside a hog).
+    @Test(arguments: ["1", "0,1"]) func everyWakeUpOfATimerLoopCountsOneShortWait(cpus: String) throws {
+        try withTwoTenants { probes, a, _ in
+            var totals = TelemetryTotals()
+            let run = try telemetryTestRun("/usr/bin/taskset", ["-c", cpus, TelemetryTestProducts.load, a.cgroupPath, "nap", "1"])
+            #expect(run.status == 0, "\(run.errorOutput)")
+            try drain(probes, into: &totals)
+            let naps = try #require(UInt64(run.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+            let tenant = totals[a.slot]
+            #expect(naps > 500)
+            // Each nap ends in one wake-up; starting and ending the process adds a few.
+            #expect(tenant.runQueueWaits >= naps && tenant.runQueueWaits <= naps + 20, "\(tenant.runQueueWaits) waits, \(naps) naps")
+            #expect(tenant.runQueueWaitNanoseconds / max(tenant.runQueueWaits, 1) < 1_000_000)
+        }
+    }
+
     @Test func tenSecondsOfHackbenchDrainedEveryMillisecondDropNothing() throws {
         try withTwoTenants { probes, a, _ in
             var totals = TelemetryTotals()
