@@ -1,4 +1,5 @@
 import Discover
+import Foundation
 import Pool
 
 /// Everything `dpm run` is told by its configuration file (see `deploy/dpm.yaml` for the documented example).
@@ -39,6 +40,11 @@ public struct AgentConfig: Sendable, Equatable {
     public var telemetry: TelemetryChoice = .auto
     /// Whether memory limits follow the forecasts (off: each tenant keeps its configured memory cap).
     public var memoryLimits = false
+    /// Workload label of each static tenant (by name) that central groups tenants by for class priors; a tenant
+    /// without one (and every discovered tenant) is labelled with its class name (`workload(of:)`).
+    public var workloads: [String: String] = [:]
+    /// The central forecasting service this agent uploads history to and takes priors from; nil: none.
+    public var central: Central?
 
     /// Telemetry sources.
     public enum TelemetryChoice: String, Sendable, Equatable, CaseIterable {
@@ -51,6 +57,30 @@ public struct AgentConfig: Sendable, Equatable {
     }
 
     public init() {}
+
+    /// The workload label central files `spec` under: its configured `workload`, else its class name.
+    public func workload(of spec: TenantSpec) -> String { workloads[spec.name] ?? spec.tenantClass.rawValue }
+
+    /// Where and how often the agent talks to the central service (`central:` in the file).
+    public struct Central: Sendable, Equatable {
+        /// Base address of the service, `http://` or `https://`.
+        public var url: URL
+        /// File holding this host's bearer token (`dpm central token add HOST` prints it); read at start.
+        public var tokenFile: String
+        /// This host's id at central; nil: the host name.
+        public var hostID: String?
+        /// Length of one summarised interval and the upload period, in whole seconds.
+        public var intervalSeconds = 60
+        /// How often priors are fetched, in seconds.
+        public var priorRefreshSeconds = 600.0
+        /// Spool of uploads central has not acknowledged; nil: `central-spool` under the state directory.
+        public var spoolDirectory: String?
+
+        public init(url: URL, tokenFile: String) {
+            self.url = url
+            self.tokenFile = tokenFile
+        }
+    }
 
     /// Resources the host keeps for itself.
     public struct Reserve: Sendable, Equatable {

@@ -127,7 +127,7 @@ private struct Reader {
 
     func config(_ root: Field) throws(ConfigError) -> AgentConfig {
         let keys: Set = ["tick", "reserve", "links", "tenants", "sources", "classes", "solve", "hysteresis", "realtime", "tick_cpu",
-                         "metrics_port", "control_socket", "cgroup_root", "state_dir", "telemetry", "memory_limits"]
+                         "metrics_port", "control_socket", "cgroup_root", "state_dir", "telemetry", "memory_limits", "central"]
         let entries = try mapping(root, allowed: keys)
         var config = AgentConfig()
         if let field = entries["tick"] {
@@ -141,7 +141,7 @@ private struct Reader {
         if let field = entries["classes"] { classSLOs = try classes(field) }
         config.classObjectives = classSLOs
         if let field = entries["tenants"] {
-            config.tenants = try tenants(field, classSLOs: classSLOs, links: Set(config.links.map(\.name)))
+            config.tenants = try tenants(field, classSLOs: classSLOs, links: Set(config.links.map(\.name)), workloads: &config.workloads)
         }
         if let field = entries["sources"] {
             config.sources = try sequence(field).map { (item: Field) throws(ConfigError) -> SourceOption in
@@ -180,6 +180,7 @@ private struct Reader {
             config.telemetry = choice
         }
         if let field = entries["memory_limits"] { config.memoryLimits = try bool(field) }
+        if let field = entries["central"] { config.central = try central(field) }
         if let field = entries["tick_cpu"], let cpu = config.tickCPU, !config.reserve.coreIDs.isEmpty, !config.reserve.coreIDs.contains(cpu) {
             throw fail(field, "the tick thread must run on a housekeeping core (reserve.cores: \(config.reserve.coreIDs))")
         }
@@ -252,11 +253,46 @@ private struct Reader {
         )
     }
 
-    func tenants(_ field: Field, classSLOs: [TenantClass: ServiceLevelObjective], links: Set<String>) throws(ConfigError) -> [TenantSpec] {
+    /// `central: {url, token_file, host_id, interval, prior_refresh, spool_dir}`.
+    func central(_ field: Field) throws(ConfigError) -> AgentConfig.Central {
+        let entries = try mapping(field, allowed: ["url", "token_file", "host_id", "interval", "prior_refresh", "spool_dir"])
+        guard let urlField = entries["url"] else { throw fail(field, "central needs a url, such as http://central.example:8470") }
+        guard let tokenField = entries["token_file"] else { throw fail(field, "central needs a token_file holding this host's bearer token") }
+        let text = try string(urlField)
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), !(url.host ?? "").isEmpty else {
+            throw fail(urlField, "expected an http:// or https:// address with a host, got '\(text)'")
+        }
+        var central = AgentConfig.Central(url: url, tokenFile: try absolutePath(tokenField))
+        if let hostField = entries["host_id"] {
+            let host = try string(hostField)
+            guard host.count <= 253, host.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }) else {
+                throw fail(hostField, "expected 1-253 ASCII letters, digits, '.', '_' or '-', got '\(host)'")
+            }
+            central.hostID = host
+        }
+        if let interval = entries["interval"] {
+            let nanoseconds = try duration(interval)
+            guard nanoseconds >= 1e9, nanoseconds <= 86_400e9, nanoseconds.truncatingRemainder(dividingBy: 1e9) == 0 else {
+                throw fail(interval, "expected whole seconds between 1s and 24h")
+            }
+            central.intervalSeconds = Int(nanoseconds / 1e9)
+        }
+        if let refresh = entries["prior_refresh"] {
+            let nanoseconds = try duration(refresh)
+            guard nanoseconds >= 1e9 else { throw fail(refresh, "expected at least 1s") }
+            central.priorRefreshSeconds = nanoseconds / 1e9
+        }
+        if let spool = entries["spool_dir"] { central.spoolDirectory = try absolutePath(spool) }
+        return central
+    }
+
+    func tenants(
+        _ field: Field, classSLOs: [TenantClass: ServiceLevelObjective], links: Set<String>, workloads: inout [String: String]
+    ) throws(ConfigError) -> [TenantSpec] {
         var seenNames: Set<String> = []
         var seenCgroups: Set<String> = []
         return try sequence(field).map { (item: Field) throws(ConfigError) -> TenantSpec in
-            let entries = try mapping(item, allowed: ["name", "cgroup", "class", "slo", "guaranteed", "cap", "link"])
+            let entries = try mapping(item, allowed: ["name", "cgroup", "class", "slo", "guaranteed", "cap", "link", "workload"])
             guard let nameField = entries["name"] else { throw fail(item, "a tenant needs a name") }
             guard let cgroupField = entries["cgroup"] else { throw fail(item, "a tenant needs a cgroup path (relative to the cgroup root)") }
             guard let classField = entries["class"] else { throw fail(item, "a tenant needs a class") }
@@ -279,6 +315,11 @@ private struct Reader {
                 let linkName = try string(link)
                 guard links.contains(linkName) else { throw fail(link, "link '\(linkName)' is not declared under links") }
                 spec.linkName = linkName
+            }
+            if let workload = entries["workload"] {
+                let label = try string(workload)
+                guard label.utf8.count <= 253 else { throw fail(workload, "a workload label is at most 253 bytes") }
+                workloads[name] = label
             }
             do {
                 try spec.validate()

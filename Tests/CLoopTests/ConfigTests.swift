@@ -69,6 +69,16 @@ import Testing
         ("tenants:\n  - {name: a, cgroup: a, class: burstable, link: eth9}\n", 2, "tenants[0].link"),
         ("tick_cpu: 1\nreserve: {cores: [0]}\n", 1, "tick_cpu"),
         ("tick: [1ms\n", 2, "(syntax)"),
+        ("central: {token_file: /t}\n", 1, "central"),
+        ("central: {url: http://c:1}\n", 1, "central"),
+        ("central:\n  url: ftp://c\n  token_file: /t\n", 2, "central.url"),
+        ("central:\n  url: http://c:1\n  token_file: token\n", 3, "central.token_file"),
+        ("central:\n  url: http://c:1\n  token_file: /t\n  host_id: edge 7\n", 4, "central.host_id"),
+        ("central:\n  url: http://c:1\n  token_file: /t\n  interval: 1500ms\n", 4, "central.interval"),
+        ("central:\n  url: http://c:1\n  token_file: /t\n  interval: 500ms\n", 4, "central.interval"),
+        ("central:\n  url: http://c:1\n  token_file: /t\n  prior_refresh: 10ms\n", 4, "central.prior_refresh"),
+        ("central:\n  url: http://c:1\n  token_file: /t\n  spool: /s\n", 4, "central.spool"),
+        ("tenants:\n  - {name: a, cgroup: a, class: burstable,\n     workload: [web]}\n", 3, "tenants[0].workload"),
     ])
     func badFilesNameFileLineAndField(text: String, line: Int, field: String) {
         do {
