@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "CLoop",
             dependencies: [
-                "Pool", "CLoopSystem", "BPFLoader", "Predict", "Solve", "Enforce", "Discover",
+                "Pool", "CLoopSystem", "BPFLoader", "Predict", "Solve", "Enforce", "Discover", "CentralSync",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
@@ -129,10 +129,10 @@ let package = Package(
         ),
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
-        .testTarget(name: "CLoopTests", dependencies: ["CLoop", "Pool"], swiftSettings: strict),
+        .testTarget(name: "CLoopTests", dependencies: ["CLoop", "CentralSync", "Pool"], swiftSettings: strict),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader"], swiftSettings: strict),
         // Real-kernel tests (root, BPF, cgroups, tc, containers); shared by every module, files prefixed by module.
-        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "CLoop", "Discover", "Enforce", "Pool", "dpm", "TelemetryLoad"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "CLoop", "Discover", "Enforce", "Pool", "dpm", "TelemetryLoad", "Central", "CentralSync"], swiftSettings: strict),
         // Load generator for the telemetry kernel tests and benchmarks (joins a cgroup, then faults/sends/spins).
         .executableTarget(name: "TelemetryLoad", swiftSettings: strict),
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),

@@ -52,6 +52,8 @@ public final class Agent: @unchecked Sendable {
     /// Names of the tenants that came from a source rather than the configuration.
     private var discoveredNames: Set<String> = []
     private var loggedSolves = 0
+    /// The link to the central service, when the configuration names one (see `CentralLink` for the prior rule).
+    private var central: CentralLink?
 
     public init(config: AgentConfig, mode: Mode, components: Components, capacity: Int = 256, log: @escaping @Sendable (String) -> Void) throws(AgentError) {
         guard config.tenants.count <= capacity else { throw .tooManyTenants(count: config.tenants.count, capacity: capacity) }
@@ -80,6 +82,7 @@ public final class Agent: @unchecked Sendable {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         try makeStateDirectory()
+        if let settings = config.central { central = try CentralLink(settings: settings, stateDirectory: config.stateDirectory, log: log) }
         let initial = config.tenants.filter { spec in attachable(spec) }
         waiting = config.tenants.filter { spec in !initial.contains(spec) }
         for spec in waiting { log("tenant \(spec.name): cgroup \(spec.cgroupPath) not found; waiting for it") }
@@ -110,6 +113,7 @@ public final class Agent: @unchecked Sendable {
 
         let discovery = startDiscovery()
         defer { discovery?.cancel() }
+        central?.start()
 
         let started = dpm_monotonic_ns()
         var lastRetry = started
@@ -132,9 +136,11 @@ public final class Agent: @unchecked Sendable {
             if let recorder { record(to: recorder, secondsSinceStart: Double(now - started) / 1e9) }
             housekeep(retryWaiting: now - lastRetry >= 1_000_000_000)
             if now - lastRetry >= 1_000_000_000 { lastRetry = now }
+            if central != nil { syncCentral() }
         }
 
         discovery?.cancel()
+        central?.stop()
         tick.stop()
         logNewSolves()
         for server in servers { server.stop() }
@@ -155,7 +161,9 @@ public final class Agent: @unchecked Sendable {
         guard let (slot, _) = slots.slot(for: spec.name) else { return false }
         do {
             try components.telemetry.attach(slot: slot, cgroupPath: spec.cgroupPath)
-            components.forecaster.prepare(slot: slot, spec: spec)
+            let prior = central?.cpuPrior(for: spec, workload: config.workload(of: spec))
+            components.forecaster.prepare(slot: slot, spec: spec, cpuPrior: prior)
+            if let prior { log("tenant \(spec.name): forecaster starts from central's CPU prior (level \(String(format: "%.3f", prior.level)) cores)") }
             return true
         } catch {
             slots.release(spec.name)
@@ -241,7 +249,10 @@ public final class Agent: @unchecked Sendable {
             throw .unavailable(module: "Solve", reason: "cannot set up the solver for \(specs.count) tenants: \(error)")
         }
         generation += 1
-        let table = TenantTable(generation: generation, host: host, specs: specs, slots: specs.map { slots.slot(for: $0.name)!.slot }, plan: plan)
+        let table = TenantTable(
+            generation: generation, host: host, specs: specs, slots: specs.map { slots.slot(for: $0.name)!.slot }, plan: plan,
+            cpuPriors: specs.map { central?.cpuPrior(for: $0, workload: config.workload(of: $0)) }
+        )
         tableLock.withLock { published = table }
         awaitingAdoption = generation
         loop.tables.publish(table)
@@ -280,6 +291,29 @@ public final class Agent: @unchecked Sendable {
             } catch {
                 log("tenant table change not applied: \(error)")
             }
+        }
+    }
+
+    // MARK: Central
+
+    /// Hands the central link a read of the running tenants; when central's priors changed any tenant's, publishes
+    /// the same tenants again so the tick adopts the new priors at a tick boundary.
+    private func syncCentral() {
+        guard let central, awaitingAdoption == nil, let table = currentTable() else { return }
+        var realtime = timespec()
+        clock_gettime(CLOCK_REALTIME, &realtime)
+        central.sample(
+            specs: table.specs, views: loop.snapshot.read(slots: table.slots).tenants, waiting: waiting, workload: config.workload(of:),
+            epochNanoseconds: UInt64(realtime.tv_sec) * 1_000_000_000 + UInt64(realtime.tv_nsec)
+        )
+        guard central.takePriors() else { return }
+        let priors = table.specs.map { central.cpuPrior(for: $0, workload: config.workload(of: $0)) }
+        guard priors != table.cpuPriors else { return }
+        do {
+            try publishTable(table.specs)
+            log("central: new CPU priors handed to the tick for \(zip(priors, table.cpuPriors).filter { $0 != $1 }.count) tenants")
+        } catch {
+            log("central: new priors not applied: \(error)")
         }
     }
 

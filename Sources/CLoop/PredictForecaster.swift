@@ -1,3 +1,5 @@
+import CLoopSystem
+import Glibc
 import Predict
 import Pool
 
@@ -8,11 +10,18 @@ import Pool
 /// re-anchors the level at once when a tenant starts or stops spinning. Memory is fed only when the telemetry
 /// measured it. The quantile follows the tenant's class: latency-critical tenants are sized for 1% shortfall,
 /// burstable for 5%, best-effort for 20%.
+///
+/// Central's CPU prior (minutes to weeks) enters twice: a tenant prepared with one starts from its level and
+/// residual size instead of from nothing, and every tick the prior's expectation for the current time of day is
+/// the reference that Predict's ensemble weighs against the local models by their recent errors. Forecasters see
+/// wall-clock time (CLOCK_MONOTONIC plus the offset measured at start), so the prior's daily phase lines up.
 public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
     private var cpu: [Forecaster]
     private var memory: [Forecaster]
     private let cpuConfiguration: ForecasterConfiguration
     private let memoryConfiguration: ForecasterConfiguration
+    /// Seconds since the Unix epoch at CLOCK_MONOTONIC zero.
+    private let epochOffsetSeconds: Double
 
     public init(tickNanoseconds: UInt64, capacity: Int) {
         let step = Double(tickNanoseconds) / 1e9
@@ -21,6 +30,9 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
         memoryConfiguration = ForecasterConfiguration(stepSeconds: step * 16, seasonalPeriods: [], levelRate: 0.3, trendRate: 0.02)
         cpu = Array(repeating: Forecaster(configuration: cpuConfiguration), count: capacity)
         memory = Array(repeating: Forecaster(configuration: memoryConfiguration), count: capacity)
+        var realtime = timespec()
+        clock_gettime(CLOCK_REALTIME, &realtime)
+        epochOffsetSeconds = Double(realtime.tv_sec) + Double(realtime.tv_nsec) / 1e9 - Double(dpm_monotonic_ns()) / 1e9
     }
 
     /// Share of demand allowed above the forecast at quantile, per class.
@@ -32,8 +44,8 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
         }
     }
 
-    public func prepare(slot: Int, spec: TenantSpec) {
-        var cpuModel = Forecaster(configuration: cpuConfiguration)
+    public func prepare(slot: Int, spec: TenantSpec, cpuPrior: SeasonalPrior?) {
+        var cpuModel = Forecaster(configuration: cpuConfiguration, prior: cpuPrior.map { Self.perTick($0, stepSeconds: cpuConfiguration.stepSeconds) })
         cpuModel.setShortfallTarget(Self.shortfallTarget(spec.tenantClass))
         cpu[slot] = cpuModel
         var memoryModel = Forecaster(configuration: memoryConfiguration)
@@ -41,15 +53,23 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
         memory[slot] = memoryModel
     }
 
-    public func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand {
-        let seconds = Double(nowNanoseconds) / 1e9
-        cpu[slot].update(value: usage.cpuCores, atSeconds: seconds)
+    public func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, cpuPrior: SeasonalPrior?, nowNanoseconds: UInt64) -> TenantDemand {
+        let seconds = epochOffsetSeconds + Double(nowNanoseconds) / 1e9
+        let reference = cpuPrior?.expected(atSeconds: seconds) ?? .nan
+        cpu[slot].update(value: usage.cpuCores, atSeconds: seconds, reference: reference)
         if usage.memoryBytes.isFinite { memory[slot].update(value: usage.memoryBytes, atSeconds: seconds) }
         return TenantDemand(
-            cpuCores: cpu[slot].forecast(),
+            cpuCores: cpu[slot].forecast(reference: reference),
             memoryBytes: memory[slot].forecast(),
             networkBitsPerSecond: .zero,
             measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds
         )
+    }
+
+    /// The prior as a tick-step forecaster starts from it: central's trend is per profile step, the tick's per tick.
+    static func perTick(_ prior: SeasonalPrior, stepSeconds: Double) -> SeasonalPrior {
+        var scaled = prior
+        if prior.stepSeconds > 0 { scaled.trend = prior.trend * stepSeconds / prior.stepSeconds }
+        return scaled
     }
 }

@@ -17,9 +17,16 @@ public final class TenantTable: AtomicReference, @unchecked Sendable {
     var present: [Bool]
     /// The solver set up for exactly these tenants (built on the slow side; nil in tests of the table alone).
     let plan: (any SolvePlan)?
+    /// `cpuPriors[i]` is central's CPU prior for `specs[i]`, which the tick blends its forecast with (nil: none).
+    public let cpuPriors: [SeasonalPrior?]
 
-    public init(generation: UInt64, host: HostCapacity, specs: [TenantSpec], slots: [Int], plan: (any SolvePlan)? = nil) {
+    public init(
+        generation: UInt64, host: HostCapacity, specs: [TenantSpec], slots: [Int], plan: (any SolvePlan)? = nil,
+        cpuPriors: [SeasonalPrior?]? = nil
+    ) {
         precondition(specs.count == slots.count, "one slot per tenant")
+        precondition(cpuPriors.map { $0.count == specs.count } ?? true, "one prior (or nil) per tenant")
+        self.cpuPriors = cpuPriors ?? [SeasonalPrior?](repeating: nil, count: specs.count)
         self.generation = generation
         self.host = host
         self.specs = specs

@@ -132,13 +132,14 @@ public actor CentralSyncClient {
         }
     }
 
-    /// The sync loop: every upload interval spool `summaries()` and flush (backing off while central fails);
-    /// every prior-refresh period fetch priors for `tenants()` and hand them to `deliver`, keyed by tenant.
-    /// Returns when the task is cancelled.
+    /// The sync loop: every upload interval spool `summaries()` and flush (backing off while central fails), and
+    /// report each flush that sent something to `onUpload`; every prior-refresh period fetch priors for
+    /// `tenants()` and hand central's answer to `deliver`. Returns when the task is cancelled.
     public func run(
         summaries: @escaping @Sendable () async -> [IntervalSummary],
         tenants: @escaping @Sendable () async -> [TenantDescriptor],
-        deliver: @escaping @Sendable ([String: [SeasonalPrior]]) async -> Void,
+        deliver: @escaping @Sendable (PriorsResponse) async -> Void,
+        onUpload: @escaping @Sendable (FlushReport) async -> Void = { _ in },
         onError: @escaping @Sendable (CentralSyncError) async -> Void = { _ in }
     ) async {
         var nextPriorFetch = 0.0
@@ -147,11 +148,13 @@ public actor CentralSyncClient {
             if !batch.isEmpty {
                 do { try enqueue(batch) } catch { await onError(error) }
             }
-            if let failure = await flushWithBackoff() { await onError(failure) }
+            if let report = await flushReportWithBackoff() {
+                if let failure = report.failure { await onError(failure) }
+                if !(report.stored.isEmpty && report.duplicates.isEmpty && report.rejected.isEmpty) { await onUpload(report) }
+            }
             if Self.uptimeSeconds() >= nextPriorFetch {
                 do {
-                    let response = try await fetchPriors(for: await tenants())
-                    await deliver(Dictionary(grouping: response.priors, by: \.tenant).mapValues { $0.map(\.seasonalPrior) })
+                    await deliver(try await fetchPriors(for: await tenants()))
                     nextPriorFetch = Self.uptimeSeconds() + configuration.priorRefreshSeconds
                 } catch {
                     await onError(error)
@@ -164,17 +167,22 @@ public actor CentralSyncClient {
 
     /// Flushes unless a previous failure's backoff has not expired; doubles the backoff on failure.
     public func flushWithBackoff() async -> CentralSyncError? {
+        await flushReportWithBackoff()?.failure
+    }
+
+    /// As `flushWithBackoff`, with the whole report; nil when the backoff held the flush back.
+    private func flushReportWithBackoff() async -> FlushReport? {
         guard Self.uptimeSeconds() >= nextAttemptUptime else { return nil }
         let report = await flush()
-        if let failure = report.failure {
+        if report.failure != nil {
             backoffSeconds = backoffSeconds == 0
                 ? configuration.initialBackoffSeconds : min(configuration.maxBackoffSeconds, backoffSeconds * 2)
             nextAttemptUptime = Self.uptimeSeconds() + backoffSeconds
-            return failure
+        } else {
+            backoffSeconds = 0
+            nextAttemptUptime = 0
         }
-        backoffSeconds = 0
-        nextAttemptUptime = 0
-        return nil
+        return report
     }
 
     private func upload(_ sequence: Int64) async throws(CentralSyncError) -> UploadReceipt {
@@ -193,7 +201,7 @@ public actor CentralSyncClient {
         request.setValue("Bearer \(configuration.token)", forHTTPHeaderField: "Authorization")
         let data: Data, response: URLResponse
         do { (data, response) = try await session.data(for: request) } catch {
-            throw .unreachable(url: url.absoluteString, reason: "\(error)")
+            throw .unreachable(url: url.absoluteString, reason: (error as NSError).localizedDescription)
         }
         guard let http = response as? HTTPURLResponse else {
             throw .malformedResponse(url: url.absoluteString, reason: "not an HTTP response")

@@ -32,6 +32,7 @@ struct CentralCommand: ParsableCommand {
         @Option(help: "Largest request body accepted, in bytes.") var maxBodyBytes: Int = 4 << 20
         @Option(help: "Step of learnt profiles, in seconds.") var stepSeconds: Int = 300
         @Option(help: "Minimum seconds between two fits of one tenant.") var refitSeconds: Double = 600
+        @Option(help: "Minimum seconds between two recomputations of the workload class priors.") var classRecomputeSeconds: Double = 60
 
         func run() throws {
             var configuration = CentralConfiguration()
@@ -42,6 +43,7 @@ struct CentralCommand: ParsableCommand {
             configuration.limits.maxBodyBytes = maxBodyBytes
             configuration.learner.stepSeconds = stepSeconds
             configuration.learner.refitSeconds = refitSeconds
+            configuration.learner.classRecomputeSeconds = classRecomputeSeconds
             let location = try store.location()
             let settings = configuration
             try runBlocking {

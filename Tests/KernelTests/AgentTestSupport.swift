@@ -11,8 +11,9 @@ struct AgentTestCgroups {
     let parent: String
     let names: [String]
 
-    init(names: [String]) throws {
-        parent = "dpm-test-\(UInt32.random(in: 0...UInt32.max))"
+    /// `parent` lets a test name the cgroups in a configuration before it creates them (default: a fresh name).
+    init(names: [String], parent: String = "dpm-test-\(UInt32.random(in: 0...UInt32.max))") throws {
+        self.parent = parent
         self.names = names
         for hierarchy in Self.hierarchies where FileManager.default.fileExists(atPath: "\(Self.root)/\(hierarchy)") {
             for path in [parent] + names.map({ "\(parent)/\($0)" }) {
@@ -131,8 +132,9 @@ final class AgentProcess {
     let socketPath: String
     let logPath: String
 
-    /// Writes a configuration with `tenants` (lines of the `tenants:` list) and starts the agent.
-    init(tenants: [String], sources: [String] = [], dryRun: Bool = false, directory existing: String? = nil) throws {
+    /// Writes a configuration with `tenants` (lines of the `tenants:` list) and `extra` top-level lines, and starts
+    /// the agent.
+    init(tenants: [String], sources: [String] = [], extra: [String] = [], dryRun: Bool = false, directory existing: String? = nil) throws {
         directory = existing ?? NSTemporaryDirectory() + "dpm-test-agent-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socketPath = "\(directory)/control.sock"
@@ -146,6 +148,7 @@ final class AgentProcess {
         state_dir: \(directory)/state
         metrics_port: off
         \(sources.isEmpty ? "" : "sources: [\(sources.joined(separator: ", "))]")
+        \(extra.joined(separator: "\n"))
         tenants:
         \(tenants.map { "  - \($0)" }.joined(separator: "\n"))
         """
