@@ -140,6 +140,12 @@ let package = Package(
         // Enforce benchmark: write latency per kind, apply of diffs (root; `swift run -c release EnforceBenchmark`).
         .executableTarget(name: "EnforceBenchmark", dependencies: ["Enforce", "Pool"], path: "Benchmarks/enforce", swiftSettings: strict),
 
+        // What central's priors cost the tick (heap allocations and tick work with and without; see its header).
+        .executableTarget(
+            name: "TickPriorBenchmark", dependencies: ["CLoop", "CMallocCounter", "Pool"], path: "Benchmarks/agent/TickPriorBenchmark",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
         .testTarget(
             name: "CentralTests",

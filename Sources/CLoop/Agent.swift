@@ -140,7 +140,6 @@ public final class Agent: @unchecked Sendable {
         }
 
         discovery?.cancel()
-        central?.stop()
         tick.stop()
         logNewSolves()
         for server in servers { server.stop() }
@@ -151,6 +150,7 @@ public final class Agent: @unchecked Sendable {
             log("restore failed: \(error)")
         }
         components.telemetry.close()
+        central?.stop()
         let report = status()
         log("stopped after \(report.loop.ticks) ticks (\(report.loop.missed_ticks) missed), \(report.loop.solves) solves; tick lateness p99 \(Units.formatNanoseconds(Double(report.loop.lateness_p99_ns))), work p99 \(Units.formatNanoseconds(Double(report.loop.work_p99_ns)))")
     }

@@ -16,9 +16,10 @@ import Pool
 ///
 /// The rule for priors (central's CPU prior of a tenant, else the class prior its workload label was last
 /// answered with): the main thread hands one to `DemandForecaster.prepare` when a tenant joins, so a new tenant
-/// starts from its class prior; and puts one per tenant into every `TenantTable` it publishes, so a running
-/// tenant gets a new prior when the tick adopts the next table, at a tick boundary, on the tick thread itself.
-/// When priors change, the agent publishes the same tenants again with the new priors.
+/// starts from its class prior; and puts one per tenant into every `TenantTable` it publishes. The tick thread
+/// itself hands a table's priors to the forecasters when it adopts the table, at a tick boundary
+/// (`DemandForecaster.adopt`), so a forecaster is only ever touched by one thread at a time. When priors change,
+/// the agent publishes the same tenants again with the new priors.
 final class CentralLink: @unchecked Sendable {
     let hostID: String
     let settings: AgentConfig.Central
@@ -156,7 +157,7 @@ final class CentralLink: @unchecked Sendable {
 
     private static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-        return String(cString: buffer)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -84,9 +84,7 @@ public final class ControlLoop: @unchecked Sendable {
         if let table {
             for index in 0..<table.specs.count {
                 let slot = table.slots[index]
-                let demand = fold(
-                    slot: slot, spec: table.specs[index], cpuPrior: table.cpuPriors[index], elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds
-                )
+                let demand = fold(slot: slot, spec: table.specs[index], elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds)
                 table.demands[index] = demand
                 if reason == nil {
                     if views[slot].vanished {
@@ -141,6 +139,7 @@ public final class ControlLoop: @unchecked Sendable {
             lastSolvedCpu[slot] = 0
             for bucket in 0..<TelemetryFrame.waitBucketCount { waitWindow[slot * TelemetryFrame.waitBucketCount + bucket] = 0 }
         }
+        for index in next.slots.indices { forecaster.adopt(cpuPrior: next.cpuPriors[index], slot: next.slots[index]) }
         table = next
         loopView.tableGeneration = next.generation
         loopView.tenantCount = Int32(next.specs.count)
@@ -148,7 +147,7 @@ public final class ControlLoop: @unchecked Sendable {
 
     /// Folds one slot's telemetry into its view and asks the forecaster for its demand.
     @inline(__always)
-    private func fold(slot: Int, spec: TenantSpec, cpuPrior: SeasonalPrior?, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64) -> TenantDemand {
+    private func fold(slot: Int, spec: TenantSpec, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64) -> TenantDemand {
         let cpu = frame.cpuNanoseconds[slot]
         views[slot].cpuNanosecondsTotal &+= cpu
         views[slot].usageCpuCores = Double(cpu) / Double(elapsedNanoseconds)
@@ -178,7 +177,7 @@ public final class ControlLoop: @unchecked Sendable {
         frame.clear(slot: slot)
         let demand = forecaster.observe(
             slot: slot, usage: ResourceVector(cpuCores: views[slot].usageCpuCores, memoryBytes: views[slot].usageMemoryBytes),
-            runQueueWaitP99Nanoseconds: waitP99, cpuPrior: cpuPrior, nowNanoseconds: nowNanoseconds
+            runQueueWaitP99Nanoseconds: waitP99, nowNanoseconds: nowNanoseconds
         )
         views[slot].forecastCpuExpected = demand.cpuCores.expected
         views[slot].forecastCpuAtQuantile = demand.cpuCores.atQuantile

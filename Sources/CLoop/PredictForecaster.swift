@@ -13,8 +13,10 @@ import Pool
 ///
 /// Central's CPU prior (minutes to weeks) enters twice: a tenant prepared with one starts from its level and
 /// residual size instead of from nothing, and every tick the prior's expectation for the current time of day is
-/// the reference that Predict's ensemble weighs against the local models by their recent errors. Forecasters see
-/// wall-clock time (CLOCK_MONOTONIC plus the offset measured at start), so the prior's daily phase lines up.
+/// the reference that Predict's ensemble weighs against the local models by their recent errors. The tick sets a
+/// slot's prior itself when it adopts a table (`adopt`) and evaluates it once per profile step, not per tick: in
+/// between it reads a cached number. Forecasters see wall-clock time (CLOCK_MONOTONIC plus the offset measured at
+/// start), so the prior's daily phase lines up.
 public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
     private var cpu: [Forecaster]
     private var memory: [Forecaster]
@@ -22,6 +24,11 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
     private let memoryConfiguration: ForecasterConfiguration
     /// Seconds since the Unix epoch at CLOCK_MONOTONIC zero.
     private let epochOffsetSeconds: Double
+    /// Per slot, the prior of the table the tick runs with (tick thread only).
+    private var cpuPriors: [SeasonalPrior?]
+    /// Per slot, the prior's expectation (NaN: no prior) and until when it holds (the end of its profile step).
+    private let reference: UnsafeMutableBufferPointer<Double>
+    private let referenceUntilSeconds: UnsafeMutableBufferPointer<Double>
 
     public init(tickNanoseconds: UInt64, capacity: Int) {
         let step = Double(tickNanoseconds) / 1e9
@@ -33,6 +40,16 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
         var realtime = timespec()
         clock_gettime(CLOCK_REALTIME, &realtime)
         epochOffsetSeconds = Double(realtime.tv_sec) + Double(realtime.tv_nsec) / 1e9 - Double(dpm_monotonic_ns()) / 1e9
+        cpuPriors = [SeasonalPrior?](repeating: nil, count: capacity)
+        reference = .allocate(capacity: capacity)
+        reference.initialize(repeating: .nan)
+        referenceUntilSeconds = .allocate(capacity: capacity)
+        referenceUntilSeconds.initialize(repeating: .infinity)
+    }
+
+    deinit {
+        reference.deallocate()
+        referenceUntilSeconds.deallocate()
     }
 
     /// Share of demand allowed above the forecast at quantile, per class.
@@ -53,9 +70,16 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
         memory[slot] = memoryModel
     }
 
-    public func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, cpuPrior: SeasonalPrior?, nowNanoseconds: UInt64) -> TenantDemand {
+    public func adopt(cpuPrior: SeasonalPrior?, slot: Int) {
+        cpuPriors[slot] = cpuPrior
+        reference[slot] = .nan
+        referenceUntilSeconds[slot] = cpuPrior == nil ? .infinity : -.infinity
+    }
+
+    public func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand {
         let seconds = epochOffsetSeconds + Double(nowNanoseconds) / 1e9
-        let reference = cpuPrior?.expected(atSeconds: seconds) ?? .nan
+        if seconds >= referenceUntilSeconds[slot] { refreshReference(slot: slot, atSeconds: seconds) }
+        let reference = self.reference[slot]
         cpu[slot].update(value: usage.cpuCores, atSeconds: seconds, reference: reference)
         if usage.memoryBytes.isFinite { memory[slot].update(value: usage.memoryBytes, atSeconds: seconds) }
         return TenantDemand(
@@ -64,6 +88,18 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
             networkBitsPerSecond: .zero,
             measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds
         )
+    }
+
+    /// Evaluates the slot's prior at `seconds` and notes when its profile step ends (never, without a profile).
+    private func refreshReference(slot: Int, atSeconds seconds: Double) {
+        guard let prior = cpuPriors[slot] else { return }
+        reference[slot] = prior.expected(atSeconds: seconds)
+        guard !prior.seasonalProfile.isEmpty, prior.stepSeconds > 0 else {
+            referenceUntilSeconds[slot] = .infinity
+            return
+        }
+        let step = ((seconds - prior.profileEpochSeconds) / prior.stepSeconds).rounded(.down)
+        referenceUntilSeconds[slot] = prior.profileEpochSeconds + (step + 1) * prior.stepSeconds
     }
 
     /// The prior as a tick-step forecaster starts from it: central's trend is per profile step, the tick's per tick.

@@ -77,9 +77,11 @@ public protocol DemandForecaster: AnyObject {
     /// Slow side: give `slot` a fresh model for `spec` (history of a previous tenant in the slot is dropped),
     /// starting from central's CPU prior for it when there is one.
     func prepare(slot: Int, spec: TenantSpec, cpuPrior: SeasonalPrior?)
-    /// Tick thread: feed one observation of `usage` at `nowNanoseconds` and return the demand forecast, blended
-    /// with `cpuPrior`, the CPU prior of the tenant table the tick runs with (see `CentralLink` for the rule).
-    func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, cpuPrior: SeasonalPrior?, nowNanoseconds: UInt64) -> TenantDemand
+    /// Tick thread, when it adopts a tenant table: from now on blend `slot`'s CPU forecast with `cpuPrior`, the
+    /// table's prior for it (nil: none). Called only on table changes, which may allocate (see `CentralLink`).
+    func adopt(cpuPrior: SeasonalPrior?, slot: Int)
+    /// Tick thread: feed one observation of `usage` at `nowNanoseconds` and return the demand forecast.
+    func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand
 }
 
 /// Why a tenant got what it got, as `dpm explain` shows it.

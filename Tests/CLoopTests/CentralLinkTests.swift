@@ -103,14 +103,15 @@ import Testing
         let prior = SeasonalPrior(resource: .cpu, stepSeconds: 300, level: 2, trend: 0.3, residualStandardDeviation: 0.2, historySteps: 0)
         forecaster.prepare(slot: 0, spec: spec, cpuPrior: prior)
         forecaster.prepare(slot: 1, spec: spec, cpuPrior: nil)
+        forecaster.adopt(cpuPrior: prior, slot: 0)
         let idle = ResourceVector(cpuCores: 0, memoryBytes: .nan)
-        let withPrior = forecaster.observe(slot: 0, usage: idle, runQueueWaitP99Nanoseconds: nil, cpuPrior: prior, nowNanoseconds: tick)
-        let without = forecaster.observe(slot: 1, usage: idle, runQueueWaitP99Nanoseconds: nil, cpuPrior: nil, nowNanoseconds: tick)
+        let withPrior = forecaster.observe(slot: 0, usage: idle, runQueueWaitP99Nanoseconds: nil, nowNanoseconds: tick)
+        let without = forecaster.observe(slot: 1, usage: idle, runQueueWaitP99Nanoseconds: nil, nowNanoseconds: tick)
         // Before it has a history, a tenant is forecast at its prior's level, not at what one idle tick showed.
         #expect(abs(withPrior.cpuCores.expected - 2) < 0.01, "\(withPrior)")
         #expect(without.cpuCores.expected == 0)
-        // A running tenant handed a prior by the table blends it in from the next tick on: two slots fed the same
-        // bursty use, one of them with a prior at 5 cores from tick 100.
+        // A running tenant handed a prior by a new table blends it in from the next tick on: two slots fed the
+        // same bursty use, one of them adopting a prior at 5 cores at tick 101.
         let twin = PredictForecaster(tickNanoseconds: tick, capacity: 2)
         twin.prepare(slot: 0, spec: spec, cpuPrior: nil)
         twin.prepare(slot: 1, spec: spec, cpuPrior: nil)
@@ -118,8 +119,9 @@ import Testing
         var (handed, plain) = (without, without)
         for index in 1...110 {
             let usage = ResourceVector(cpuCores: index % 2 == 0 ? 2 : 0, memoryBytes: .nan)
-            handed = twin.observe(slot: 0, usage: usage, runQueueWaitP99Nanoseconds: nil, cpuPrior: index > 100 ? high : nil, nowNanoseconds: UInt64(index) * tick)
-            plain = twin.observe(slot: 1, usage: usage, runQueueWaitP99Nanoseconds: nil, cpuPrior: nil, nowNanoseconds: UInt64(index) * tick)
+            if index == 101 { twin.adopt(cpuPrior: high, slot: 0) }
+            handed = twin.observe(slot: 0, usage: usage, runQueueWaitP99Nanoseconds: nil, nowNanoseconds: UInt64(index) * tick)
+            plain = twin.observe(slot: 1, usage: usage, runQueueWaitP99Nanoseconds: nil, nowNanoseconds: UInt64(index) * tick)
         }
         #expect(handed.cpuCores.expected > plain.cpuCores.expected + 0.1, "\(handed) vs \(plain)")
         // The prior's trend is per 5-minute step; a tick-step forecaster starts with it per tick.

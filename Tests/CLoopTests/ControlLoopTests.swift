@@ -23,7 +23,8 @@ private final class ScriptedTelemetry: TelemetrySource, @unchecked Sendable {
 
 private final class LastValueForecaster: DemandForecaster, @unchecked Sendable {
     func prepare(slot: Int, spec: TenantSpec, cpuPrior: SeasonalPrior?) {}
-    func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, cpuPrior: SeasonalPrior?, nowNanoseconds: UInt64) -> TenantDemand {
+    func adopt(cpuPrior: SeasonalPrior?, slot: Int) {}
+    func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand {
         TenantDemand(cpuCores: Forecast(expected: usage.cpuCores, atQuantile: usage.cpuCores, confidence: 1), measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds)
     }
 }

@@ -105,6 +105,23 @@ import Testing
         #expect(labels["busy"] == "web" && labels["idle"] == "best-effort", "\(labels)")
         try await store.close()
     }
+
+    @Test func anUnreadableTokenFileStopsTheAgentAndNamesTheFile() throws {
+        let directory = NSTemporaryDirectory() + "dpm-test-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+        tick: 1ms
+        control_socket: \(directory)/control.sock
+        state_dir: \(directory)/state
+        metrics_port: off
+        central: {url: http://127.0.0.1:9, token_file: \(directory)/missing-token}
+        tenants: []
+        """.write(toFile: "\(directory)/dpm.yaml", atomically: true, encoding: .utf8)
+        let run = try runCommand(dpmBinary(), ["run", "--config", "\(directory)/dpm.yaml", "--dry-run", "--duration", "5s"])
+        #expect(run.status != 0)
+        #expect(run.error.contains("\(directory)/missing-token (central.token_file)"), "\(run.error)")
+    }
 }
 
 /// A `dpm central serve` process on loopback with a SQLite store; learns from 1-second steps at once.
