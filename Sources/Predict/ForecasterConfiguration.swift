@@ -2,7 +2,7 @@
 ///
 /// Plain values so that a tenant class can carry them and the central service can tune them. The default rates
 /// were chosen on the PlanetLab and Azure V1 traces (5-minute steps) by comparing slack at 1% and 5% shortfall
-/// (`dpm replay --set NAME=VALUE` tries others; `Benchmarks/predict/knob-scan.sh` gives the curves).
+/// (`dpm replay --set NAME=VALUE` tries others; `swift run -c release predict-knob-scan` gives the figures).
 public struct ForecasterConfiguration: Sendable, Hashable, Codable {
     /// Length of one step, in seconds: the spacing at which `Forecaster.update` is expected to be called.
     public var stepSeconds: Double
