@@ -109,3 +109,34 @@ public struct ForecasterConfiguration: Sendable, Hashable, Codable {
         return found
     }
 }
+
+extension ForecasterConfiguration {
+    enum CodingKeys: String, CodingKey {
+        case stepSeconds, seasonalPeriods, shortfallTarget, levelRate, slowLevelRate, trendRate, trendDamping
+        case seasonalRate, scaleRiseRate, scaleFallRate, volatilityProfileRate, headroomGain, changeDrift
+        case changeThreshold, ensembleRate, ensembleSharpness
+    }
+
+    /// Decodes a saved configuration; one saved before `ensembleSharpness` existed gets 1, the weighting it was
+    /// saved with, so a restored forecaster continues exactly as it would have.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            stepSeconds: try container.decode(Double.self, forKey: .stepSeconds),
+            seasonalPeriods: try container.decode([Int].self, forKey: .seasonalPeriods),
+            shortfallTarget: try container.decode(Double.self, forKey: .shortfallTarget),
+            levelRate: try container.decode(Double.self, forKey: .levelRate),
+            slowLevelRate: try container.decode(Double.self, forKey: .slowLevelRate),
+            trendRate: try container.decode(Double.self, forKey: .trendRate),
+            trendDamping: try container.decode(Double.self, forKey: .trendDamping),
+            seasonalRate: try container.decode(Double.self, forKey: .seasonalRate),
+            scaleRiseRate: try container.decode(Double.self, forKey: .scaleRiseRate),
+            scaleFallRate: try container.decode(Double.self, forKey: .scaleFallRate),
+            volatilityProfileRate: try container.decode(Double.self, forKey: .volatilityProfileRate),
+            headroomGain: try container.decode(Double.self, forKey: .headroomGain),
+            changeDrift: try container.decode(Double.self, forKey: .changeDrift),
+            changeThreshold: try container.decode(Double.self, forKey: .changeThreshold),
+            ensembleRate: try container.decode(Double.self, forKey: .ensembleRate),
+            ensembleSharpness: try container.decodeIfPresent(Int.self, forKey: .ensembleSharpness) ?? 1)
+    }
+}

@@ -237,6 +237,19 @@ func expectExactRestore(of original: Forecaster, continuing steps: Range<Int>,
         }
     }
 
+    @Test func configurationSavedBeforeSharpnessExistedDecodesWithPlainWeights() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var object = try #require(JSONSerialization.jsonObject(with: encoder.encode(ForecasterConfiguration()))
+            as? [String: Any])
+        #expect(object.removeValue(forKey: "ensembleSharpness") as? Int == 4)
+        let old = try JSONDecoder().decode(
+            ForecasterConfiguration.self, from: JSONSerialization.data(withJSONObject: object))
+        var expected = ForecasterConfiguration()
+        expected.ensembleSharpness = 1
+        #expect(old == expected)
+    }
+
     @Test func invalidConfigurationNamesTheProblem() {
         var configuration = ForecasterConfiguration()
         configuration.levelRate = 1.5
