@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "CLoop",
             dependencies: [
-                "Pool", "CLoopSystem", "BPFLoader", "Predict", "Solve", "Enforce",
+                "Pool", "CLoopSystem", "BPFLoader", "Predict", "Solve", "Enforce", "Discover",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
