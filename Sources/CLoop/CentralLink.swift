@@ -18,7 +18,8 @@ import Pool
 /// answered with): the main thread hands one to `DemandForecaster.prepare` when a tenant joins, so a new tenant
 /// starts from its class prior; and puts one per tenant into every `TenantTable` it publishes. The tick thread
 /// itself hands a table's priors to the forecasters when it adopts the table, at a tick boundary
-/// (`DemandForecaster.adopt`), so a forecaster is only ever touched by one thread at a time. When priors change,
+/// (`DemandForecaster.adopt`), so a forecaster is only ever touched by one thread at a time (for a slot in the
+/// table, the tick's; `prepare` runs only before a slot joins). When priors change,
 /// the agent publishes the same tenants again with the new priors.
 final class CentralLink: @unchecked Sendable {
     let hostID: String

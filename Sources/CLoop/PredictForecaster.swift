@@ -11,12 +11,12 @@ import Pool
 /// measured it. The quantile follows the tenant's class: latency-critical tenants are sized for 1% shortfall,
 /// burstable for 5%, best-effort for 20%.
 ///
-/// Central's CPU prior (minutes to weeks) enters twice: a tenant prepared with one starts from its level and
-/// residual size instead of from nothing, and every tick the prior's expectation for the current time of day is
-/// the reference that Predict's ensemble weighs against the local models by their recent errors. The tick sets a
-/// slot's prior itself when it adopts a table (`adopt`) and evaluates it once per profile step, not per tick: in
-/// between it reads a cached number. Forecasters see wall-clock time (CLOCK_MONOTONIC plus the offset measured at
-/// start), so the prior's daily phase lines up.
+/// Central's CPU prior is Predict's: a forecaster built with one starts from its uncertainty (and its level until
+/// the first value) and blends the prior's seasonal change into its reference (see `Forecaster`). Predict takes a
+/// prior only when a forecaster is built, so a slot gets one in `prepare` (slow side, a joining tenant) and, for a
+/// running tenant whose prior changed, in `adopt` (tick thread, at a table change): the slot's CPU model is rebuilt
+/// with the new prior and re-anchors on the next value. Forecasters see wall-clock time (CLOCK_MONOTONIC plus the
+/// offset measured at start), so the prior's daily phase lines up.
 public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
     private var cpu: [Forecaster]
     private var memory: [Forecaster]
@@ -24,11 +24,6 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
     private let memoryConfiguration: ForecasterConfiguration
     /// Seconds since the Unix epoch at CLOCK_MONOTONIC zero.
     private let epochOffsetSeconds: Double
-    /// Per slot, the prior of the table the tick runs with (tick thread only).
-    private var cpuPriors: [SeasonalPrior?]
-    /// Per slot, the prior's expectation (NaN: no prior) and until when it holds (the end of its profile step).
-    private let reference: UnsafeMutableBufferPointer<Double>
-    private let referenceUntilSeconds: UnsafeMutableBufferPointer<Double>
 
     public init(tickNanoseconds: UInt64, capacity: Int) {
         let step = Double(tickNanoseconds) / 1e9
@@ -40,16 +35,6 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
         var realtime = timespec()
         clock_gettime(CLOCK_REALTIME, &realtime)
         epochOffsetSeconds = Double(realtime.tv_sec) + Double(realtime.tv_nsec) / 1e9 - Double(dpm_monotonic_ns()) / 1e9
-        cpuPriors = [SeasonalPrior?](repeating: nil, count: capacity)
-        reference = .allocate(capacity: capacity)
-        reference.initialize(repeating: .nan)
-        referenceUntilSeconds = .allocate(capacity: capacity)
-        referenceUntilSeconds.initialize(repeating: .infinity)
-    }
-
-    deinit {
-        reference.deallocate()
-        referenceUntilSeconds.deallocate()
     }
 
     /// Share of demand allowed above the forecast at quantile, per class.
@@ -70,36 +55,22 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
         memory[slot] = memoryModel
     }
 
+    /// Rebuilds the slot's CPU model with `cpuPrior` when it differs from the one it has; no prior keeps the model.
     public func adopt(cpuPrior: SeasonalPrior?, slot: Int) {
-        cpuPriors[slot] = cpuPrior
-        reference[slot] = .nan
-        referenceUntilSeconds[slot] = cpuPrior == nil ? .infinity : -.infinity
+        guard let prior = cpuPrior.map({ Self.perTick($0, stepSeconds: cpuConfiguration.stepSeconds) }), cpu[slot].prior != prior else { return }
+        cpu[slot] = Forecaster(configuration: cpu[slot].configuration, prior: prior)
     }
 
     public func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand {
         let seconds = epochOffsetSeconds + Double(nowNanoseconds) / 1e9
-        if seconds >= referenceUntilSeconds[slot] { refreshReference(slot: slot, atSeconds: seconds) }
-        let reference = self.reference[slot]
-        cpu[slot].update(value: usage.cpuCores, atSeconds: seconds, reference: reference)
+        cpu[slot].update(value: usage.cpuCores, atSeconds: seconds)
         if usage.memoryBytes.isFinite { memory[slot].update(value: usage.memoryBytes, atSeconds: seconds) }
         return TenantDemand(
-            cpuCores: cpu[slot].forecast(reference: reference),
+            cpuCores: cpu[slot].forecast(),
             memoryBytes: memory[slot].forecast(),
             networkBitsPerSecond: .zero,
             measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds
         )
-    }
-
-    /// Evaluates the slot's prior at `seconds` and notes when its profile step ends (never, without a profile).
-    private func refreshReference(slot: Int, atSeconds seconds: Double) {
-        guard let prior = cpuPriors[slot] else { return }
-        reference[slot] = prior.expected(atSeconds: seconds)
-        guard !prior.seasonalProfile.isEmpty, prior.stepSeconds > 0 else {
-            referenceUntilSeconds[slot] = .infinity
-            return
-        }
-        let step = ((seconds - prior.profileEpochSeconds) / prior.stepSeconds).rounded(.down)
-        referenceUntilSeconds[slot] = prior.profileEpochSeconds + (step + 1) * prior.stepSeconds
     }
 
     /// The prior as a tick-step forecaster starts from it: central's trend is per profile step, the tick's per tick.

@@ -77,8 +77,8 @@ public protocol DemandForecaster: AnyObject {
     /// Slow side: give `slot` a fresh model for `spec` (history of a previous tenant in the slot is dropped),
     /// starting from central's CPU prior for it when there is one.
     func prepare(slot: Int, spec: TenantSpec, cpuPrior: SeasonalPrior?)
-    /// Tick thread, when it adopts a tenant table: from now on blend `slot`'s CPU forecast with `cpuPrior`, the
-    /// table's prior for it (nil: none). Called only on table changes, which may allocate (see `CentralLink`).
+    /// Tick thread, when it adopts a tenant table: `cpuPrior` is the table's CPU prior for `slot` (nil: none); a
+    /// forecaster takes it if it differs from its own. Called only on table changes, which may allocate.
     func adopt(cpuPrior: SeasonalPrior?, slot: Int)
     /// Tick thread: feed one observation of `usage` at `nowNanoseconds` and return the demand forecast.
     func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand
