@@ -174,7 +174,7 @@ let package = Package(
         // Consumer benchmarks of the telemetry probes (drain cost, event rate without drops); see Benchmarks/telemetry.
         .executableTarget(
             name: "TelemetryBenchmark",
-            dependencies: ["BPFLoader", "TelemetryLoad"],
+            dependencies: ["BPFLoader", "TelemetryLoad", "CMallocCounter"],
             path: "Benchmarks/telemetry/TelemetryBenchmark",
             swiftSettings: strict
         ),
