@@ -66,6 +66,10 @@ public final class AllocationSolver {
     public var linearProgram: LinearProgram { state.linearProgram }
     /// The last tick's result as a `Pool.Allocation` (allocates).
     public func allocation() -> Allocation { state.allocation() }
+    /// Writes the last tick's result into `allocations[slot]` for every slot (an absent slot gets no cores and no
+    /// amounts), reusing each element's core array: allocates nothing once `allocations` holds one element per slot
+    /// whose core array has room. The read-back for the tick.
+    public func readAllocations(into allocations: inout [TenantAllocation]) { state.readAllocations(into: &allocations) }
     /// The explanation of one slot's last allocation (allocates; for `explain`, not for the tick).
     public func explanation(slot: Int) -> TenantExplanation { state.explanation(slot: slot) }
 }
@@ -227,8 +231,6 @@ struct AllocationState {
     /// Value of the LP objective at the last tick's solution (the allocation's total cost minus constants).
     var lpObjective: Double { lp.objective }
 
-    /// The cost model's total for the last tick's amounts: every tenant's terms plus contention.
-
     /// The cost model's total for other amounts (slot × resource, raw units) under the last tick's demands.
     func totalCost(amounts: [Double]) -> Double {
         var sum = 0.0
@@ -280,23 +282,38 @@ struct AllocationState {
 
     /// The last tick's result as a `Pool.Allocation` (allocates).
     func allocation() -> Allocation {
+        var perSlot = Array(repeating: TenantAllocation(), count: specs.count)
+        readAllocations(into: &perSlot)
         var result = Allocation()
-        var cores: [Int] = []
-        for (slot, spec) in specs.enumerated() where present[slot] {
-            exclusiveCoreIDs(slot: slot, into: &cores)
-            let shared = sharedCpuCores(slot: slot), memory = memoryMaxBytes(slot: slot)
-            let classFactor = [4.0, 2.0, 1.0][spec.tenantClass.rank]
-            result.tenants[spec.name] = TenantAllocation(
-                exclusiveCoreIDs: cores,
-                sharedCpuCores: shared,
-                cpuWeight: max(1, min(10_000, Int((100 * classFactor * max(shared, 0.01)).rounded()))),
-                memoryMaxBytes: memory,
-                memoryHighBytes: max(spec.guaranteed.memoryBytes, 0.9 * memory),
-                memoryMinBytes: spec.guaranteed.memoryBytes,
-                bandwidthBitsPerSecond: bandwidthBitsPerSecond(slot: slot)
-            )
-        }
+        for (slot, spec) in specs.enumerated() where present[slot] { result.tenants[spec.name] = perSlot[slot] }
         return result
+    }
+
+    /// Every slot's result in `allocations[slot]`, reusing each element's core array.
+    func readAllocations(into allocations: inout [TenantAllocation]) {
+        if allocations.count != specs.count {
+            allocations = Array(repeating: TenantAllocation(), count: specs.count)
+        }
+        for slot in specs.indices {
+            guard present[slot] else {
+                allocations[slot].exclusiveCoreIDs.removeAll(keepingCapacity: true)
+                allocations[slot].sharedCpuCores = 0
+                allocations[slot].memoryMaxBytes = 0
+                allocations[slot].memoryHighBytes = 0
+                allocations[slot].memoryMinBytes = 0
+                allocations[slot].bandwidthBitsPerSecond = 0
+                continue
+            }
+            exclusiveCoreIDs(slot: slot, into: &allocations[slot].exclusiveCoreIDs)
+            let shared = sharedCpuCores(slot: slot), memory = memoryMaxBytes(slot: slot), guaranteedMemory = facts[slot].guaranteed.memoryBytes
+            let classFactor = facts[slot].tenantClass == .latencyCritical ? 4.0 : (facts[slot].tenantClass == .burstable ? 2.0 : 1.0)
+            allocations[slot].sharedCpuCores = shared
+            allocations[slot].cpuWeight = max(1, min(10_000, Int((100 * classFactor * max(shared, 0.01)).rounded())))
+            allocations[slot].memoryMaxBytes = memory
+            allocations[slot].memoryHighBytes = max(guaranteedMemory, 0.9 * memory)
+            allocations[slot].memoryMinBytes = guaranteedMemory
+            allocations[slot].bandwidthBitsPerSecond = bandwidthBitsPerSecond(slot: slot)
+        }
     }
 
     // MARK: Steps of a tick
@@ -351,6 +368,12 @@ struct AllocationState {
 
     /// Whole cores for latency-critical tenants within what the shared pool's guarantees leave; the shared CPU
     /// cell of each slot then carries only what its cores do not cover.
+    ///
+    /// - Important: a tenant that holds exclusive cores gets no shared-pool quota: its CPU is exactly its cores.
+    ///   Enforce confines such a tenant to its cores (its cpuset excludes the shared pool), so quota on the pool
+    ///   would be capacity it cannot use and that the pool's tenants lose. Its demand beyond its cores (when the
+    ///   core budget or its cap stopped the placement) stays a shortfall in the cost, not a pool share. Its guarantee
+    ///   holds: placement gives it at least its guaranteed cores rounded up.
     private mutating func placeCores() throws(SolveError) {
         let placeable = placement.placeableCount
         var sharedGuarantees = 0.0, guaranteedCores = 0
@@ -377,7 +400,7 @@ struct AllocationState {
             expected[cell] = max(0, expected[cell] - held)
             quantile[cell] = max(0, quantile[cell] - held)
             lowerAmount[cell] = max(0, lowerAmount[cell] - held)
-            upperAmount[cell] = max(lowerAmount[cell], upperAmount[cell] - held)
+            upperAmount[cell] = held > 0 ? lowerAmount[cell] : max(lowerAmount[cell], upperAmount[cell] - held)
             if !hasPrevious { previousUsed[cell] = quantile[cell] }
         }
     }
