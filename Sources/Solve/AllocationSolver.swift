@@ -91,11 +91,18 @@ struct AllocationState {
     let shape: LinearProgram
     var placement: CorePlacement
     let slotByName: [String: Int]
-    /// Normalising capacity of each resource: host cores, tenant memory, tenant bandwidth.
+    /// Normalising capacity of each resource: host cores, tenant memory, tenant bandwidth; and its inverse.
     let unit: [Double]
+    let inverseUnit: [Double]
+    /// Scratch per LP row: the guarantees it carries.
+    var rowLoad: [Double]
+    /// Cores left to the shared pool after this tick's placement.
+    var sharedPoolCores = 0
     /// LP row of each slot's network columns (−1 without a shaped link), and each link's capacity.
     let linkRow: [Int]
     let linkCapacity: [Double]
+    /// Tenant memory of the host (the memory row's capacity).
+    let memoryCapacity: Double
     let rowCount: Int
     var present: [Bool]
     // Per slot × resource (index slot * 3 + kind), raw units; read by the explanation.
@@ -131,6 +138,10 @@ struct AllocationState {
         slotByName = names
         let capacity = host.tenantCapacity
         unit = [max(capacity.cpuCores, 1), max(capacity.memoryBytes, 1), max(capacity.networkBitsPerSecond, 1)]
+        inverseUnit = unit.map { 1 / $0 }
+        memoryCapacity = capacity.memoryBytes
+        rowLoad = Array(repeating: 0, count: 2 + host.links.count)
+        sharedPoolCores = host.cores.count
         let linkIndex = Dictionary(uniqueKeysWithValues: host.links.enumerated().map { ($1.name, $0) })
         var rows: [Int] = []
         for spec in specs {
@@ -218,6 +229,7 @@ struct AllocationState {
     /// CPU numbers owned exclusively by `slot`, written into `into` (cleared first); no allocation if it has room.
     func exclusiveCoreIDs(slot: Int, into cores: inout [Int]) {
         cores.removeAll(keepingCapacity: true)
+        if placement.held[slot] == 0 { return }
         for c in placement.owner.indices where placement.owner[c] == slot { cores.append(placement.coreIDs[c]) }
     }
 
@@ -263,8 +275,8 @@ struct AllocationState {
     /// What the pool offered the LP on a row: shared CPU cores, tenant memory, a link's bandwidth.
     func poolCapacity(row: Int) -> Double {
         switch row {
-        case 0: Double(host.cores.count - placement.held.reduce(0, +))
-        case 1: host.tenantCapacity.memoryBytes
+        case 0: Double(sharedPoolCores)
+        case 1: memoryCapacity
         default: linkCapacity[row - 2]
         }
     }
@@ -336,26 +348,13 @@ struct AllocationState {
     private mutating func prepareDemands(_ demands: [TenantDemand]) throws(SolveError) {
         for slot in specs.indices {
             let spec = facts[slot], demand = demands[slot]
-            for kind in ResourceKind.allCases {
-                let forecast = demand[kind]
-                if !(forecast.expected.isFinite && forecast.expected >= 0 && forecast.atQuantile.isFinite && forecast.atQuantile >= 0) {
-                    throw .invalidInput(field: "\(specs[slot].name).demand.\(kind)", reason: "forecast \(forecast.expected)/\(forecast.atQuantile) is not a finite non-negative amount")
-                }
-            }
             let inflation = model.latencyInflation(measuredWaitNanoseconds: demand.measuredRunQueueWaitP99Nanoseconds, sloNanoseconds: spec.sloNanoseconds)
             latencyInflation[slot] = inflation
             let cpuFactor = inflation / (spec.tenantClass == .latencyCritical ? model.latencyTargetUtilisation : 1)
-            for kind in ResourceKind.allCases {
-                let cell = slot * 3 + kind.rawValue, forecast = demand[kind]
-                let factor = kind == .cpu ? cpuFactor : 1
-                let isOn = present[slot] && (kind != .network || linkRow[slot] >= 0)
-                expected[cell] = isOn ? forecast.expected * factor : 0
-                quantile[cell] = isOn ? max(forecast.expected, forecast.atQuantile) * factor : 0
-                lowerAmount[cell] = isOn ? spec.guaranteed[kind] : 0
-                let poolLimit = kind == .network && linkRow[slot] >= 0 ? linkCapacity[linkRow[slot] - 2] : unit[kind.rawValue]
-                upperAmount[cell] = isOn ? min(spec.cap[kind], poolLimit) : 0
-                previousUsed[cell] = hasPrevious ? previous[cell] : quantile[cell]
-            }
+            // Explicit per kind, not a loop over `allCases`: that array costs a retain and release per tenant.
+            try prepareCell(slot: slot, kind: .cpu, forecast: demand.cpuCores, factor: cpuFactor)
+            try prepareCell(slot: slot, kind: .memory, forecast: demand.memoryBytes, factor: 1)
+            try prepareCell(slot: slot, kind: .network, forecast: demand.networkBitsPerSecond, factor: 1)
             let cpu = slot * 3
             coresWanted[slot] = 0
             if present[slot], spec.tenantClass == .latencyCritical {
@@ -364,6 +363,22 @@ struct AllocationState {
                 coresWanted[slot] = min(cappedCores, max(guaranteedCores, Int((quantile[cpu] - 1e-9).rounded(.up))))
             }
         }
+    }
+
+    /// One slot × resource: its demand (scaled by `factor`) and its bounds from guarantee, cap and pool.
+    @inline(__always)
+    private mutating func prepareCell(slot: Int, kind: ResourceKind, forecast: Forecast, factor: Double) throws(SolveError) {
+        if !(forecast.expected.isFinite && forecast.expected >= 0 && forecast.atQuantile.isFinite && forecast.atQuantile >= 0) {
+            throw .invalidInput(field: "\(specs[slot].name).demand.\(kind)", reason: "forecast \(forecast.expected)/\(forecast.atQuantile) is not a finite non-negative amount")
+        }
+        let cell = slot * 3 + kind.rawValue, link = linkRow[slot]
+        let isOn = present[slot] && (kind != .network || link >= 0)
+        expected[cell] = isOn ? forecast.expected * factor : 0
+        quantile[cell] = isOn ? max(forecast.expected, forecast.atQuantile) * factor : 0
+        lowerAmount[cell] = isOn ? facts[slot].guaranteed[kind] : 0
+        let poolLimit = kind == .network && link >= 0 ? linkCapacity[link - 2] : unit[kind.rawValue]
+        upperAmount[cell] = isOn ? min(facts[slot].cap[kind], poolLimit) : 0
+        previousUsed[cell] = hasPrevious ? previous[cell] : quantile[cell]
     }
 
     /// Whole cores for latency-critical tenants within what the shared pool's guarantees leave; the shared CPU
@@ -395,6 +410,8 @@ struct AllocationState {
             coresWanted[slot] = min(coresWanted[slot], guaranteed + extra)
         }
         coresWanted.withUnsafeBufferPointer { placement.place(wanted: $0) }
+        sharedPoolCores = host.cores.count
+        for slot in specs.indices { sharedPoolCores -= placement.held[slot] }
         for slot in specs.indices {
             let cell = slot * 3, held = Double(placement.held[slot])
             expected[cell] = max(0, expected[cell] - held)
@@ -406,15 +423,16 @@ struct AllocationState {
     }
 
     /// Sets every piece's bounds and cost and every row's capacity for this tick.
-    private func setLinearProgram() throws(SolveError) {
+    private mutating func setLinearProgram() throws(SolveError) {
         let threshold = model.contentionThreshold
+        for row in 0..<rowCount { rowLoad[row] = 0 }
+        for slot in specs.indices where present[slot] {
+            rowLoad[0] += lowerAmount[slot * 3]
+            rowLoad[1] += lowerAmount[slot * 3 + 1]
+            if linkRow[slot] >= 0 { rowLoad[linkRow[slot]] += lowerAmount[slot * 3 + 2] }
+        }
         for row in 0..<rowCount {
-            var rowGuarantee = 0.0
-            for slot in specs.indices where present[slot] {
-                let kind = row < 2 ? ResourceKind(rawValue: row)! : .network
-                if rowOf(slot: slot, kind: kind) == row { rowGuarantee += lowerAmount[slot * 3 + kind.rawValue] }
-            }
-            let capacity = poolCapacity(row: row)
+            let capacity = poolCapacity(row: row), rowGuarantee = rowLoad[row]
             if rowGuarantee > capacity * (1 + 1e-12) { throw .guaranteesClash([rowClash(row: row)]) }
             let scale = unit[min(row, 2)]
             lp.setRowBounds(row, lower: -.infinity, upper: (threshold * capacity - rowGuarantee) / scale)
@@ -422,10 +440,11 @@ struct AllocationState {
         }
         for slot in specs.indices {
             let tenantClass = facts[slot].tenantClass
-            for kind in ResourceKind.allCases {
-                let cell = slot * 3 + kind.rawValue, scale = unit[kind.rawValue]
-                let lo = lowerAmount[cell] / scale, hi = upperAmount[cell] / scale
-                let e = expected[cell] / scale, q = quantile[cell] / scale, p = previousUsed[cell] / scale
+            // A slot without a link keeps its network pieces at zero, as built.
+            for k in 0..<(linkRow[slot] >= 0 ? 3 : 2) {
+                let cell = slot * 3 + k, inverseScale = inverseUnit[k]
+                let lo = lowerAmount[cell] * inverseScale, hi = upperAmount[cell] * inverseScale
+                let e = expected[cell] * inverseScale, q = quantile[cell] * inverseScale, p = previousUsed[cell] * inverseScale
                 let breakpoints = sorted3(min(max(e, lo), hi), min(max(q, lo), hi), min(max(p, lo), hi))
                 let column = cell * Self.pieceCount
                 var start = lo

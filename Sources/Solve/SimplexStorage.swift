@@ -274,15 +274,19 @@ final class SimplexStorage {
     /// Puts every nonbasic variable on a bound, in one pass: the bound its status names, or, when its reduced cost
     /// has the wrong sign for that bound and the other bound is finite, the other one (a flip that keeps the basis
     /// dual feasible). Returns false when a one-sided or free variable is dual infeasible: then only the primal
-    /// method applies. Reduced costs must be current.
-    func placeNonbasic(dualTolerance tolerance: Double) -> Bool {
-        var feasible = true
+    /// method applies. Reduced costs must be current. In the same pass it fills the movable set (as
+    /// `collectMovable`) and returns its size in `movableCount`.
+    func placeNonbasic(dualTolerance tolerance: Double, movableCount: inout Int) -> Bool {
+        var feasible = true, count = 0
         for j in 0..<(n + m) {
             var s = state[j]
-            if s == BasisStatus.basic.rawValue { continue }
+            if s == BasisStatus.basic.rawValue { movablePosition[j] = -1; continue }
             let lo = lower[j], hi = upper[j], dj = d[j]
             // Fast paths: fixed, or already on a finite bound its reduced cost agrees with.
-            if lo == hi { state[j] = BasisStatus.atLower.rawValue; x[j] = lo; continue }
+            if lo == hi { state[j] = BasisStatus.atLower.rawValue; x[j] = lo; movablePosition[j] = -1; continue }
+            movable[count] = j
+            movablePosition[j] = count
+            count &+= 1
             if s == BasisStatus.atLower.rawValue, dj >= -tolerance, lo > -.infinity { x[j] = lo; continue }
             if s == BasisStatus.atUpper.rawValue, dj <= tolerance, hi < .infinity { x[j] = hi; continue }
             if s == BasisStatus.atUpper.rawValue, hi == .infinity { s = BasisStatus.atLower.rawValue }
@@ -301,6 +305,7 @@ final class SimplexStorage {
             state[j] = s
             x[j] = s == BasisStatus.atLower.rawValue ? lo : (s == BasisStatus.atUpper.rawValue ? hi : 0)
         }
+        movableCount = count
         return feasible
     }
 
