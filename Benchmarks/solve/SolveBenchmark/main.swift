@@ -9,7 +9,7 @@
 // simplex, amounts) + `readAllocations(into:)` (the per-slot read-back the tick uses).
 // Time: per step, the wall clock (CLOCK_MONOTONIC) and the thread's CPU time (CLOCK_THREAD_CPUTIME_ID, which leaves
 // out the time other processes held the core on this shared machine); median and p99 of each.
-// Allocations: counted by the CMallocCounter interposer over all warm steps.
+// Allocations: counted by the CMallocCounter interposer around each warm step (not the drift between steps).
 // Anchor: GLPK is timed in the same run by Benchmarks/solve/run.sh on the LP this program exports (--mps-dir).
 // Usage: SolveBenchmark [--sizes 4,16,64,256] [--repeat 2000] [--drift 0.1] [--seed 1] [--mps-dir DIR]
 // Prints one JSON object per size (keys as `dpm solve --format json`) after a human-readable line.
@@ -75,7 +75,7 @@ func run(size: Int, options: Options) throws -> String {
     var cpu = wall
     var iterations = [Int](repeating: 0, count: options.repeatCount)
     var optimal = 0
-    let allocationsBefore = dpm_allocation_count()
+    var allocationCount: UInt64 = 0
     for step in 0..<options.repeatCount {
         for slot in demands.indices {
             let factor = 1 - options.drift + 2 * options.drift * random.nextUnit()
@@ -84,15 +84,17 @@ func run(size: Int, options: Options) throws -> String {
                 demands[slot][kind].atQuantile = original[slot][kind].atQuantile * factor
             }
         }
+        let allocationsBefore = dpm_allocation_count()
         let wallStart = nanoseconds(CLOCK_MONOTONIC), cpuStart = nanoseconds(CLOCK_THREAD_CPUTIME_ID)
         try solver.solve(demands: demands)
         solver.readAllocations(into: &allocations)
-        cpu[step] = nanoseconds(CLOCK_THREAD_CPUTIME_ID) - cpuStart
-        wall[step] = nanoseconds(CLOCK_MONOTONIC) - wallStart
+        let cpuEnd = nanoseconds(CLOCK_THREAD_CPUTIME_ID), wallEnd = nanoseconds(CLOCK_MONOTONIC)
+        allocationCount += dpm_allocation_count() - allocationsBefore
+        cpu[step] = cpuEnd - cpuStart
+        wall[step] = wallEnd - wallStart
         iterations[step] = solver.lpIterations
         if solver.lpStatus == .optimal { optimal += 1 }
     }
-    let allocationCount = dpm_allocation_count() - allocationsBefore
     try solver.allocation().validate(host: host, specs: specs)
 
     let (wallMedian, wallP99) = quantiles(wall), (cpuMedian, cpuP99) = quantiles(cpu)
