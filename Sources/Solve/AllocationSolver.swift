@@ -115,6 +115,8 @@ struct AllocationState {
     var amount: [Double]
     var latencyInflation: [Double]
     var coresWanted: [Int]
+    /// The core counts the current placement was made for (−1 before the first placement).
+    var placedWanted: [Int]
     var hasPrevious = false
 
     /// Prepares the solver for a tenant table. `previous` (for example the partition the agent found at start)
@@ -166,6 +168,7 @@ struct AllocationState {
         amount = lowerAmount
         latencyInflation = Array(repeating: 1, count: specs.count)
         coresWanted = Array(repeating: 0, count: specs.count)
+        placedWanted = Array(repeating: -1, count: specs.count)
         placement = CorePlacement(host: host, tenantCount: specs.count)
         shape = Self.program(specs: specs, linkRow: rows, rowCount: 2 + host.links.count, model: model)
         lp = try SimplexSolver(shape)
@@ -409,9 +412,14 @@ struct AllocationState {
             left -= extra
             coresWanted[slot] = min(coresWanted[slot], guaranteed + extra)
         }
-        coresWanted.withUnsafeBufferPointer { placement.place(wanted: $0) }
-        sharedPoolCores = host.cores.count
-        for slot in specs.indices { sharedPoolCores -= placement.held[slot] }
+        // Placement is deterministic and starts from last tick's cores, so the same wishes give the same cores:
+        // most ticks (demand drifts within a core) skip it.
+        if coresWanted != placedWanted {
+            coresWanted.withUnsafeBufferPointer { placement.place(wanted: $0) }
+            for slot in specs.indices { placedWanted[slot] = coresWanted[slot] }
+            sharedPoolCores = host.cores.count
+            for slot in specs.indices { sharedPoolCores -= placement.held[slot] }
+        }
         for slot in specs.indices {
             let cell = slot * 3, held = Double(placement.held[slot])
             expected[cell] = max(0, expected[cell] - held)
