@@ -309,9 +309,13 @@ struct AllocationState {
         if allocations.count != specs.count {
             allocations = Array(repeating: TenantAllocation(), count: specs.count)
         }
+        // Cores in one pass over the host (an absent slot owns none), not one pass per slot.
+        for slot in specs.indices { allocations[slot].exclusiveCoreIDs.removeAll(keepingCapacity: true) }
+        for c in placement.owner.indices where placement.owner[c] >= 0 {
+            allocations[placement.owner[c]].exclusiveCoreIDs.append(placement.coreIDs[c])
+        }
         for slot in specs.indices {
             guard present[slot] else {
-                allocations[slot].exclusiveCoreIDs.removeAll(keepingCapacity: true)
                 allocations[slot].sharedCpuCores = 0
                 allocations[slot].memoryMaxBytes = 0
                 allocations[slot].memoryHighBytes = 0
@@ -319,7 +323,6 @@ struct AllocationState {
                 allocations[slot].bandwidthBitsPerSecond = 0
                 continue
             }
-            exclusiveCoreIDs(slot: slot, into: &allocations[slot].exclusiveCoreIDs)
             let shared = sharedCpuCores(slot: slot), memory = memoryMaxBytes(slot: slot), guaranteedMemory = facts[slot].guaranteed.memoryBytes
             let classFactor = facts[slot].tenantClass == .latencyCritical ? 4.0 : (facts[slot].tenantClass == .burstable ? 2.0 : 1.0)
             allocations[slot].sharedCpuCores = shared
