@@ -139,7 +139,6 @@ public final class SimplexSolver {
         if !dualsCurrent { store.computeDuals(phaseOne: false) }
         var movableCount = 0
         let dualFeasible = store.placeNonbasic(dualTolerance: Self.tolerance, movableCount: &movableCount)
-        store.computePrimal()
         status = solveFromCurrentPoint(dualFeasible: dualFeasible, movableCount: movableCount)
         dualsCurrent = status == .optimal
         return status
