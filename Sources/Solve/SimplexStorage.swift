@@ -211,8 +211,14 @@ final class SimplexStorage {
     private func accumulateNonbasic(_ j: Int, _ xj: Double) {
         if j >= n {
             work[j &- n] += xj
-        } else {
-            for k in columnStart[j]..<columnStart[j &+ 1] { work[rowIndex[k]] -= value[k] * xj }
+            return
+        }
+        // A while loop: a Range here would check its bounds once per variable.
+        var k = columnStart[j]
+        let end = columnStart[j &+ 1]
+        while k < end {
+            work[rowIndex[k]] -= value[k] * xj
+            k &+= 1
         }
     }
 
