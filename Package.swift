@@ -113,6 +113,14 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Solve benchmark: the whole Solve step (greedy + LP + read-back) per tick and its heap allocations.
+        .executableTarget(
+            name: "SolveBenchmark",
+            dependencies: ["Solve", "Pool", "CMallocCounter"],
+            path: "Benchmarks/solve/SolveBenchmark",
+            swiftSettings: strict
+        ),
+
         // Edge side of the central sync: wire types and a buffering upload/prior client. Foundation only, so the
         // agent carries no server dependencies.
         .target(name: "CentralSync", dependencies: ["Pool"], swiftSettings: strict),
@@ -180,7 +188,7 @@ let package = Package(
         // Consumer benchmarks of the telemetry probes (drain cost, event rate without drops); see Benchmarks/telemetry.
         .executableTarget(
             name: "TelemetryBenchmark",
-            dependencies: ["BPFLoader", "TelemetryLoad"],
+            dependencies: ["BPFLoader", "TelemetryLoad", "CMallocCounter"],
             path: "Benchmarks/telemetry/TelemetryBenchmark",
             swiftSettings: strict
         ),

@@ -21,8 +21,9 @@
 #define DPM_DEFAULT_FLUSH_INTERVAL_NS 1000000ull
 
 /*
- * Counters of one tenant slot on one CPU, cumulative since the probes were loaded. 32-bit counts wrap; readers
- * take wrapping differences between consecutive records, so a lost record delays counts but never loses them.
+ * Counters of one tenant slot on one CPU that no record carried yet. A flush moves them into its record and leaves
+ * zero behind (a record the full ring refuses gives them back), so records carry deltas, every count reaches user
+ * space exactly once, and the reader only adds.
  */
 struct dpm_slot_counters {
 	__u64 cpu_ns;               /* on-CPU time, accounted when the task switches out */
@@ -35,10 +36,12 @@ struct dpm_slot_counters {
 	__u32 page_faults;          /* user page faults (page_fault_user: major and minor are not split) */
 	__u32 rx_packets;           /* skbs; a GSO/GRO skb counts once */
 	__u32 tx_packets;
+	__u32 runq_wait_hist_mask;  /* bit i set: runq_wait_hist[i] is non-zero, so a reader skips the zero buckets */
+	__u32 reserved;
 	__u32 runq_wait_hist[DPM_RUNQ_HIST_BUCKETS];
 };
 
-/* One slot in a flush record: the slot's cumulative counters on the flushing CPU. */
+/* One slot in a flush record: what the slot counted on the flushing CPU since that CPU's previous record of it. */
 struct dpm_slot_entry {
 	__u32 slot;
 	__u32 reserved;

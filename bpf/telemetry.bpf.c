@@ -127,9 +127,58 @@ static __always_inline __u32 log2_u64(__u64 v)
 }
 
 /*
- * Publishes the cumulative counters of every slot this CPU touched since its last flush as one record. If the ring is
- * full, counts the drop and marks the slots touched again: counters are cumulative, so they go out complete with a
- * later flush. A global function, so the verifier checks it once rather than on every path of its callers.
+ * Moves a slot's counters into a flush entry and leaves zero behind. The scheduler fields are written only by
+ * sched_switch on this CPU, which runs with interrupts off: plain stores. Page faults and network counts are added
+ * with atomics by programs this run may have interrupted: those fields are swapped out atomically, and only when
+ * they are non-zero (mostly they are zero).
+ */
+static __always_inline void take_counters(struct dpm_slot_counters *from, struct dpm_slot_counters *to)
+{
+	*to = *from;
+	from->cpu_ns = 0;
+	from->runq_wait_ns = 0;
+	from->runq_waits = 0;
+	from->voluntary_switches = 0;
+	from->involuntary_switches = 0;
+	/* The histogram sums to runq_waits: no waits, nothing to clear. */
+	if (to->runq_waits) {
+		from->runq_wait_hist_mask = 0;
+		__builtin_memset(from->runq_wait_hist, 0, sizeof(from->runq_wait_hist));
+	}
+	if (to->page_faults)
+		to->page_faults = __sync_lock_test_and_set(&from->page_faults, 0);
+	if (to->rx_packets) {
+		to->rx_packets = __sync_lock_test_and_set(&from->rx_packets, 0);
+		to->rx_bytes = __sync_lock_test_and_set(&from->rx_bytes, 0);
+	}
+	if (to->tx_packets) {
+		to->tx_packets = __sync_lock_test_and_set(&from->tx_packets, 0);
+		to->tx_bytes = __sync_lock_test_and_set(&from->tx_bytes, 0);
+	}
+}
+
+/* Gives the counts of an entry the ring refused back to its slot, so a later flush carries them. */
+static __always_inline void give_back_counters(struct dpm_slot_counters *to, const struct dpm_slot_counters *taken)
+{
+	to->cpu_ns += taken->cpu_ns;
+	to->runq_wait_ns += taken->runq_wait_ns;
+	to->runq_waits += taken->runq_waits;
+	to->voluntary_switches += taken->voluntary_switches;
+	to->involuntary_switches += taken->involuntary_switches;
+	to->runq_wait_hist_mask |= taken->runq_wait_hist_mask;
+	for (__u32 bucket = 0; bucket < DPM_RUNQ_HIST_BUCKETS; bucket++)
+		to->runq_wait_hist[bucket] += taken->runq_wait_hist[bucket];
+	__sync_fetch_and_add(&to->page_faults, taken->page_faults);
+	__sync_fetch_and_add(&to->rx_packets, taken->rx_packets);
+	__sync_fetch_and_add(&to->rx_bytes, taken->rx_bytes);
+	__sync_fetch_and_add(&to->tx_packets, taken->tx_packets);
+	__sync_fetch_and_add(&to->tx_bytes, taken->tx_bytes);
+}
+
+/*
+ * Publishes what every slot this CPU touched counted since its last flush, as one record. If the ring is full,
+ * counts the drop, gives the counts back and marks the slots touched again: they go out with a later flush.
+ * A global function, so the verifier checks it once rather than on every path of its callers.
  */
 __noinline int publish_touched(struct dpm_cpu_state *state, __u64 now)
 {
@@ -158,7 +207,7 @@ __noinline int publish_touched(struct dpm_cpu_state *state, __u64 now)
 				continue;
 			struct dpm_slot_entry *entry = &batch->entry[batch->entries & (DPM_FLUSH_BATCH_SLOTS - 1)];
 			entry->slot = slot;
-			entry->counters = *counters;
+			take_counters(counters, &entry->counters);
 			batch->entries++;
 		}
 	}
@@ -175,7 +224,11 @@ __noinline int publish_touched(struct dpm_cpu_state *state, __u64 now)
 	state->dropped_records++;
 #pragma clang loop unroll(disable)
 	for (__u32 i = 0; i < DPM_FLUSH_BATCH_SLOTS && i < entries; i++) {
-		__u32 slot = batch->entry[i].slot;
+		struct dpm_slot_entry *entry = &batch->entry[i];
+		__u32 slot = entry->slot;
+		struct dpm_slot_counters *counters = bpf_map_lookup_elem(&slot_counters, &slot);
+		if (counters)
+			give_back_counters(counters, &entry->counters);
 		state->touched[(slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (slot & 63);
 	}
 	return 0;
@@ -212,9 +265,12 @@ static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 no
 	state->run_start_ns = now;
 	if (wait_ns && next_slot < DPM_MAX_SLOTS && (counters = bpf_map_lookup_elem(&slot_counters, &next_slot))) {
 		__u32 bucket = log2_u64(wait_ns);
+		if (bucket >= DPM_RUNQ_HIST_BUCKETS)
+			bucket = DPM_RUNQ_HIST_BUCKETS - 1;
 		counters->runq_wait_ns += wait_ns;
 		counters->runq_waits++;
-		counters->runq_wait_hist[bucket < DPM_RUNQ_HIST_BUCKETS ? bucket : DPM_RUNQ_HIST_BUCKETS - 1]++;
+		counters->runq_wait_hist[bucket]++;
+		counters->runq_wait_hist_mask |= 1u << bucket;
 		state->touched[(next_slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (next_slot & 63);
 	}
 	if (now - state->last_flush_ns >= flush_interval_ns)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Solve benchmark: dpm's simplex against GLPK (C) and HiGHS (highspy) on the allocation LPs at 4, 16, 64 and 256
-# tenants × 3 resources, cold and warm under the same seeded drift, in one run; then the whole Solve step (greedy
-# cores + LP) under demand drift; then a heap-allocation count of both warm paths with valgrind.
-# Usage: Benchmarks/solve/run.sh            (REPEAT, DRIFT, SEED, SIZES override the defaults; DPM=path/to/dpm
-#        uses an already built release binary instead of building one)
+# tenants × 3 resources, cold and warm under the same seeded drift, in one run; then the whole Solve step (cost
+# model, greedy cores, LP, read-back) under demand drift with its allocations per step (SolveBenchmark, malloc
+# counter); then a heap-allocation count of both warm paths with valgrind and instruction counts with callgrind.
+# Usage: Benchmarks/solve/run.sh            (REPEAT, DRIFT, SEED, SIZES override the defaults; DPM=path/to/dpm and
+#        STEP=path/to/SolveBenchmark use already built release binaries instead of building them)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPEAT=${REPEAT:-2000}
@@ -16,17 +17,21 @@ if [ -z "${DPM:-}" ]; then
     swift build -c release --product dpm >/dev/null
     DPM=.build/release/dpm
 fi
+if [ -z "${STEP:-}" ]; then
+    swift build -c release --product SolveBenchmark >/dev/null
+    STEP=.build/release/SolveBenchmark
+fi
 gcc -O2 -o "$OUT/glpk_anchor" Benchmarks/solve/glpk_anchor.c -lglpk -lm
 python3 -c "import highspy" 2>/dev/null || pip install -q highspy
 
 echo "machine: $(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); repeat $REPEAT, drift $DRIFT, seed $SEED"
 for n in $SIZES; do
     mps="$OUT/alloc-$n.mps"
-    "$DPM" solve --synthetic-tenants "$n" --seed "$SEED" --export-mps "$mps" --format json >/dev/null
+    # The whole step first: it also exports its LP (as solved cold) for the LP rows below.
+    "$STEP" --sizes "$n" --seed "$SEED" --repeat "$REPEAT" --drift "$DRIFT" --mps-dir "$OUT" | grep -v '^#' >"$OUT/step-$n.json"
     "$DPM" solve --mps "$mps" --repeat "$REPEAT" --drift "$DRIFT" --seed "$SEED" --format json >"$OUT/dpm-$n.json"
     "$OUT/glpk_anchor" "$mps" free "$REPEAT" "$DRIFT" "$SEED" >"$OUT/glpk-$n.json"
     python3 Benchmarks/solve/highs_anchor.py "$mps" "$REPEAT" "$DRIFT" "$SEED" 2>/dev/null | tail -1 >"$OUT/highs-$n.json"
-    "$DPM" solve --synthetic-tenants "$n" --seed "$SEED" --repeat "$REPEAT" --drift "$DRIFT" --format json >"$OUT/step-$n.json"
 done
 python3 Benchmarks/solve/summarize.py "$OUT" $SIZES
 
@@ -49,6 +54,6 @@ d1=$(instructions "$DPM" solve --mps "$OUT/alloc-$n.mps" --repeat 500 --drift "$
 d2=$(instructions "$DPM" solve --mps "$OUT/alloc-$n.mps" --repeat 2500 --drift "$DRIFT" --seed "$SEED")
 g1=$(instructions "$OUT/glpk_anchor" "$OUT/alloc-$n.mps" free 500 "$DRIFT" "$SEED")
 g2=$(instructions "$OUT/glpk_anchor" "$OUT/alloc-$n.mps" free 2500 "$DRIFT" "$SEED")
-s1=$(instructions "$DPM" solve --synthetic-tenants "$n" --seed "$SEED" --repeat 500 --drift "$DRIFT")
-s2=$(instructions "$DPM" solve --synthetic-tenants "$n" --seed "$SEED" --repeat 2500 --drift "$DRIFT")
+s1=$(instructions "$STEP" --sizes "$n" --seed "$SEED" --repeat 500 --drift "$DRIFT")
+s2=$(instructions "$STEP" --sizes "$n" --seed "$SEED" --repeat 2500 --drift "$DRIFT")
 echo "instructions per warm solve at $n tenants (callgrind): dpm LP $(( (d2 - d1) / 2000 )), GLPK $(( (g2 - g1) / 2000 )), dpm whole step $(( (s2 - s1) / 2000 ))"

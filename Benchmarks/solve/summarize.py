@@ -21,3 +21,5 @@ for n in sizes:
     d = rows["dpm"]["median_us"]
     print(f"{'':>7} LP {rows['dpm']['rows']}x{rows['dpm']['columns']}: warm median GLPK/dpm = {rows['glpk']['median_us'] / d:.1f}x, "
           f"HiGHS/dpm = {rows['highs']['median_us'] / d:.1f}x; objective |dpm-glpk| = {abs(rows['dpm']['objective'] - rows['glpk']['objective']):.2e}")
+    print(f"{'':>7} whole step (greedy + LP + read-back): thread CPU median {step['cpu_median_us']:.2f} us, p99 {step['cpu_p99_us']:.2f} us; "
+          f"{step['allocations_per_step']:.3f} allocations/step; GLPK warm LP alone / dpm whole step (medians) = {rows['glpk']['median_us'] / step['median_us']:.1f}x")

@@ -4,7 +4,8 @@
 #   1. cost per probe run as the kernel accounts it (kernel.bpf_stats_enabled=1: run_time_ns / run_cnt), both flavours
 #   2. `perf bench sched pipe` and `hackbench -p` without and with the probes attached and `dpm telemetry` draining
 #      every millisecond: PAIRS (default 10) interleaved pairs, median of each side, median of the pair ratios
-#   3. consumer cost of one drain with 64 busy tenants (median, p99), normal priority and SCHED_FIFO
+#   3. consumer cost of one drain with 64 busy tenants (median, p99; wall clock and the consumer thread's CPU time),
+#      normal priority and SCHED_FIFO, heap allocations per drain
 #   4. event rate handled without drops, normal priority and SCHED_FIFO, two ring sizes
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -80,9 +81,9 @@ for bench in pipe hackbench; do
     echo "median without $m_without, median with $m_with, ratio of medians $(awk -v a="$m_with" -v b="$m_without" 'BEGIN {printf "%.3f", a / b}'), median pair ratio $(median < /tmp/dpm-bench-ratio)"
 done
 
-echo "## 3. consumer: one drain per millisecond, 64 tenants each waking every millisecond (5000 drains)"
-"$bin/TelemetryBenchmark" drain 64 5 normal
-"$bin/TelemetryBenchmark" drain 64 5 fifo
+echo "## 3. consumer: one drain per millisecond, 64 tenants each waking every millisecond; 5000 drains per consumer"
+echo "##    phase (normal, SCHED_FIFO, SCHED_FIFO busy-waiting between ticks), one process, same tenants"
+"$bin/TelemetryBenchmark" drain 64 5 normal,fifo,fifo-spin
 
 echo "## 4. event rate without drops: N tenants each running perf bench sched pipe, drained every 1 ms for 5 s"
 for ring in 4194304 65536; do

@@ -9,6 +9,8 @@ public struct BPFMap: Sendable {
     public let keySize: Int
     /// Size of one value (per CPU, for per-CPU maps).
     public let valueSize: Int
+    /// Entries; the byte size of the data area for a ring buffer.
+    public let maxEntries: Int
     public let isPerCPU: Bool
 
     /// The value for `key`, or nil when the key is absent. Not for per-CPU maps (see `lookupPerCPU`).
@@ -24,12 +26,24 @@ public struct BPFMap: Sendable {
         -> [Value]
     {
         precondition(isPerCPU && MemoryLayout<Value>.size == valueSize, "map \(name): value layout mismatch")
-        let stride = (valueSize + 7) & ~7
         let cpus = Int(libbpf_num_possible_cpus())
-        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: stride * cpus, alignment: 8)
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: perCPUStride * cpus, alignment: 8)
         defer { bytes.deallocate() }
         try lookupRaw(key: key, into: bytes)
-        return (0..<cpus).map { bytes.loadUnaligned(fromByteOffset: $0 * stride, as: Value.self) }
+        return (0..<cpus).map { bytes.loadUnaligned(fromByteOffset: $0 * perCPUStride, as: Value.self) }
+    }
+
+    /// The kernel passes per-CPU values to and from user space 8-byte aligned, one after another.
+    private var perCPUStride: Int { (valueSize + 7) & ~7 }
+
+    /// Sets the value of `key` to zero on every CPU.
+    public func zeroPerCPU<Key: BitwiseCopyable>(_ key: Key) throws {
+        precondition(isPerCPU, "map \(name): not a per-CPU map")
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: perCPUStride * Int(libbpf_num_possible_cpus()),
+                                                           alignment: 8)
+        defer { bytes.deallocate() }
+        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        try updateRaw(key: key, value: UnsafeRawBufferPointer(bytes))
     }
 
     /// Inserts or replaces (`BPF_ANY`) the value of `key`.

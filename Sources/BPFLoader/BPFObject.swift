@@ -96,6 +96,7 @@ public final class BPFObject {
             fileDescriptor: bpf_map__fd(map),
             keySize: Int(bpf_map__key_size(map)),
             valueSize: Int(bpf_map__value_size(map)),
+            maxEntries: Int(bpf_map__max_entries(map)),
             isPerCPU: [BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH]
                 .contains(bpf_map__type(map))
         )

@@ -5,51 +5,71 @@ import Glibc
 ///
 /// Producers submit with `BPF_RB_NO_WAKEUP`, so nothing here blocks or polls: `drain` hands every waiting record to
 /// the caller's closure as a view into the ring's memory, valid only during that call, and returns when the ring
-/// is empty. No heap allocation per record or per drain.
+/// is empty. It walks the ring through its own mapping, as libbpf's `ring_buffer__consume` does but without the C
+/// callback: the records reach a non-escaping Swift closure directly, so a drain allocates nothing and converts no
+/// closure.
 public final class RingBufferConsumer {
-    public typealias RecordHandler = (UnsafeRawBufferPointer) -> Void
-
-    private let handle: OpaquePointer
     public let mapName: String
-    /// Holds the closure of the drain in progress; libbpf's callback context points here.
-    private let currentHandler: UnsafeMutablePointer<RecordHandler?>
+    /// The consumer page (read-write): the consumer position, which the reader advances.
+    private let consumerPage: UnsafeMutableRawPointer
+    /// The producer page (read-only), then the data area mapped twice in a row, so a record that wraps around the
+    /// end reads as one contiguous span.
+    private let producerPages: UnsafeMutableRawPointer
+    private let pageSize: Int
+    private let dataBytes: Int
 
     public init(map: BPFMap) throws {
         mapName = map.name
-        currentHandler = .allocate(capacity: 1)
-        currentHandler.initialize(to: nil)
-        // The trampoline casts its context back to the handler cell: the only unsafe step of a drain.
-        let ring = ring_buffer__new(map.fileDescriptor, { context, data, size in
-            guard let context, let data else { return 0 }
-            let handler = context.assumingMemoryBound(to: RecordHandler?.self)
-            handler.pointee?(UnsafeRawBufferPointer(start: data, count: size))
-            return 0
-        }, currentHandler, nil)
-        guard let ring else {
-            currentHandler.deinitialize(count: 1)
-            currentHandler.deallocate()
-            throw BPFError.mapOperationFailed(map: map.name, operation: "ring_buffer__new", errno: errno)
+        pageSize = sysconf(Int32(_SC_PAGESIZE))
+        dataBytes = map.maxEntries
+        guard let consumer = mmap(nil, pageSize, PROT_READ | PROT_WRITE, MAP_SHARED, map.fileDescriptor, 0),
+              consumer != MAP_FAILED
+        else { throw BPFError.mapOperationFailed(map: map.name, operation: "mmap consumer page", errno: errno) }
+        guard let producer = mmap(nil, pageSize + 2 * dataBytes, PROT_READ, MAP_SHARED, map.fileDescriptor,
+                                  off_t(pageSize)),
+              producer != MAP_FAILED
+        else {
+            let error = errno
+            munmap(consumer, pageSize)
+            throw BPFError.mapOperationFailed(map: map.name, operation: "mmap producer pages", errno: error)
         }
-        handle = ring
+        consumerPage = consumer
+        producerPages = producer
     }
 
     deinit {
-        ring_buffer__free(handle)
-        currentHandler.deinitialize(count: 1)
-        currentHandler.deallocate()
+        munmap(consumerPage, pageSize)
+        munmap(producerPages, pageSize + 2 * dataBytes)
     }
 
-    /// Hands every record waiting in the ring to `body`, oldest first; returns how many.
+    /// Hands every record waiting in the ring to `body`, oldest first; returns how many. Stops early at a record the
+    /// kernel is still writing (the next drain gets it).
     @discardableResult
-    public func drain(_ body: RecordHandler) throws -> Int {
-        let consumed = withoutActuallyEscaping(body) { handler in
-            currentHandler.pointee = handler
-            defer { currentHandler.pointee = nil }
-            return ring_buffer__consume(handle)
+    public func drain(_ body: (UnsafeRawBufferPointer) -> Void) -> Int {
+        let consumerPosition = consumerPage.assumingMemoryBound(to: UInt64.self)
+        let producerPosition = UnsafePointer(producerPages.assumingMemoryBound(to: UInt64.self))
+        let data = UnsafeRawPointer(producerPages + pageSize)
+        let mask = UInt64(dataBytes - 1)
+        let busy = UInt32(BPF_RINGBUF_BUSY_BIT)
+        let discarded = UInt32(BPF_RINGBUF_DISCARD_BIT)
+        let headerBytes = Int(BPF_RINGBUF_HDR_SZ)
+        var position = dpm_load_acquire_u64(consumerPosition)
+        var records = 0
+        var end = dpm_load_acquire_u64(producerPosition)
+        while position < end {
+            let header = data + Int(position & mask)
+            let length = dpm_load_acquire_u32(header.assumingMemoryBound(to: UInt32.self))
+            if length & busy != 0 { break }
+            let recordBytes = Int(length & ~(busy | discarded))
+            if length & discarded == 0 {
+                body(UnsafeRawBufferPointer(start: header + headerBytes, count: recordBytes))
+                records += 1
+            }
+            // Records start 8-byte aligned.
+            position += UInt64((headerBytes + recordBytes + 7) & ~7)
+            dpm_store_release_u64(consumerPosition, position)
+            if position == end { end = dpm_load_acquire_u64(producerPosition) }
         }
-        if consumed < 0 {
-            throw BPFError.mapOperationFailed(map: mapName, operation: "ring_buffer__consume", errno: -consumed)
-        }
-        return Int(consumed)
+        return records
     }
 }

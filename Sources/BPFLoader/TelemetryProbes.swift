@@ -81,9 +81,9 @@ public final class TelemetryProbes {
         slotCounters = try object.map("slot_counters")
         cpuState = try object.map("cpu_state")
         consumer = try RingBufferConsumer(map: try object.map("records"))
-        folder = RecordFolder(cpuCount: Int(libbpf_num_possible_cpus()))
+        folder = RecordFolder()
         freeSlots = Array((TelemetryTotals.otherSlot + 1..<TelemetryTotals.slotCapacity).reversed())
-        try setBaseline(slot: TelemetryTotals.otherSlot)
+        try startCounting(slot: TelemetryTotals.otherSlot)
         do {
             for program in Self.tracepointPrograms(flavour) { tracepointLinks.append(try object.attach(program: program)) }
             try pin()
@@ -127,7 +127,7 @@ public final class TelemetryProbes {
                 if let pinDirectory { try link.pin(at: pinDirectory.pinPath("link_\(program)_\(cgroupID)")) }
                 links.append(link)
             }
-            try setBaseline(slot: slot)
+            try startCounting(slot: slot)
             try cgroupSlots.update(cgroupID, UInt32(slot))
             try bumpSlotGeneration()
             cgroupLinks[slot] = links
@@ -150,16 +150,27 @@ public final class TelemetryProbes {
         freeSlots.insert(slot, at: 0)
     }
 
-    /// Adds every record waiting in the ring buffer to `totals`; returns how many records it read (one per CPU
-    /// flush, each with every slot that CPU touched).
-    /// Allocation-free: the records are read in place.
+    /// What one drain read.
+    public struct Drain: Sendable, Equatable {
+        /// Flush records: one per CPU flush.
+        public var records = 0
+        /// Slot entries added to the totals: one per slot a flushing CPU touched.
+        public var entries = 0
+    }
+
+    /// Adds every record waiting in the ring buffer to `totals`.
+    /// Allocation-free: the records are read in place and added to the totals' preallocated storage.
     @discardableResult
-    public func drain(into totals: inout TelemetryTotals) throws -> Int {
-        try consumer.drain { bytes in _ = folder.fold(bytes, into: &totals) }
+    public func drain(into totals: inout TelemetryTotals) -> Drain {
+        totals.withSums { sums in
+            var drain = Drain()
+            drain.records = consumer.drain { bytes in drain.entries += folder.fold(bytes, into: sums) }
+            return drain
+        }
     }
 
     /// Flush records the kernel could not publish because the ring buffer was full, summed over CPUs since load.
-    /// Their counts are not lost (records carry cumulative counters) but arrive with a later flush.
+    /// Their counts are not lost (the kernel keeps them) but arrive with a later flush.
     public func droppedRecords() throws -> UInt64 {
         try cpuState.lookupPerCPU(UInt32(0), as: dpm_cpu_state.self).reduce(0) { $0 + $1.dropped_records }
     }
@@ -192,11 +203,13 @@ public final class TelemetryProbes {
 
     static let cgroup2Magic = 0x6367_7270
 
-    private func setBaseline(slot: Int) throws {
-        let counters = try slotCounters.lookupPerCPU(UInt32(slot), as: dpm_slot_counters.self)
+    /// Clears what a slot's previous tenant left in the kernel, then counts it from records flushed from now on
+    /// (earlier ones, maybe still in the ring, are the previous tenant's).
+    private func startCounting(slot: Int) throws {
+        try slotCounters.zeroPerCPU(UInt32(slot))
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        folder.setBaseline(slot: slot, perCPU: counters, at: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
+        folder.watch(slot: slot, since: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
     }
 
     private func bumpSlotGeneration() throws {

@@ -21,10 +21,11 @@ public struct SlotTelemetry: Sendable, Equatable {
 
 /// Per-slot sums that `TelemetryProbes.drain(into:)` adds to: preallocated for every slot, updated in place.
 public struct TelemetryTotals: Sendable {
-    public static let slotCapacity = Int(DPM_MAX_SLOTS)
-    public static let histogramBuckets = Int(DPM_RUNQ_HIST_BUCKETS)
+    // Computed from the C header's constants, so they fold into the code (a stored static is a lazy global).
+    public static var slotCapacity: Int { Int(DPM_MAX_SLOTS) }
+    public static var histogramBuckets: Int { Int(DPM_RUNQ_HIST_BUCKETS) }
     /// Slot of the cgroups no one watches.
-    public static let otherSlot = Int(DPM_OTHER_SLOT)
+    public static var otherSlot: Int { Int(DPM_OTHER_SLOT) }
 
     private var slots: [SlotTelemetry]
     /// Run-queue wait histograms, `histogramBuckets` per slot; bucket i counts waits in [2^i, 2^(i+1)) ns.
@@ -52,94 +53,95 @@ public struct TelemetryTotals: Sendable {
         for bucket in 0..<Self.histogramBuckets { histograms[slot * Self.histogramBuckets + bucket] = 0 }
     }
 
-    /// Adds the difference `current - previous` of two cumulative records of one slot on one CPU. Counts are
-    /// cumulative in the kernel and 32-bit ones wrap, so the difference wraps too. Runs per record on the tick:
-    /// one uniqueness check per array, then plain pointer arithmetic.
-    mutating func add(slot: Int, current: UnsafePointer<dpm_slot_counters>,
-                      previous: UnsafePointer<dpm_slot_counters>) {
-        slots.withUnsafeMutableBufferPointer { slots in
-            let sum = slots.baseAddress! + slot
-            sum.pointee.cpuNanoseconds &+= current.pointee.cpu_ns &- previous.pointee.cpu_ns
-            sum.pointee.runQueueWaitNanoseconds &+= current.pointee.runq_wait_ns &- previous.pointee.runq_wait_ns
-            sum.pointee.rxBytes &+= current.pointee.rx_bytes &- previous.pointee.rx_bytes
-            sum.pointee.txBytes &+= current.pointee.tx_bytes &- previous.pointee.tx_bytes
-            sum.pointee.runQueueWaits &+= UInt64(current.pointee.runq_waits &- previous.pointee.runq_waits)
-            sum.pointee.voluntarySwitches &+= UInt64(current.pointee.voluntary_switches &- previous.pointee.voluntary_switches)
-            sum.pointee.involuntarySwitches &+= UInt64(current.pointee.involuntary_switches &- previous.pointee.involuntary_switches)
-            sum.pointee.pageFaults &+= UInt64(current.pointee.page_faults &- previous.pointee.page_faults)
-            sum.pointee.rxPackets &+= UInt64(current.pointee.rx_packets &- previous.pointee.rx_packets)
-            sum.pointee.txPackets &+= UInt64(current.pointee.tx_packets &- previous.pointee.tx_packets)
-        }
-        // No new waits, no histogram change: skip its two cache lines.
-        guard current.pointee.runq_waits != previous.pointee.runq_waits else { return }
-        histograms.withUnsafeMutableBufferPointer { histograms in
-            let sums = histograms.baseAddress! + slot * Self.histogramBuckets
-            withUnsafeBytes(of: current.pointee.runq_wait_hist) { currentBuckets in
-                withUnsafeBytes(of: previous.pointee.runq_wait_hist) { previousBuckets in
-                    let now = currentBuckets.assumingMemoryBound(to: UInt32.self)
-                    let before = previousBuckets.assumingMemoryBound(to: UInt32.self)
-                    for bucket in 0..<Self.histogramBuckets { sums[bucket] &+= UInt64(now[bucket] &- before[bucket]) }
-                }
+    /// Runs `body` with the sums' storage: one uniqueness check per array for a whole drain, none per entry.
+    mutating func withSums<Result>(_ body: (TelemetrySums) throws -> Result) rethrows -> Result {
+        try slots.withUnsafeMutableBufferPointer { slots in
+            try histograms.withUnsafeMutableBufferPointer { histograms in
+                try body(TelemetrySums(slots: slots.baseAddress!, histograms: histograms.baseAddress!))
             }
         }
     }
 }
 
-/// Turns the kernel's cumulative per-(CPU, slot) records into deltas: remembers the last record of each pair in
-/// storage allocated once.
-final class RecordFolder {
-    let cpuCount: Int
-    private let previous: UnsafeMutablePointer<dpm_slot_counters>
-    /// `flushed_ns` of the last record used per pair; older records (flushed before a baseline) are ignored.
-    private let previousFlushedNanoseconds: UnsafeMutablePointer<UInt64>
+/// The storage of a `TelemetryTotals` during one drain, valid only inside `withSums`.
+struct TelemetrySums {
+    let slots: UnsafeMutablePointer<SlotTelemetry>
+    let histograms: UnsafeMutablePointer<UInt64>
 
-    init(cpuCount: Int) {
-        self.cpuCount = cpuCount
-        let pairs = cpuCount * TelemetryTotals.slotCapacity
-        previous = .allocate(capacity: pairs)
-        previous.initialize(repeating: dpm_slot_counters(), count: pairs)
-        previousFlushedNanoseconds = .allocate(capacity: pairs)
-        previousFlushedNanoseconds.initialize(repeating: 0, count: pairs)
+    /// Adds what a slot counted on one CPU (a delta: the kernel hands each count out once) to its sums. Straight-line
+    /// code on the tick; `slot` must be below `TelemetryTotals.slotCapacity`.
+    func add(slot: Int, _ delta: UnsafePointer<dpm_slot_counters>) {
+        let sum = slots + slot
+        sum.pointee.cpuNanoseconds &+= delta.pointee.cpu_ns
+        sum.pointee.runQueueWaitNanoseconds &+= delta.pointee.runq_wait_ns
+        sum.pointee.rxBytes &+= delta.pointee.rx_bytes
+        sum.pointee.txBytes &+= delta.pointee.tx_bytes
+        sum.pointee.runQueueWaits &+= UInt64(delta.pointee.runq_waits)
+        sum.pointee.voluntarySwitches &+= UInt64(delta.pointee.voluntary_switches)
+        sum.pointee.involuntarySwitches &+= UInt64(delta.pointee.involuntary_switches)
+        sum.pointee.pageFaults &+= UInt64(delta.pointee.page_faults)
+        sum.pointee.rxPackets &+= UInt64(delta.pointee.rx_packets)
+        sum.pointee.txPackets &+= UInt64(delta.pointee.tx_packets)
+        // Only the buckets the kernel marked non-zero (mostly one or two of 32): the rest are never read.
+        var nonZero = delta.pointee.runq_wait_hist_mask
+        guard nonZero != 0 else { return }
+        let buckets = (UnsafeRawPointer(delta) + RecordLayout.histogram).assumingMemoryBound(to: UInt32.self)
+        let sums = histograms + slot * TelemetryTotals.histogramBuckets
+        while nonZero != 0 {
+            let bucket = nonZero.trailingZeroBitCount
+            sums[bucket] &+= UInt64(buckets[bucket])
+            nonZero &= nonZero - 1
+        }
+    }
+}
+
+/// Byte offsets in the kernel's flush records (`bpf/dpm_records.h`), as compile-time constants from the C shim.
+private enum RecordLayout {
+    static var header: Int { Int(DPM_FLUSH_RECORD_HEADER_BYTES) }
+    static var entryCount: Int { Int(DPM_FLUSH_RECORD_ENTRIES_OFFSET) }
+    static var flushedNanoseconds: Int { Int(DPM_FLUSH_RECORD_FLUSHED_NS_OFFSET) }
+    static var entryStride: Int { Int(DPM_SLOT_ENTRY_BYTES) }
+    static var counters: Int { Int(DPM_SLOT_ENTRY_COUNTERS_OFFSET) }
+    static var histogram: Int { Int(DPM_SLOT_COUNTERS_HIST_OFFSET) }
+}
+
+/// Adds the kernel's flush records, read in place, to the totals. Records carry deltas, so all it keeps is when
+/// each slot was last (re)assigned: records flushed before that belong to the slot's previous tenant.
+final class RecordFolder {
+    /// CLOCK_MONOTONIC ns when each slot started counting for its current tenant.
+    private let watchedNanoseconds: UnsafeMutablePointer<UInt64>
+
+    init() {
+        watchedNanoseconds = .allocate(capacity: TelemetryTotals.slotCapacity)
+        watchedNanoseconds.initialize(repeating: 0, count: TelemetryTotals.slotCapacity)
     }
 
     deinit {
-        previous.deallocate()
-        previousFlushedNanoseconds.deallocate()
+        watchedNanoseconds.deallocate()
     }
 
-    /// Folds one flush record (`bytes`, in the ring buffer: read in place, never copied) into `totals`; returns how
-    /// many of its entries counted (entries older than their slot's baseline, or malformed, do not).
-    func fold(_ bytes: UnsafeRawBufferPointer, into totals: inout TelemetryTotals) -> Int {
-        let header = MemoryLayout<dpm_flush_record>.offset(of: \.entry)!
-        let stride = MemoryLayout<dpm_slot_entry>.stride
-        let counterOffset = MemoryLayout<dpm_slot_entry>.offset(of: \.counters)!
-        guard bytes.count >= header, let base = bytes.baseAddress else { return 0 }
-        let cpu = Int(base.load(fromByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.cpu)!, as: UInt32.self))
-        let entries = Int(base.load(fromByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.entries)!, as: UInt32.self))
-        let flushedNanoseconds = base.load(fromByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.flushed_ns)!,
-                                           as: UInt64.self)
-        guard cpu < cpuCount, header + entries * stride <= bytes.count else { return 0 }
+    /// Adds one flush record (`bytes`, in the ring buffer: never copied) to `sums`; returns how many of its entries
+    /// counted (entries flushed before their slot was assigned, or malformed, do not).
+    func fold(_ bytes: UnsafeRawBufferPointer, into sums: TelemetrySums) -> Int {
+        guard bytes.count >= RecordLayout.header, let base = bytes.baseAddress else { return 0 }
+        let entries = Int(base.load(fromByteOffset: RecordLayout.entryCount, as: UInt32.self))
+        let flushedNanoseconds = base.load(fromByteOffset: RecordLayout.flushedNanoseconds, as: UInt64.self)
+        guard entries <= (bytes.count - RecordLayout.header) / RecordLayout.entryStride else { return 0 }
         var counted = 0
-        for entry in 0..<entries {
-            let entryAddress = base + header + entry * stride
-            let slot = Int(entryAddress.load(as: UInt32.self))
-            guard slot < TelemetryTotals.slotCapacity else { continue }
-            let index = cpu * TelemetryTotals.slotCapacity + slot
-            guard flushedNanoseconds >= previousFlushedNanoseconds[index] else { continue }
-            let counters = (entryAddress + counterOffset).assumingMemoryBound(to: dpm_slot_counters.self)
-            totals.add(slot: slot, current: counters, previous: previous + index)
-            (previous + index).update(from: counters, count: 1)
-            previousFlushedNanoseconds[index] = flushedNanoseconds
-            counted += 1
+        var entry = base + RecordLayout.header
+        for _ in 0..<entries {
+            let slot = Int(entry.load(as: UInt32.self))
+            if slot < TelemetryTotals.slotCapacity && flushedNanoseconds >= watchedNanoseconds[slot] {
+                sums.add(slot: slot, (entry + RecordLayout.counters).assumingMemoryBound(to: dpm_slot_counters.self))
+                counted += 1
+            }
+            entry += RecordLayout.entryStride
         }
         return counted
     }
 
-    /// Starts counting `slot` from the given per-CPU cumulative values read at `nanoseconds` (CLOCK_MONOTONIC).
-    func setBaseline(slot: Int, perCPU counters: [dpm_slot_counters], at nanoseconds: UInt64) {
-        for (cpu, value) in counters.enumerated() where cpu < cpuCount {
-            previous[cpu * TelemetryTotals.slotCapacity + slot] = value
-            previousFlushedNanoseconds[cpu * TelemetryTotals.slotCapacity + slot] = nanoseconds
-        }
+    /// Counts `slot` only from records flushed at or after `nanoseconds` (CLOCK_MONOTONIC), when it got its tenant.
+    func watch(slot: Int, since nanoseconds: UInt64) {
+        watchedNanoseconds[slot] = nanoseconds
     }
 }

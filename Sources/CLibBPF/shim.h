@@ -1,6 +1,7 @@
 #ifndef DPM_CLIBBPF_SHIM_H
 #define DPM_CLIBBPF_SHIM_H
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +79,33 @@ static inline int dpm_probe_tp_btf(const char *name)
 		return 0;
 	close(fd);
 	return 1;
+}
+
+/* Byte offsets and sizes of the flush records, as constants Swift imports (MemoryLayout.offset(of:) is not one). */
+enum {
+	DPM_FLUSH_RECORD_HEADER_BYTES = offsetof(struct dpm_flush_record, entry),
+	DPM_FLUSH_RECORD_ENTRIES_OFFSET = offsetof(struct dpm_flush_record, entries),
+	DPM_FLUSH_RECORD_FLUSHED_NS_OFFSET = offsetof(struct dpm_flush_record, flushed_ns),
+	DPM_SLOT_ENTRY_BYTES = sizeof(struct dpm_slot_entry),
+	DPM_SLOT_ENTRY_COUNTERS_OFFSET = offsetof(struct dpm_slot_entry, counters),
+	DPM_SLOT_COUNTERS_HIST_OFFSET = offsetof(struct dpm_slot_counters, runq_wait_hist),
+};
+
+/* The ring buffer's position and header words, shared with the kernel: acquire loads and release stores, as
+ * libbpf's ringbuf.c does. */
+static inline __u64 dpm_load_acquire_u64(const __u64 *address)
+{
+	return __atomic_load_n(address, __ATOMIC_ACQUIRE);
+}
+
+static inline __u32 dpm_load_acquire_u32(const __u32 *address)
+{
+	return __atomic_load_n(address, __ATOMIC_ACQUIRE);
+}
+
+static inline void dpm_store_release_u64(__u64 *address, __u64 value)
+{
+	__atomic_store_n(address, value, __ATOMIC_RELEASE);
 }
 
 #endif

@@ -40,7 +40,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
 
     public func drain(into frame: TelemetryFrame, nowNanoseconds: UInt64) {
         frame.measuresRunQueueWait = true
-        _ = try? probes.drain(into: &totals)
+        probes.drain(into: &totals)
         for slot in 0..<probeSlot.count where probeSlot[slot] >= 0 {
             let source = probeSlot[slot]
             frame.cpuNanoseconds[slot] = totals[source].cpuNanoseconds

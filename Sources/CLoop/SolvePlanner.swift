@@ -30,7 +30,7 @@ public final class SolvePlanner: AllocationSolving, @unchecked Sendable {
         func solve(demands: [TenantDemand], present: [Bool]) throws -> SolveOutcome {
             for slot in present.indices { solver.setPresent(slot, present[slot]) }
             try solver.solve(demands: demands)
-            var allocation = Self.movingUnusableQuota(solver.allocation(), specs: specs)
+            var allocation = solver.allocation()
             if !manageMemory {
                 for spec in specs {
                     allocation.tenants[spec.name]?.memoryMaxBytes = spec.cap.memoryBytes
@@ -38,27 +38,6 @@ public final class SolvePlanner: AllocationSolving, @unchecked Sendable {
                 }
             }
             return SolveOutcome(allocation: allocation, iterations: solver.lpIterations)
-        }
-
-        /// Enforce confines a tenant that owns exclusive cores to those cores, so a shared-pool quota that Solve
-        /// also gave it could not be used: it goes to the tenants on the shared pool instead, in proportion to
-        /// their quota (equally when they have none), up to each one's cap.
-        static func movingUnusableQuota(_ allocation: Allocation, specs: [TenantSpec]) -> Allocation {
-            var result = allocation
-            var freed = 0.0
-            for (name, given) in allocation.tenants where !given.exclusiveCoreIDs.isEmpty && given.sharedCpuCores > 0 {
-                freed += given.sharedCpuCores
-                result.tenants[name]?.sharedCpuCores = 0
-            }
-            let pool = specs.filter { result.tenants[$0.name].map { $0.exclusiveCoreIDs.isEmpty } ?? false }
-            guard freed > 0, !pool.isEmpty else { return result }
-            let total = pool.reduce(0.0) { $0 + (result.tenants[$1.name]?.sharedCpuCores ?? 0) }
-            for spec in pool {
-                let current = result.tenants[spec.name]?.sharedCpuCores ?? 0
-                let share = total > 0 ? current / total : 1 / Double(pool.count)
-                result.tenants[spec.name]?.sharedCpuCores = min(spec.cap.cpuCores, current + freed * share)
-            }
-            return result
         }
 
         func explain(names: [String]) -> [String: TenantRationale] {

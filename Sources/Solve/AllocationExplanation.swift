@@ -49,6 +49,8 @@ public enum Binding: String, Sendable, Codable, Hashable {
     case noDemand = "no-demand"
     /// Not shaped: the tenant has no link.
     case unshaped
+    /// CPU of a tenant that owns exclusive cores: it runs on those cores only, so it gets no shared-pool quota.
+    case exclusiveCores = "exclusive-cores"
 }
 
 extension AllocationState {
@@ -74,8 +76,9 @@ extension AllocationState {
             for other in specs.indices where rowOf(slot: other, kind: kind) == row { load += amount[other * 3 + kind.rawValue] }
             let capacity = poolCapacity(row: row)
             if load > 0 { terms.contention = model.contention(total: load / scale, capacity: capacity / scale) * a / load }
-            binding = self.binding(amount: a, lower: lo, upper: hi, expected: e, quantile: q, previous: p,
-                                   capRaw: specs[slot].cap[kind], row: row, tolerance: 1e-7 * scale)
+            binding = kind == .cpu && placement.held[slot] > 0 ? .exclusiveCores
+                : self.binding(amount: a, lower: lo, upper: hi, expected: e, quantile: q, previous: p,
+                               capRaw: specs[slot].cap[kind], row: row, tolerance: 1e-7 * scale)
         }
         return ResourceExplanation(resource: kind, amount: row >= 0 ? a : .infinity, minimum: lo, maximum: hi, expectedDemand: e, quantileDemand: q,
                                    previousAmount: p, boundBy: binding, capacityPrice: price, costTerms: terms)

@@ -53,7 +53,7 @@ public final class AllocationSolver {
     /// Value of the LP objective at the last tick's solution (the allocation's total cost minus constants).
     public var lpObjective: Double { state.lp.objective }
     /// The cost model's total for the last tick's amounts: every tenant's terms plus contention.
-    public var totalCost: Double { state.totalCost(amounts: state.amount) }
+    public var totalCost: Double { state.totalCost(amounts: Array(state.amount)) }
     /// The cost model's total for other amounts (slot × resource, raw units) under the last tick's demands.
     public func totalCost(amounts: [Double]) -> Double { state.totalCost(amounts: amounts) }
     /// The last tick's bounds and demands of one slot's resource as the LP saw them (raw units; CPU: shared part).
@@ -66,6 +66,10 @@ public final class AllocationSolver {
     public var linearProgram: LinearProgram { state.linearProgram }
     /// The last tick's result as a `Pool.Allocation` (allocates).
     public func allocation() -> Allocation { state.allocation() }
+    /// Writes the last tick's result into `allocations[slot]` for every slot (an absent slot gets no cores and no
+    /// amounts), reusing each element's core array: allocates nothing once `allocations` holds one element per slot
+    /// whose core array has room. The read-back for the tick.
+    public func readAllocations(into allocations: inout [TenantAllocation]) { state.readAllocations(into: &allocations) }
     /// The explanation of one slot's last allocation (allocates; for `explain`, not for the tick).
     public func explanation(slot: Int) -> TenantExplanation { state.explanation(slot: slot) }
 }
@@ -87,23 +91,33 @@ struct AllocationState {
     let shape: LinearProgram
     var placement: CorePlacement
     let slotByName: [String: Int]
-    /// Normalising capacity of each resource: host cores, tenant memory, tenant bandwidth.
+    /// Normalising capacity of each resource: host cores, tenant memory, tenant bandwidth; and its inverse.
     let unit: [Double]
+    let inverseUnit: [Double]
+    /// Scratch per LP row: the guarantees it carries.
+    var rowLoad: [Double]
+    /// Cores left to the shared pool after this tick's placement.
+    var sharedPoolCores = 0
     /// LP row of each slot's network columns (−1 without a shaped link), and each link's capacity.
     let linkRow: [Int]
     let linkCapacity: [Double]
+    /// Tenant memory of the host (the memory row's capacity).
+    let memoryCapacity: Double
     let rowCount: Int
     var present: [Bool]
-    // Per slot × resource (index slot * 3 + kind), raw units; read by the explanation.
-    var lowerAmount: [Double]
-    var upperAmount: [Double]
-    var expected: [Double]
-    var quantile: [Double]
-    var previous: [Double]
-    var previousUsed: [Double]
-    var amount: [Double]
+    /// Per slot × resource (index slot * 3 + kind), raw units; read by the explanation.
+    let table: CellTable
+    var lowerAmount: UnsafeMutableBufferPointer<Double> { table.lowerAmount }
+    var upperAmount: UnsafeMutableBufferPointer<Double> { table.upperAmount }
+    var expected: UnsafeMutableBufferPointer<Double> { table.expected }
+    var quantile: UnsafeMutableBufferPointer<Double> { table.quantile }
+    var previous: UnsafeMutableBufferPointer<Double> { table.previous }
+    var previousUsed: UnsafeMutableBufferPointer<Double> { table.previousUsed }
+    var amount: UnsafeMutableBufferPointer<Double> { table.amount }
     var latencyInflation: [Double]
     var coresWanted: [Int]
+    /// The core counts the current placement was made for (−1 before the first placement).
+    var placedWanted: [Int]
     var hasPrevious = false
 
     /// Prepares the solver for a tenant table. `previous` (for example the partition the agent found at start)
@@ -127,6 +141,10 @@ struct AllocationState {
         slotByName = names
         let capacity = host.tenantCapacity
         unit = [max(capacity.cpuCores, 1), max(capacity.memoryBytes, 1), max(capacity.networkBitsPerSecond, 1)]
+        inverseUnit = unit.map { 1 / $0 }
+        memoryCapacity = capacity.memoryBytes
+        rowLoad = Array(repeating: 0, count: 2 + host.links.count)
+        sharedPoolCores = host.cores.count
         let linkIndex = Dictionary(uniqueKeysWithValues: host.links.enumerated().map { ($1.name, $0) })
         var rows: [Int] = []
         for spec in specs {
@@ -142,15 +160,10 @@ struct AllocationState {
         rowCount = 2 + host.links.count
         let cells = specs.count * Self.resourceCount
         present = Array(repeating: true, count: specs.count)
-        lowerAmount = Array(repeating: 0, count: cells)
-        upperAmount = lowerAmount
-        expected = lowerAmount
-        quantile = lowerAmount
-        previous = lowerAmount
-        previousUsed = lowerAmount
-        amount = lowerAmount
+        table = CellTable(count: cells)
         latencyInflation = Array(repeating: 1, count: specs.count)
         coresWanted = Array(repeating: 0, count: specs.count)
+        placedWanted = Array(repeating: -1, count: specs.count)
         placement = CorePlacement(host: host, tenantCount: specs.count)
         shape = Self.program(specs: specs, linkRow: rows, rowCount: 2 + host.links.count, model: model)
         lp = try SimplexSolver(shape)
@@ -214,6 +227,7 @@ struct AllocationState {
     /// CPU numbers owned exclusively by `slot`, written into `into` (cleared first); no allocation if it has room.
     func exclusiveCoreIDs(slot: Int, into cores: inout [Int]) {
         cores.removeAll(keepingCapacity: true)
+        if placement.held[slot] == 0 { return }
         for c in placement.owner.indices where placement.owner[c] == slot { cores.append(placement.coreIDs[c]) }
     }
 
@@ -226,8 +240,6 @@ struct AllocationState {
 
     /// Value of the LP objective at the last tick's solution (the allocation's total cost minus constants).
     var lpObjective: Double { lp.objective }
-
-    /// The cost model's total for the last tick's amounts: every tenant's terms plus contention.
 
     /// The cost model's total for other amounts (slot × resource, raw units) under the last tick's demands.
     func totalCost(amounts: [Double]) -> Double {
@@ -261,8 +273,8 @@ struct AllocationState {
     /// What the pool offered the LP on a row: shared CPU cores, tenant memory, a link's bandwidth.
     func poolCapacity(row: Int) -> Double {
         switch row {
-        case 0: Double(host.cores.count - placement.held.reduce(0, +))
-        case 1: host.tenantCapacity.memoryBytes
+        case 0: Double(sharedPoolCores)
+        case 1: memoryCapacity
         default: linkCapacity[row - 2]
         }
     }
@@ -280,23 +292,41 @@ struct AllocationState {
 
     /// The last tick's result as a `Pool.Allocation` (allocates).
     func allocation() -> Allocation {
+        var perSlot = Array(repeating: TenantAllocation(), count: specs.count)
+        readAllocations(into: &perSlot)
         var result = Allocation()
-        var cores: [Int] = []
-        for (slot, spec) in specs.enumerated() where present[slot] {
-            exclusiveCoreIDs(slot: slot, into: &cores)
-            let shared = sharedCpuCores(slot: slot), memory = memoryMaxBytes(slot: slot)
-            let classFactor = [4.0, 2.0, 1.0][spec.tenantClass.rank]
-            result.tenants[spec.name] = TenantAllocation(
-                exclusiveCoreIDs: cores,
-                sharedCpuCores: shared,
-                cpuWeight: max(1, min(10_000, Int((100 * classFactor * max(shared, 0.01)).rounded()))),
-                memoryMaxBytes: memory,
-                memoryHighBytes: max(spec.guaranteed.memoryBytes, 0.9 * memory),
-                memoryMinBytes: spec.guaranteed.memoryBytes,
-                bandwidthBitsPerSecond: bandwidthBitsPerSecond(slot: slot)
-            )
-        }
+        for (slot, spec) in specs.enumerated() where present[slot] { result.tenants[spec.name] = perSlot[slot] }
         return result
+    }
+
+    /// Every slot's result in `allocations[slot]`, reusing each element's core array.
+    func readAllocations(into allocations: inout [TenantAllocation]) {
+        if allocations.count != specs.count {
+            allocations = Array(repeating: TenantAllocation(), count: specs.count)
+        }
+        // Cores in one pass over the host (an absent slot owns none), not one pass per slot.
+        for slot in specs.indices { allocations[slot].exclusiveCoreIDs.removeAll(keepingCapacity: true) }
+        for c in placement.owner.indices where placement.owner[c] >= 0 {
+            allocations[placement.owner[c]].exclusiveCoreIDs.append(placement.coreIDs[c])
+        }
+        for slot in specs.indices {
+            guard present[slot] else {
+                allocations[slot].sharedCpuCores = 0
+                allocations[slot].memoryMaxBytes = 0
+                allocations[slot].memoryHighBytes = 0
+                allocations[slot].memoryMinBytes = 0
+                allocations[slot].bandwidthBitsPerSecond = 0
+                continue
+            }
+            let shared = sharedCpuCores(slot: slot), memory = memoryMaxBytes(slot: slot), guaranteedMemory = facts[slot].guaranteed.memoryBytes
+            let classFactor = facts[slot].tenantClass == .latencyCritical ? 4.0 : (facts[slot].tenantClass == .burstable ? 2.0 : 1.0)
+            allocations[slot].sharedCpuCores = shared
+            allocations[slot].cpuWeight = max(1, min(10_000, Int((100 * classFactor * max(shared, 0.01)).rounded())))
+            allocations[slot].memoryMaxBytes = memory
+            allocations[slot].memoryHighBytes = max(guaranteedMemory, 0.9 * memory)
+            allocations[slot].memoryMinBytes = guaranteedMemory
+            allocations[slot].bandwidthBitsPerSecond = bandwidthBitsPerSecond(slot: slot)
+        }
     }
 
     // MARK: Steps of a tick
@@ -319,26 +349,13 @@ struct AllocationState {
     private mutating func prepareDemands(_ demands: [TenantDemand]) throws(SolveError) {
         for slot in specs.indices {
             let spec = facts[slot], demand = demands[slot]
-            for kind in ResourceKind.allCases {
-                let forecast = demand[kind]
-                if !(forecast.expected.isFinite && forecast.expected >= 0 && forecast.atQuantile.isFinite && forecast.atQuantile >= 0) {
-                    throw .invalidInput(field: "\(specs[slot].name).demand.\(kind)", reason: "forecast \(forecast.expected)/\(forecast.atQuantile) is not a finite non-negative amount")
-                }
-            }
             let inflation = model.latencyInflation(measuredWaitNanoseconds: demand.measuredRunQueueWaitP99Nanoseconds, sloNanoseconds: spec.sloNanoseconds)
             latencyInflation[slot] = inflation
             let cpuFactor = inflation / (spec.tenantClass == .latencyCritical ? model.latencyTargetUtilisation : 1)
-            for kind in ResourceKind.allCases {
-                let cell = slot * 3 + kind.rawValue, forecast = demand[kind]
-                let factor = kind == .cpu ? cpuFactor : 1
-                let isOn = present[slot] && (kind != .network || linkRow[slot] >= 0)
-                expected[cell] = isOn ? forecast.expected * factor : 0
-                quantile[cell] = isOn ? max(forecast.expected, forecast.atQuantile) * factor : 0
-                lowerAmount[cell] = isOn ? spec.guaranteed[kind] : 0
-                let poolLimit = kind == .network && linkRow[slot] >= 0 ? linkCapacity[linkRow[slot] - 2] : unit[kind.rawValue]
-                upperAmount[cell] = isOn ? min(spec.cap[kind], poolLimit) : 0
-                previousUsed[cell] = hasPrevious ? previous[cell] : quantile[cell]
-            }
+            // Explicit per kind, not a loop over `allCases`: that array costs a retain and release per tenant.
+            try prepareCell(slot: slot, kind: .cpu, forecast: demand.cpuCores, factor: cpuFactor)
+            try prepareCell(slot: slot, kind: .memory, forecast: demand.memoryBytes, factor: 1)
+            try prepareCell(slot: slot, kind: .network, forecast: demand.networkBitsPerSecond, factor: 1)
             let cpu = slot * 3
             coresWanted[slot] = 0
             if present[slot], spec.tenantClass == .latencyCritical {
@@ -349,8 +366,30 @@ struct AllocationState {
         }
     }
 
+    /// One slot × resource: its demand (scaled by `factor`) and its bounds from guarantee, cap and pool.
+    @inline(__always)
+    private mutating func prepareCell(slot: Int, kind: ResourceKind, forecast: Forecast, factor: Double) throws(SolveError) {
+        if !(forecast.expected.isFinite && forecast.expected >= 0 && forecast.atQuantile.isFinite && forecast.atQuantile >= 0) {
+            throw .invalidInput(field: "\(specs[slot].name).demand.\(kind)", reason: "forecast \(forecast.expected)/\(forecast.atQuantile) is not a finite non-negative amount")
+        }
+        let cell = slot * 3 + kind.rawValue, link = linkRow[slot]
+        let isOn = present[slot] && (kind != .network || link >= 0)
+        expected[cell] = isOn ? forecast.expected * factor : 0
+        quantile[cell] = isOn ? max(forecast.expected, forecast.atQuantile) * factor : 0
+        lowerAmount[cell] = isOn ? facts[slot].guaranteed[kind] : 0
+        let poolLimit = kind == .network && link >= 0 ? linkCapacity[link - 2] : unit[kind.rawValue]
+        upperAmount[cell] = isOn ? min(facts[slot].cap[kind], poolLimit) : 0
+        previousUsed[cell] = hasPrevious ? previous[cell] : quantile[cell]
+    }
+
     /// Whole cores for latency-critical tenants within what the shared pool's guarantees leave; the shared CPU
     /// cell of each slot then carries only what its cores do not cover.
+    ///
+    /// - Important: a tenant that holds exclusive cores gets no shared-pool quota: its CPU is exactly its cores.
+    ///   Enforce confines such a tenant to its cores (its cpuset excludes the shared pool), so quota on the pool
+    ///   would be capacity it cannot use and that the pool's tenants lose. Its demand beyond its cores (when the
+    ///   core budget or its cap stopped the placement) stays a shortfall in the cost, not a pool share. Its guarantee
+    ///   holds: placement gives it at least its guaranteed cores rounded up.
     private mutating func placeCores() throws(SolveError) {
         let placeable = placement.placeableCount
         var sharedGuarantees = 0.0, guaranteedCores = 0
@@ -371,27 +410,35 @@ struct AllocationState {
             left -= extra
             coresWanted[slot] = min(coresWanted[slot], guaranteed + extra)
         }
-        coresWanted.withUnsafeBufferPointer { placement.place(wanted: $0) }
+        // Placement is deterministic and starts from last tick's cores, so the same wishes give the same cores:
+        // most ticks (demand drifts within a core) skip it.
+        if coresWanted != placedWanted {
+            coresWanted.withUnsafeBufferPointer { placement.place(wanted: $0) }
+            for slot in specs.indices { placedWanted[slot] = coresWanted[slot] }
+            sharedPoolCores = host.cores.count
+            for slot in specs.indices { sharedPoolCores -= placement.held[slot] }
+        }
         for slot in specs.indices {
             let cell = slot * 3, held = Double(placement.held[slot])
             expected[cell] = max(0, expected[cell] - held)
             quantile[cell] = max(0, quantile[cell] - held)
             lowerAmount[cell] = max(0, lowerAmount[cell] - held)
-            upperAmount[cell] = max(lowerAmount[cell], upperAmount[cell] - held)
+            upperAmount[cell] = held > 0 ? lowerAmount[cell] : max(lowerAmount[cell], upperAmount[cell] - held)
             if !hasPrevious { previousUsed[cell] = quantile[cell] }
         }
     }
 
     /// Sets every piece's bounds and cost and every row's capacity for this tick.
-    private func setLinearProgram() throws(SolveError) {
+    private mutating func setLinearProgram() throws(SolveError) {
         let threshold = model.contentionThreshold
+        for row in 0..<rowCount { rowLoad[row] = 0 }
+        for slot in specs.indices where present[slot] {
+            rowLoad[0] += lowerAmount[slot * 3]
+            rowLoad[1] += lowerAmount[slot * 3 + 1]
+            if linkRow[slot] >= 0 { rowLoad[linkRow[slot]] += lowerAmount[slot * 3 + 2] }
+        }
         for row in 0..<rowCount {
-            var rowGuarantee = 0.0
-            for slot in specs.indices where present[slot] {
-                let kind = row < 2 ? ResourceKind(rawValue: row)! : .network
-                if rowOf(slot: slot, kind: kind) == row { rowGuarantee += lowerAmount[slot * 3 + kind.rawValue] }
-            }
-            let capacity = poolCapacity(row: row)
+            let capacity = poolCapacity(row: row), rowGuarantee = rowLoad[row]
             if rowGuarantee > capacity * (1 + 1e-12) { throw .guaranteesClash([rowClash(row: row)]) }
             let scale = unit[min(row, 2)]
             lp.setRowBounds(row, lower: -.infinity, upper: (threshold * capacity - rowGuarantee) / scale)
@@ -399,10 +446,11 @@ struct AllocationState {
         }
         for slot in specs.indices {
             let tenantClass = facts[slot].tenantClass
-            for kind in ResourceKind.allCases {
-                let cell = slot * 3 + kind.rawValue, scale = unit[kind.rawValue]
-                let lo = lowerAmount[cell] / scale, hi = upperAmount[cell] / scale
-                let e = expected[cell] / scale, q = quantile[cell] / scale, p = previousUsed[cell] / scale
+            // A slot without a link keeps its network pieces at zero, as built.
+            for k in 0..<(linkRow[slot] >= 0 ? 3 : 2) {
+                let cell = slot * 3 + k, inverseScale = inverseUnit[k]
+                let lo = lowerAmount[cell] * inverseScale, hi = upperAmount[cell] * inverseScale
+                let e = expected[cell] * inverseScale, q = quantile[cell] * inverseScale, p = previousUsed[cell] * inverseScale
                 let breakpoints = sorted3(min(max(e, lo), hi), min(max(q, lo), hi), min(max(p, lo), hi))
                 let column = cell * Self.pieceCount
                 var start = lo
@@ -470,6 +518,37 @@ struct AllocationState {
             .sorted { $0.amount > $1.amount }
         let name = row < 2 ? (row == 0 ? "shared cpu" : "memory") : "link \(host.links[row - 2].name)"
         return GuaranteeClash(resource: name, capacity: poolCapacity(row: row), guarantees: list)
+    }
+}
+
+/// The numbers a tick keeps per slot × resource, in memory allocated once: written several times per cell and
+/// tick, as arrays they paid a uniqueness check per write (a tenth of the step at 64 tenants). Freed with the solver.
+final class CellTable {
+    let lowerAmount: UnsafeMutableBufferPointer<Double>
+    let upperAmount: UnsafeMutableBufferPointer<Double>
+    let expected: UnsafeMutableBufferPointer<Double>
+    let quantile: UnsafeMutableBufferPointer<Double>
+    let previous: UnsafeMutableBufferPointer<Double>
+    let previousUsed: UnsafeMutableBufferPointer<Double>
+    let amount: UnsafeMutableBufferPointer<Double>
+
+    init(count: Int) {
+        func zeros() -> UnsafeMutableBufferPointer<Double> {
+            let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: count)
+            buffer.initialize(repeating: 0)
+            return buffer
+        }
+        lowerAmount = zeros()
+        upperAmount = zeros()
+        expected = zeros()
+        quantile = zeros()
+        previous = zeros()
+        previousUsed = zeros()
+        amount = zeros()
+    }
+
+    deinit {
+        for buffer in [lowerAmount, upperAmount, expected, quantile, previous, previousUsed, amount] { buffer.deallocate() }
     }
 }
 

@@ -137,14 +137,14 @@ public final class SimplexSolver {
         iterations = 0
         degenerateRun = 0
         if !dualsCurrent { store.computeDuals(phaseOne: false) }
-        let dualFeasible = store.placeNonbasic(dualTolerance: Self.tolerance)
-        store.computePrimal()
-        status = solveFromCurrentPoint(dualFeasible: dualFeasible)
+        var movableCount = 0
+        let dualFeasible = store.placeNonbasic(dualTolerance: Self.tolerance, movableCount: &movableCount)
+        status = solveFromCurrentPoint(dualFeasible: dualFeasible, movableCount: movableCount)
         dualsCurrent = status == .optimal
         return status
     }
 
-    private func solveFromCurrentPoint(dualFeasible: Bool) -> SimplexStatus {
+    private func solveFromCurrentPoint(dualFeasible: Bool, movableCount: Int) -> SimplexStatus {
         guard dualFeasible else { return runPrimal() }
         if store.isPrimalFeasible(Self.tolerance) {
             // Primal and dual feasible: the basis is still optimal (row prices are current with the reduced costs).
@@ -152,7 +152,7 @@ public final class SimplexSolver {
         }
         // The dual simplex ends primal and dual feasible: optimal. Its reduced costs are current; the row prices are
         // refreshed for the duals the caller reads.
-        let dualStatus = runDual()
+        let dualStatus = runDual(movableCount: movableCount)
         if dualStatus == .optimal { store.computeRowPrices() }
         return dualStatus
     }
@@ -282,10 +282,11 @@ public final class SimplexSolver {
     /// ratio test is the bound-flipping ("long-step") one: walking along the pivot row in order of the dual ratios,
     /// each boxed candidate passed is flipped to its other bound for as long as the leaving variable still stays
     /// short of its bound, so one pivot crosses many breakpoints of a piecewise-linear cost. Reduced costs are
-    /// updated from the pivot row instead of being recomputed.
-    private func runDual() -> SimplexStatus {
+    /// updated from the pivot row instead of being recomputed. `movableCount`: the size of the movable set that
+    /// `placeNonbasic` filled.
+    private func runDual(movableCount initialMovableCount: Int) -> SimplexStatus {
         let s = store, m = rowCount, tol = Self.tolerance
-        var movableCount = s.collectMovable()
+        var movableCount = initialMovableCount
         while true {
             if iterations >= iterationLimit { return .iterationLimit }
             if updatesSinceRefactor >= Self.refactorInterval {

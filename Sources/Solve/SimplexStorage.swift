@@ -199,12 +199,31 @@ final class SimplexStorage {
     /// Basic values from the nonbasic ones: x_B = B⁻¹ (−N x_N).
     func computePrimal() {
         for i in 0..<m { work[i] = 0 }
-        for j in 0..<n where state[j] != BasisStatus.basic.rawValue {
+        for j in 0..<(n + m) where state[j] != BasisStatus.basic.rawValue {
             let xj = x[j]
-            if xj == 0 { continue }
-            for k in columnStart[j]..<columnStart[j + 1] { work[rowIndex[k]] -= value[k] * xj }
+            if xj != 0 { accumulateNonbasic(j, xj) }
         }
-        for i in 0..<m where state[n + i] != BasisStatus.basic.rawValue { work[i] += x[n + i] }
+        setBasicFromWork()
+    }
+
+    /// Adds nonbasic variable j at value `xj` to `work` = −N x_N (a logical variable's column is −e_i).
+    @inline(__always)
+    private func accumulateNonbasic(_ j: Int, _ xj: Double) {
+        if j >= n {
+            work[j &- n] += xj
+            return
+        }
+        // A while loop: a Range here would check its bounds once per variable.
+        var k = columnStart[j]
+        let end = columnStart[j &+ 1]
+        while k < end {
+            work[rowIndex[k]] -= value[k] * xj
+            k &+= 1
+        }
+    }
+
+    /// x_B = B⁻¹ work.
+    private func setBasicFromWork() {
         for i in 0..<m {
             let row = inverse + i * m
             var sum = 0.0
@@ -274,33 +293,50 @@ final class SimplexStorage {
     /// Puts every nonbasic variable on a bound, in one pass: the bound its status names, or, when its reduced cost
     /// has the wrong sign for that bound and the other bound is finite, the other one (a flip that keeps the basis
     /// dual feasible). Returns false when a one-sided or free variable is dual infeasible: then only the primal
-    /// method applies. Reduced costs must be current.
-    func placeNonbasic(dualTolerance tolerance: Double) -> Bool {
-        var feasible = true
+    /// method applies. Reduced costs must be current. In the same pass it fills the movable set (as
+    /// `collectMovable`, its size in `movableCount`) and sets the basic variables' values (as `computePrimal`).
+    func placeNonbasic(dualTolerance tolerance: Double, movableCount: inout Int) -> Bool {
+        var feasible = true, count = 0
+        for i in 0..<m { work[i] = 0 }
         for j in 0..<(n + m) {
             var s = state[j]
-            if s == BasisStatus.basic.rawValue { continue }
+            if s == BasisStatus.basic.rawValue { movablePosition[j] = -1; continue }
             let lo = lower[j], hi = upper[j], dj = d[j]
+            let xj: Double
             // Fast paths: fixed, or already on a finite bound its reduced cost agrees with.
-            if lo == hi { state[j] = BasisStatus.atLower.rawValue; x[j] = lo; continue }
-            if s == BasisStatus.atLower.rawValue, dj >= -tolerance, lo > -.infinity { x[j] = lo; continue }
-            if s == BasisStatus.atUpper.rawValue, dj <= tolerance, hi < .infinity { x[j] = hi; continue }
-            if s == BasisStatus.atUpper.rawValue, hi == .infinity { s = BasisStatus.atLower.rawValue }
-            if s == BasisStatus.atLower.rawValue, lo == -.infinity { s = hi < .infinity ? BasisStatus.atUpper.rawValue : BasisStatus.free.rawValue }
-            if s == BasisStatus.free.rawValue, lo > -.infinity { s = BasisStatus.atLower.rawValue }
-            if s == BasisStatus.free.rawValue, hi < .infinity { s = BasisStatus.atUpper.rawValue }
-            if lo != hi {
-                if s == BasisStatus.atLower.rawValue, dj < -tolerance {
-                    if hi < .infinity { s = BasisStatus.atUpper.rawValue } else { feasible = false }
-                } else if s == BasisStatus.atUpper.rawValue, dj > tolerance {
-                    if lo > -.infinity { s = BasisStatus.atLower.rawValue } else { feasible = false }
-                } else if s == BasisStatus.free.rawValue, abs(dj) > tolerance {
-                    feasible = false
+            if lo == hi {
+                state[j] = BasisStatus.atLower.rawValue
+                movablePosition[j] = -1
+                xj = lo
+            } else {
+                movable[count] = j
+                movablePosition[j] = count
+                count &+= 1
+                if s == BasisStatus.atLower.rawValue, dj >= -tolerance, lo > -.infinity {
+                    xj = lo
+                } else if s == BasisStatus.atUpper.rawValue, dj <= tolerance, hi < .infinity {
+                    xj = hi
+                } else {
+                    if s == BasisStatus.atUpper.rawValue, hi == .infinity { s = BasisStatus.atLower.rawValue }
+                    if s == BasisStatus.atLower.rawValue, lo == -.infinity { s = hi < .infinity ? BasisStatus.atUpper.rawValue : BasisStatus.free.rawValue }
+                    if s == BasisStatus.free.rawValue, lo > -.infinity { s = BasisStatus.atLower.rawValue }
+                    if s == BasisStatus.free.rawValue, hi < .infinity { s = BasisStatus.atUpper.rawValue }
+                    if s == BasisStatus.atLower.rawValue, dj < -tolerance {
+                        if hi < .infinity { s = BasisStatus.atUpper.rawValue } else { feasible = false }
+                    } else if s == BasisStatus.atUpper.rawValue, dj > tolerance {
+                        if lo > -.infinity { s = BasisStatus.atLower.rawValue } else { feasible = false }
+                    } else if s == BasisStatus.free.rawValue, abs(dj) > tolerance {
+                        feasible = false
+                    }
+                    state[j] = s
+                    xj = s == BasisStatus.atLower.rawValue ? lo : (s == BasisStatus.atUpper.rawValue ? hi : 0)
                 }
             }
-            state[j] = s
-            x[j] = s == BasisStatus.atLower.rawValue ? lo : (s == BasisStatus.atUpper.rawValue ? hi : 0)
+            x[j] = xj
+            if xj != 0 { accumulateNonbasic(j, xj) }
         }
+        movableCount = count
+        setBasicFromWork()
         return feasible
     }
 

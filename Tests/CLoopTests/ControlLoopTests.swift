@@ -124,18 +124,19 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
 }
 
 @Suite struct SolvePlannerTests {
-    @Test func quotaAnExclusiveTenantCannotUseGoesToTheSharedPool() {
+    /// Solve gives a tenant that owns exclusive cores no shared-pool quota (Enforce confines it to its cores), so
+    /// the plan passes on a quota every tenant can use.
+    @Test func aTenantOnExclusiveCoresGetsNoSharedQuota() throws {
+        let host = HostCapacity(cores: (0..<4).map { Core(id: $0) }, memoryBytesPerNode: [8e9], housekeepingCoreIDs: [0])
         let specs = [TenantSpec(name: "lc", cgroupPath: "lc", tenantClass: .latencyCritical),
-                     TenantSpec(name: "b", cgroupPath: "b", tenantClass: .burstable, cap: ResourceVector(cpuCores: 0.5, memoryBytes: .infinity, networkBitsPerSecond: .infinity)),
                      TenantSpec(name: "be", cgroupPath: "be", tenantClass: .bestEffort)]
-        let solved = Allocation(tenants: [
-            "lc": TenantAllocation(exclusiveCoreIDs: [1], sharedCpuCores: 0.6),
-            "b": TenantAllocation(sharedCpuCores: 0.2),
-            "be": TenantAllocation(sharedCpuCores: 0.2),
-        ])
-        let moved = SolvePlanner.Plan.movingUnusableQuota(solved, specs: specs)
-        #expect(moved.tenants["lc"]?.sharedCpuCores == 0)
-        #expect(moved.tenants["b"]?.sharedCpuCores == 0.5)
-        #expect(abs((moved.tenants["be"]?.sharedCpuCores ?? 0) - 0.5) < 1e-12)
+        let plan = try SolvePlanner(manageMemory: true).plan(host: host, specs: specs, current: Allocation())
+        let demands = [TenantDemand(cpuCores: Forecast(expected: 2.5, atQuantile: 2.5, confidence: 1)),
+                       TenantDemand(cpuCores: Forecast(expected: 1.5, atQuantile: 1.5, confidence: 1))]
+        let allocation = try plan.solve(demands: demands, present: [true, true]).allocation
+        try allocation.validate(host: host, specs: specs)
+        #expect(allocation.tenants["lc"]?.exclusiveCoreIDs.count == 3)
+        #expect(allocation.tenants["lc"]?.sharedCpuCores == 0)
+        #expect(abs((allocation.tenants["be"]?.sharedCpuCores ?? 0) - 1) < 1e-9)
     }
 }

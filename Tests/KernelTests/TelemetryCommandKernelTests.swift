@@ -67,6 +67,37 @@ import Testing
         #expect(access(pins, F_OK) != 0)
     }
 
+    /// In a private mount namespace (the host's bpffs stays as it is) where /sys/fs/bpf is not bpffs, `dpm telemetry`
+    /// mounts bpffs there, pins into it and runs.
+    @Test func bpffsIsMountedWhenMissing() throws {
+        let a = try TelemetryTestCgroup()
+        let pins = telemetryTestPinDirectory()
+        let run = try telemetryTestRun("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", """
+            while [ "$(stat -f -c %T /sys/fs/bpf)" = bpf_fs ]; do umount /sys/fs/bpf || exit 3; done
+            echo "before: $(stat -f -c %T /sys/fs/bpf)"
+            "$0" telemetry --pin-directory "$1" --cgroup "$2" --duration 300ms --format json >/dev/null || exit 4
+            echo "after: $(stat -f -c %T /sys/fs/bpf)"
+            """, TelemetryTestProducts.dpm, pins, a.path])
+        #expect(run.status == 0, "\(run.output) \(run.errorOutput)")
+        #expect(run.output.contains("before: sysfs"), "\(run.output)")
+        #expect(run.output.contains("after: bpf_fs"), "\(run.output)")
+    }
+
+    /// In a private mount namespace where an empty tmpfs hides /sys/kernel/btf, the kernel offers no BTF as far as
+    /// dpm and libbpf can see: the error names the missing file and the kernel option, and nothing is pinned.
+    @Test func withoutKernelBTFTheErrorSaysSo() throws {
+        let a = try TelemetryTestCgroup()
+        let pins = telemetryTestPinDirectory()
+        let run = try telemetryTestRun("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", """
+            mount -t tmpfs dpm-test-no-btf /sys/kernel/btf || exit 3
+            exec "$0" telemetry --pin-directory "$1" --cgroup "$2" --duration 300ms
+            """, TelemetryTestProducts.dpm, pins, a.path])
+        #expect(run.status == 1, "\(run.errorOutput)")
+        #expect(run.errorOutput.contains("the kernel has no BTF at \(KernelFeatures.kernelBTFPath)")
+                && run.errorOutput.contains("CONFIG_DEBUG_INFO_BTF"), "\(run.errorOutput)")
+        #expect(access(pins, F_OK) != 0)
+    }
+
     @Test func aRemovedCgroupIsReportedGoneAndTheOthersContinue() throws {
         let a = try TelemetryTestCgroup()
         let b = try TelemetryTestCgroup()
@@ -103,8 +134,10 @@ import Testing
         process.arguments = ["telemetry", "--pin-directory", pins, "--cgroup", a.path]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
+        // The cgroup's link pin appears once the network programs are attached (the map pins come earlier).
+        let linkPin = "\(pins)/link_cgroup_ingress_\(try TelemetryProbes.cgroupID(path: a.path))"
         var waitedMilliseconds = 0
-        while access("\(pins)/records", F_OK) != 0 && waitedMilliseconds < 20_000 {
+        while access(linkPin, F_OK) != 0 && waitedMilliseconds < 20_000 {
             telemetryTestSleep(milliseconds: 10)
             waitedMilliseconds += 10
         }

@@ -122,6 +122,29 @@ import Testing
         #expect(solver.explanation(slot: 0).coresWanted == 4)
     }
 
+    /// A tenant confined to its exclusive cores cannot use shared-pool quota: it gets none, neither from leftover
+    /// pool capacity nor when the core budget left its demand short, and the pool's tenants keep that capacity.
+    @Test func tenantsWithExclusiveCoresGetNoSharedQuota() throws {
+        let host = AllocationProblem.Host(coreCount: 4, housekeepingCoreIDs: [0], memoryBytes: 8e9)
+        let problem = AllocationProblem(host: host, tenants: [
+            .init(name: "lc", class: .latencyCritical, demand: .init(cpuCores: 0.5, memoryBytes: 1e9)),
+            .init(name: "short", class: .latencyCritical, demand: .init(cpuCores: 2.5, memoryBytes: 1e9)),
+            .init(name: "be", class: .bestEffort, demand: .init(cpuCores: 1.5, memoryBytes: 1e9)),
+        ])
+        let (solver, hostCapacity, specs) = try Self.make(problem)
+        try solver.solve(demands: problem.demands())
+        let allocation = solver.allocation()
+        try allocation.validate(host: hostCapacity, specs: specs)
+        // 0.5 cores at 70 % → 1 core; 2.5 at 70 % → 4 cores wanted, 2 left after lc's: short of its demand.
+        #expect(allocation.tenants["lc"]?.exclusiveCoreIDs.count == 1)
+        #expect(allocation.tenants["short"]?.exclusiveCoreIDs.count == 2)
+        #expect(allocation.tenants["lc"]?.sharedCpuCores == 0)
+        #expect(allocation.tenants["short"]?.sharedCpuCores == 0)
+        // The one core left (CPU 0, housekeeping) is the pool: be has its demand from it.
+        #expect(abs((allocation.tenants["be"]?.sharedCpuCores ?? 0) - 1) < 1e-9)
+        #expect(solver.explanation(slot: 0).resources[ResourceKind.cpu.rawValue].boundBy == .exclusiveCores)
+    }
+
     @Test func clashingGuaranteesAreReportedByName() throws {
         let host = AllocationProblem.Host(coreCount: 8, memoryBytes: 10e9)
         let problem = AllocationProblem(host: host, tenants: [

@@ -1,21 +1,22 @@
 import BPFLoader
-import Foundation
+import CMallocCounter
 import Glibc
 
 // Consumer-side benchmarks of the telemetry probes (run as root by Benchmarks/telemetry/run.sh):
 //
-//   TelemetryBenchmark drain TENANTS SECONDS normal|fifo|fifo-spin
-//       TENANTS tenants that each wake every millisecond; the consumer drains every millisecond and times each
-//       drain: median and p99 µs, records per drain, late ticks, dropped records. fifo-spin busy-waits between
-//       ticks instead of sleeping (caches and TLB stay warm): the difference is the cold start after a sleep.
+//   TelemetryBenchmark drain TENANTS SECONDS CONSUMER[,CONSUMER…]
+//       TENANTS tenants that each wake every millisecond; the consumer drains every millisecond for SECONDS per
+//       CONSUMER phase (normal, fifo, fifo-spin; same tenants and probes, one after the other). Even ticks time the
+//       drain by the wall clock, odd ticks by the consumer thread's CPU time (CLOCK_THREAD_CPUTIME_ID): median,
+//       p99, max; records and entries per drain, late ticks, heap allocations in the timed loop, dropped records.
+//       fifo-spin busy-waits between ticks instead of sleeping (caches and TLB stay warm): the difference is the
+//       cold start after a sleep. Anchors of the same run: the same two clock reads around nothing, and a second
+//       drain right after the first (empty ring, warm caches).
 //   TelemetryBenchmark rate TENANTS SECONDS normal|fifo RING_BYTES
 //       TENANTS tenants each running `perf bench sched pipe` (scheduler events as fast as the host allows); the
 //       consumer drains every millisecond: events per second seen and dropped records.
-
-struct Tenant {
-    let path: String
-    let load: Process
-}
+//
+// Tenants start through posix_spawn (no Foundation), so the benchmark also runs under valgrind --tool=callgrind.
 
 func fail(_ message: String) -> Never {
     let line = "TelemetryBenchmark: \(message)\n"
@@ -23,9 +24,9 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-func monotonicNanoseconds() -> UInt64 {
+func nanoseconds(_ clock: clockid_t) -> UInt64 {
     var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
+    clock_gettime(clock, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
@@ -34,31 +35,46 @@ func sleepUntil(_ deadline: UInt64) {
     while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake, nil) == EINTR {}
 }
 
-/// Makes this process SCHED_FIFO 50; children start as normal tasks (SCHED_RESET_ON_FORK).
-func becomeRealTime() {
-    var parameters = sched_param(sched_priority: 50)
+/// Makes this thread SCHED_FIFO 50 (children start as normal tasks: SCHED_RESET_ON_FORK), or normal again.
+func setRealTime(_ realTime: Bool) {
+    var parameters = sched_param(sched_priority: realTime ? 50 : 0)
     let resetOnFork: Int32 = 0x4000_0000
-    guard sched_setscheduler(0, SCHED_FIFO | resetOnFork, &parameters) == 0 else { fail("SCHED_FIFO: errno \(errno)") }
+    guard sched_setscheduler(0, (realTime ? SCHED_FIFO : SCHED_OTHER) | resetOnFork, &parameters) == 0 else {
+        fail("sched_setscheduler: errno \(errno)")
+    }
 }
 
-/// Creates `count` cgroups and starts `command` (given the cgroup path) in each.
-func startTenants(_ count: Int, _ command: (String) -> [String]) throws -> [Tenant] {
-    let prefix = "/sys/fs/cgroup/unified/dpm-bench-\(getpid())"
-    return try (0..<count).map { index in
-        let path = "\(prefix)-\(index)"
+/// The directory of this executable (TelemetryLoad sits beside it).
+func executableDirectory() -> String {
+    var path = [CChar](repeating: 0, count: 4096)
+    let length = readlink("/proc/self/exe", &path, path.count - 1)
+    guard length > 0 else { fail("readlink /proc/self/exe: errno \(errno)") }
+    let executable = String(decoding: path[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return String(executable[..<(executable.lastIndex(of: "/") ?? executable.endIndex)])
+}
+
+/// Starts `arguments` (a path or a name on PATH) in the cgroup v2 directory `cgroup`, via `sh`, output discarded.
+func spawn(in cgroup: String, _ arguments: [String]) -> pid_t {
+    let argv = ["/bin/sh", "-c", "echo $$ > \(cgroup)/cgroup.procs && exec \"$@\" >/dev/null 2>&1", "sh"] + arguments
+    var cArguments = argv.map { strdup($0) } + [nil]
+    defer { cArguments.forEach { free($0) } }
+    var pid = pid_t()
+    let result = posix_spawn(&pid, "/bin/sh", nil, nil, &cArguments, environ)
+    guard result == 0 else { fail("posix_spawn \(arguments[0]): errno \(result)") }
+    return pid
+}
+
+/// Creates `count` cgroups `dpm-bench-<pid>-<i>` and starts `command` in each.
+func startTenants(_ count: Int, _ command: [String]) -> [(path: String, pid: pid_t)] {
+    (0..<count).map { index in
+        let path = "/sys/fs/cgroup/unified/dpm-bench-\(getpid())-\(index)"
         guard mkdir(path, 0o755) == 0 else { fail("mkdir \(path): errno \(errno)") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "echo $$ > \(path)/cgroup.procs && exec \"$@\"", "sh"] + command(path)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return Tenant(path: path, load: process)
+        return (path, spawn(in: path, command))
     }
 }
 
 /// Kills every process of each tenant (`cgroup.kill`: forked children too), then removes the cgroups.
-func stopTenants(_ tenants: [Tenant]) {
+func stopTenants(_ tenants: [(path: String, pid: pid_t)]) {
     for tenant in tenants {
         let kill = open("\(tenant.path)/cgroup.kill", O_WRONLY)
         if kill >= 0 {
@@ -67,86 +83,127 @@ func stopTenants(_ tenants: [Tenant]) {
         }
     }
     for tenant in tenants {
-        tenant.load.waitUntilExit()
+        var status: Int32 = 0
+        waitpid(tenant.pid, &status, 0)
         for _ in 0..<200 where rmdir(tenant.path) != 0 && errno == EBUSY { usleep(10_000) }
     }
 }
 
-func percentile(_ sorted: [UInt64], _ fraction: Double) -> UInt64 {
-    sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+/// Median, p99 and max of a sample, in µs.
+func summary(_ values: [UInt64]) -> String {
+    let sorted = values.sorted()
+    func at(_ fraction: Double) -> UInt64 { sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))] }
+    func microseconds(_ value: UInt64) -> String {
+        let hundredths = (value + 5) / 10
+        return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"
+    }
+    return "median=\(microseconds(at(0.5))) p99=\(microseconds(at(0.99))) max=\(microseconds(sorted.last ?? 0))"
 }
 
-func microseconds(_ nanoseconds: UInt64) -> String {
-    String(format: "%.2f", Double(nanoseconds) / 1000)
+func counts(_ values: [UInt64]) -> String {
+    let sorted = values.sorted()
+    return "median=\(sorted[sorted.count / 2]) p99=\(sorted[min(sorted.count - 1, sorted.count * 99 / 100)])"
+}
+
+func loadAverage() -> String {
+    var averages = [Double](repeating: 0, count: 3)
+    return getloadavg(&averages, 3) == 3 ? averages.map { "\(($0 * 100).rounded() / 100)" }.joined(separator: " ") : "?"
+}
+
+/// Drains every millisecond for `drains` ticks and prints what each drain cost.
+func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drains: Int) throws {
+    setRealTime(consumer.hasPrefix("fifo"))
+    let spinning = consumer == "fifo-spin"
+    var totals = TelemetryTotals()
+    // Even ticks time the drain by the wall clock (vDSO, ~20 ns), odd ticks by the thread's CPU time (a system
+    // call, ~0.7 µs here): never one clock around the other. Every sample array is allocated before the timed loop;
+    // the loop itself must not allocate.
+    let samples = (drains + 1) / 2
+    var wallNanoseconds = [UInt64](repeating: 0, count: samples)
+    var cpuNanoseconds = [UInt64](repeating: 0, count: samples)
+    var emptyWallNanoseconds = [UInt64](repeating: 0, count: samples)
+    var emptyCPUNanoseconds = [UInt64](repeating: 0, count: samples)
+    var warmEmptyDrainNanoseconds = [UInt64](repeating: 0, count: samples)
+    var records = [UInt64](repeating: 0, count: drains)
+    var entries = [UInt64](repeating: 0, count: drains)
+    var lateTicks = 0
+    probes.drain(into: &totals)
+    totals.reset()
+    let droppedBefore = try probes.droppedRecords()
+    let allocationsBefore = dpm_allocation_count()
+    let start = nanoseconds(CLOCK_MONOTONIC)
+    var tick = start
+    for index in 0..<drains {
+        tick += 1_000_000
+        if spinning { while nanoseconds(CLOCK_MONOTONIC) < tick {} } else { sleepUntil(tick) }
+        let clock = index % 2 == 0 ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID
+        let sample = index / 2
+        // Anchor: the same clock read twice around nothing.
+        let emptyStart = nanoseconds(clock)
+        let empty = nanoseconds(clock) - emptyStart
+        let drainStart = nanoseconds(clock)
+        let drain = probes.drain(into: &totals)
+        let cost = nanoseconds(clock) - drainStart
+        if index % 2 == 0 {
+            wallNanoseconds[sample] = cost
+            emptyWallNanoseconds[sample] = empty
+            let drained = nanoseconds(CLOCK_MONOTONIC)
+            probes.drain(into: &totals)
+            warmEmptyDrainNanoseconds[sample] = nanoseconds(CLOCK_MONOTONIC) - drained
+            if emptyStart - tick > 1_000_000 { lateTicks += 1 }
+        } else {
+            cpuNanoseconds[sample] = cost
+            emptyCPUNanoseconds[sample] = empty
+        }
+        records[index] = UInt64(drain.records)
+        entries[index] = UInt64(drain.entries)
+    }
+    let elapsed = nanoseconds(CLOCK_MONOTONIC) - start
+    let allocations = dpm_allocation_count() - allocationsBefore
+    let dropped = try probes.droppedRecords() - droppedBefore
+    setRealTime(false)
+    let events = (0..<TelemetryTotals.slotCapacity).reduce(UInt64(0)) { sum, slot in
+        sum + totals[slot].contextSwitches + totals[slot].pageFaults + totals[slot].rxPackets + totals[slot].txPackets
+    }
+    let seconds = Double(elapsed) / 1e9
+    print("consumer=\(consumer) tenants=\(tenantCount) flavour=\(probes.flavour.rawValue) drains=\(drains) "
+        + "seconds=\((seconds * 100).rounded() / 100) load=\(loadAverage())")
+    print("  drain wall_us \(summary(wallNanoseconds))  thread_cpu_us \(summary(cpuNanoseconds))  "
+        + "(\(wallNanoseconds.count) drains each)")
+    print("  records_per_drain \(counts(records))  entries_per_drain \(counts(entries))  "
+        + "entries_total=\(entries.reduce(0, +))  late_ticks=\(lateTicks)")
+    print("  anchor empty_interval wall_us \(summary(emptyWallNanoseconds))  thread_cpu_us \(summary(emptyCPUNanoseconds))")
+    print("  anchor empty_warm_drain wall_us \(summary(warmEmptyDrainNanoseconds))")
+    print("  heap_allocations_in_timed_loop=\(allocations) events_per_second=\(UInt64(Double(events) / seconds)) "
+        + "dropped_records=\(dropped)")
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count >= 5, let tenantCount = Int(arguments[2]), let seconds = Double(arguments[3]),
-      ["normal", "fifo", "fifo-spin"].contains(arguments[4])
-else { fail("usage: TelemetryBenchmark drain|rate TENANTS SECONDS normal|fifo [RING_BYTES]") }
+guard arguments.count >= 5, let tenantCount = Int(arguments[2]), let seconds = Double(arguments[3]) else {
+    fail("usage: TelemetryBenchmark drain TENANTS SECONDS CONSUMER[,CONSUMER…] | rate TENANTS SECONDS normal|fifo RING_BYTES")
+}
 let mode = arguments[1]
-let realTime = arguments[4].hasPrefix("fifo")
-/// Busy-waits for the next tick instead of sleeping: shows how much of a drain is the cold start after a sleep.
-let spinning = arguments[4] == "fifo-spin"
-let loadBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    .deletingLastPathComponent().appendingPathComponent("TelemetryLoad").path
-
+let consumers = arguments[4].split(separator: ",").map(String.init)
+guard consumers.allSatisfy(["normal", "fifo", "fifo-spin"].contains) else { fail("unknown consumer \(arguments[4])") }
 var options = TelemetryProbes.Options()
 options.pinDirectory = nil
-if mode == "rate" {
+let command: [String]
+switch mode {
+case "drain":
+    let phases = Double(consumers.count)
+    command = ["\(executableDirectory())/TelemetryLoad", "-", "nap", "\(seconds * phases + 2)"]
+case "rate":
     guard arguments.count == 6, let ringBytes = UInt32(arguments[5]) else { fail("rate needs RING_BYTES") }
     options.ringBufferBytes = ringBytes
-}
-let probes = try TelemetryProbes(options: options)
-let tenants: [Tenant]
-switch mode {
-case "drain": tenants = try startTenants(tenantCount) { _ in [loadBinary, "-", "nap", "\(seconds + 2)"] }
-case "rate": tenants = try startTenants(tenantCount) { _ in ["perf", "bench", "sched", "pipe", "-l", "2000000000"] }
+    command = ["perf", "bench", "sched", "pipe", "-l", "2000000000"]
 default: fail("unknown mode \(mode)")
 }
+let probes = try TelemetryProbes(options: options)
+let tenants = startTenants(tenantCount, command)
 defer { stopTenants(tenants) }
-let watches = try tenants.map { try probes.watch(cgroupPath: $0.path) }
-if realTime { becomeRealTime() }
-
-var totals = TelemetryTotals()
-let drains = Int(seconds * 1000)
-var drainNanoseconds = [UInt64](repeating: 0, count: drains)
-/// Anchor: a second drain right after the first, on an empty ring with warm caches and TLB.
-var emptyDrainNanoseconds = [UInt64](repeating: 0, count: drains)
-var recordsPerDrain = [UInt64](repeating: 0, count: drains)
-var lateTicks = 0
+for tenant in tenants { _ = try probes.watch(cgroupPath: tenant.path) }
+print("# \(mode): \(tenantCount) tenants, ring_bytes=\(options.ringBufferBytes), one drain per millisecond")
 usleep(200_000)
-try probes.drain(into: &totals)
-totals.reset()
-// Drops while nobody drained during the start-up above do not count.
-let droppedBefore = try probes.droppedRecords()
-let start = monotonicNanoseconds()
-var tick = start
-for index in 0..<drains {
-    tick += 1_000_000
-    if spinning { while monotonicNanoseconds() < tick {} } else { sleepUntil(tick) }
-    let before = monotonicNanoseconds()
-    if before - tick > 1_000_000 { lateTicks += 1 }
-    recordsPerDrain[index] = UInt64(try probes.drain(into: &totals))
-    let after = monotonicNanoseconds()
-    drainNanoseconds[index] = after - before
-    try probes.drain(into: &totals)
-    emptyDrainNanoseconds[index] = monotonicNanoseconds() - after
+for consumer in consumers {
+    try measure(probes, consumer: consumer, tenantCount: tenantCount, drains: Int(seconds * 1000))
 }
-let elapsed = monotonicNanoseconds() - start
-let dropped = try probes.droppedRecords() - droppedBefore
-let sortedDrains = drainNanoseconds.sorted()
-let sortedRecords = recordsPerDrain.sorted()
-let sortedEmptyDrains = emptyDrainNanoseconds.sorted()
-let events = (0..<TelemetryTotals.slotCapacity).reduce(UInt64(0)) { sum, slot in
-    sum + totals[slot].contextSwitches + totals[slot].pageFaults + totals[slot].rxPackets + totals[slot].txPackets
-}
-print("mode=\(mode) tenants=\(tenantCount) watched=\(watches.count) consumer=\(arguments[4]) "
-    + "flavour=\(probes.flavour.rawValue) ring_bytes=\(options.ringBufferBytes) drains=\(drains) "
-    + "seconds=\(String(format: "%.2f", Double(elapsed) / 1e9))")
-print("drain_us median=\(microseconds(percentile(sortedDrains, 0.5))) p99=\(microseconds(percentile(sortedDrains, 0.99))) "
-    + "max=\(microseconds(sortedDrains.last ?? 0)) records_per_drain median=\(percentile(sortedRecords, 0.5)) "
-    + "p99=\(percentile(sortedRecords, 0.99)) late_ticks=\(lateTicks)")
-print("anchor empty_warm_drain_us median=\(microseconds(percentile(sortedEmptyDrains, 0.5))) "
-    + "p99=\(microseconds(percentile(sortedEmptyDrains, 0.99)))")
-print("events_per_second=\(UInt64(Double(events) / (Double(elapsed) / 1e9))) dropped_records=\(dropped)")
