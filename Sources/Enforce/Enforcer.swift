@@ -102,7 +102,7 @@ public final class Enforcer: @unchecked Sendable {
         changedRequests.removeAll(keepingCapacity: true)
         for position in requested.indices {
             if let slot = partition.slot(named: requested[position].name, hint: position),
-               books[slot].lastRequested == requested[position] { continue }
+               books[slot].isLastRequest(requested[position]) { continue }
             changedRequests.append(position)
         }
         guard !changedRequests.isEmpty else { return [] }
@@ -502,6 +502,12 @@ struct TenantBook {
         self.cgroupPath = cgroupPath
         paths = CgroupKnob.allCases.map { backend.file($0, of: cgroupPath) }
         memoryUsagePath = Self.memoryUsagePath(of: cgroupPath, backend: backend)
+    }
+
+    /// Whether `request` equals the last request (compared in place: no copy of either state).
+    func isLastRequest(_ request: TenantState) -> Bool {
+        guard let last = lastRequested else { return false }
+        return last == request
     }
 
     static func memoryUsagePath(of cgroupPath: String, backend: CgroupBackend) -> String {

@@ -81,11 +81,12 @@ public final class LinuxKernel: KernelCalls {
     }
 
     public func read(descriptor: Int32) -> Result<String, ErrnoCode> {
-        // Control files are small: one page almost always holds them, and the stack buffer avoids the heap.
+        // Control files are small: 1 KiB almost always holds them, and a buffer that small is on the stack (a
+        // larger temporary allocation goes to the heap).
         var result = ""
         var offset = 0
         while true {
-            let chunk: Result<String?, ErrnoCode> = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+            let chunk: Result<String?, ErrnoCode> = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
                 while true {
                     let count = pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
                     if count > 0 {
