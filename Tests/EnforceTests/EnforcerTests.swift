@@ -270,3 +270,27 @@ extension EnforcerTests {
         #expect(kernel["/sys/fs/cgroup/cpuset/vm/a/cpuset.cpus"] == "0-3")
     }
 }
+
+extension EnforcerTests {
+    /// Forgetting a tenant moves the last tenant into its slot: that tenant's files, request and totals move with it.
+    @Test func aTenantMovedIntoAForgottenSlotKeepsItsOwnFiles() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/a", "pods/b", "pods/c"])
+        let enforcer = makeEnforcer(kernel)
+        func tenant(_ name: String, quota: Double) -> TenantState {
+            TenantState(name: name, cgroupPath: "pods/\(name)", settings: CgroupSettings(cpuQuotaCores: quota))
+        }
+        try enforcer.apply([tenant("a", quota: 0.5), tenant("b", quota: 0.5), tenant("c", quota: 0.5)])
+        kernel.state.withLock { state in state.files = state.files.filter { !$0.key.contains("/pods/a/") } }
+        #expect(enforcer.forget(tenant: "a") != nil)
+        let writes = kernel.writes.count
+        // The same requests in another order: nothing changed, nothing written.
+        #expect(try enforcer.apply([tenant("c", quota: 0.5), tenant("b", quota: 0.5)]).isEmpty)
+        #expect(kernel.writes.count == writes)
+        #expect(try enforcer.apply([tenant("b", quota: 0.5), tenant("c", quota: 1.5)]).map(\.description) == ["c: cpuQuota = 1.5"])
+        #expect(kernel.writes.last?.path == "/sys/fs/cgroup/cpu/pods/c/cpu.cfs_quota_us")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/c/cpu.cfs_quota_us"] == "150000")
+        // 0.5 + 1.5 cores of 4: room for b to grow to 2 but not beyond.
+        #expect(throws: EnforceError.noSafeOrder(tenants: ["b"])) { try enforcer.apply([tenant("b", quota: 2.6)]) }
+        #expect(try enforcer.apply([tenant("b", quota: 2.5)]).count == 1)
+    }
+}
