@@ -12,6 +12,7 @@
 #include <linux/pkt_sched.h>
 #include <linux/pkt_cls.h>
 #include <linux/if_link.h>
+#include <linux/tc_act/tc_mirred.h>
 
 /** Sets the affinity of one thread (by kernel thread id) to the CPUs whose numbers are in `cpus`. */
 static inline int dpm_set_thread_affinity(pid_t tid, const int *cpus, int count) {
