@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "CLoop",
             dependencies: [
-                "Pool", "CLoopSystem", "BPFLoader", "Predict", "Solve", "Enforce",
+                "Pool", "CLoopSystem", "BPFLoader", "Predict", "Solve", "Enforce", "Discover",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
@@ -98,10 +98,28 @@ let package = Package(
             path: "Benchmarks/predict/PredictBenchmark",
             swiftSettings: strict
         ),
+        // Knob scan of dpm and the baselines on the PlanetLab and Azure V1 traces (slack at 1% and 5% shortfall).
+        .executableTarget(
+            name: "predict-knob-scan",
+            dependencies: ["Predict", "Replay"],
+            path: "Benchmarks/predict/KnobScan",
+            swiftSettings: strict
+        ),
+        // Value of central priors for Predict: new and strongly seasonal tenants, blended vs edge-only (issue 8).
+        .executableTarget(
+            name: "predict-prior-value",
+            dependencies: ["Predict", "Replay", "CentralLearning", "Pool"],
+            path: "Benchmarks/predict/PriorValue",
+            swiftSettings: strict
+        ),
 
         // Edge side of the central sync: wire types and a buffering upload/prior client. Foundation only, so the
         // agent carries no server dependencies.
         .target(name: "CentralSync", dependencies: ["Pool"], swiftSettings: strict),
+
+        // How the central service learns priors (seasonal decomposition, shape clustering): pure values on Pool, so
+        // benchmarks and the edge can use it without the server's dependencies.
+        .target(name: "CentralLearning", dependencies: ["Pool"], swiftSettings: strict),
 
         // The central forecasting service: HTTP API, storage (SQLite or PostgreSQL), learning of priors.
         .target(
@@ -109,6 +127,7 @@ let package = Package(
             dependencies: [
                 "Pool",
                 "CentralSync",
+                "CentralLearning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -143,7 +162,9 @@ let package = Package(
         .testTarget(name: "EnforceTests", dependencies: ["Enforce", "Pool"], swiftSettings: strict),
         .testTarget(
             name: "CentralTests",
-            dependencies: ["Central", "CentralSync", "Pool", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "Central", "CentralLearning", "CentralSync", "Pool", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: strict
         ),
         // Discovery benchmark: containers started and stopped in a row (Benchmarks/discover/run.sh).

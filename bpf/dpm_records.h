@@ -59,22 +59,19 @@ struct dpm_flush_record {
 };
 
 /*
- * Per-CPU bookkeeping of the scheduler programs (map `cpu_state`, one entry). Times are in the clock of the flavour:
- * the run queue's clock (tp_btf) or bpf_ktime_get_ns (raw_tp).
+ * Per-CPU bookkeeping of the scheduler programs (map `cpu_state`, one entry). Times are bpf_ktime_get_ns().
  */
 struct dpm_cpu_state {
 	__u64 last_flush_ns;
 	__u64 run_start_ns;         /* when the current task switched in */
 	__u64 dropped_records;      /* flush records the full ring buffer refused on this CPU */
 	__u32 current_slot;         /* slot of the task on this CPU, or DPM_NO_SLOT */
-	__u32 cached_generation;    /* one-entry cache of the last cgroup-to-slot lookup on this CPU */
-	__u64 cached_cgroup_id;
-	__u32 cached_slot;
 	__u32 reserved;
 	__u64 touched[DPM_SLOT_WORDS]; /* bit per slot changed since the last flush */
 };
 
-/* Per-task state of the raw_tp fallback (pid-keyed hash): when the task was enqueued, and its cached slot. */
+/* Per-task state (task storage for tp_btf, a pid-keyed hash for raw_tp): when the task was enqueued, and its cached
+ * slot. */
 struct dpm_task_state {
 	__u64 enqueued_ns;          /* last wake-up or preemption; 0 once switched in */
 	__u64 cgroup_id;            /* cgroup of the cached slot */

@@ -7,9 +7,14 @@
 # duration of the podman command itself. Samples the watcher's open file descriptors and resident memory every 10
 # containers. Prints what it measured; never passes or fails. Cleans up the service, the image, the containers and
 # the watcher, also on failure. Run as root.
+#
+# With `agent` as second argument the watcher is the agent itself (`dpm run` with `sources: [docker:SOCKET]`,
+# release build) and a container counts as in the table when `dpm status` lists it: the time the issue's goal is
+# about, polling included (one `dpm status` every 10 ms). DPM=path/to/dpm uses that binary instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count=${1:-100}
+watcher_kind=${2:-discovery}
 work=$(mktemp -d /tmp/dpm-bench-XXXXXX)
 image=localhost/$(basename "$work" | tr "[:upper:]" "[:lower:]"):1
 prefix=$(basename "$work" | tr "[:upper:]" "[:lower:]")
@@ -30,23 +35,44 @@ podman import "$work/bb.tar" "$image" >/dev/null 2>&1
 podman system service --time=0 "unix://$work/engine.sock" >/dev/null 2>&1 &
 service=$!
 for _ in $(seq 100); do [ -S "$work/engine.sock" ] && break; sleep 0.05; done
-swift build -c release --product discover-benchmark >/dev/null
-.build/release/discover-benchmark "$work/engine.sock" >"$work/events" 2>"$work/warnings" &
-watcher=$!
-for _ in $(seq 200); do grep -q '^ready' "$work/events" && break; sleep 0.05; done
-sleep 1
-
 now() { date +%s%N; }
-# Waits until the watcher printed "$1 $2 <ns>" and prints that timestamp (or "timeout" after 10 s).
-wait_event() {
-    local line
-    for _ in $(seq 1000); do
-        line=$(grep -m1 "^$1 $2 " "$work/events" || true)
-        [ -n "$line" ] && { echo "${line##* }"; return; }
-        sleep 0.01
-    done
-    echo timeout
-}
+if [ "$watcher_kind" = agent ]; then
+    dpm=${DPM:-.build/release/dpm}
+    [ -n "${DPM:-}" ] || swift build -c release --product dpm >/dev/null
+    printf 'tick: 1ms\nreserve: {cores: [0]}\ncontrol_socket: %s\nstate_dir: %s\nmetrics_port: off\nsources: [docker:%s]\ntenants: []\n' \
+        "$work/control.sock" "$work/state" "$work/engine.sock" >"$work/dpm.yaml"
+    "$dpm" run --config "$work/dpm.yaml" 2>"$work/warnings" &
+    watcher=$!
+    for _ in $(seq 200); do [ -S "$work/control.sock" ] && break; sleep 0.05; done
+    # Waits until `dpm status` lists tenant $2 (added) or no longer does (retired); prints when (or "timeout").
+    wait_event() {
+        for _ in $(seq 1000); do
+            if "$dpm" status --socket "$work/control.sock" --format json | grep -q "\"name\" *: *\"$2\""; then
+                [ "$1" = added ] && { now; return; }
+            else
+                [ "$1" = retired ] && { now; return; }
+            fi
+            sleep 0.01
+        done
+        echo timeout
+    }
+else
+    swift build -c release --product discover-benchmark >/dev/null
+    .build/release/discover-benchmark "$work/engine.sock" >"$work/events" 2>"$work/warnings" &
+    watcher=$!
+    for _ in $(seq 200); do grep -q '^ready' "$work/events" && break; sleep 0.05; done
+    # Waits until the watcher printed "$1 $2 <ns>" and prints that timestamp (or "timeout" after 10 s).
+    wait_event() {
+        local line
+        for _ in $(seq 1000); do
+            line=$(grep -m1 "^$1 $2 " "$work/events" || true)
+            [ -n "$line" ] && { echo "${line##* }"; return; }
+            sleep 0.01
+        done
+        echo timeout
+    }
+fi
+sleep 1
 sample() { echo "$1 $(ls /proc/$watcher/fd | wc -l) $(( $(awk '{print $2}' /proc/$watcher/statm) * $(getconf PAGESIZE) / 1024 ))" >>"$work/samples"; }
 
 sample 0
@@ -78,7 +104,7 @@ stats() {
 }
 median() { grep -v timeout "$1" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-echo "discover-benchmark: $count containers started and stopped in a row; podman $(podman --version | awk '{print $3}') Docker API, runc, busybox image"
+echo "discover benchmark ($watcher_kind): $count containers started and stopped in a row; podman $(podman --version | awk '{print $3}') Docker API, runc, busybox image"
 echo "host: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # The container runs once `podman run -d` returns and is stopped once `podman stop` returns: latency from there
 # (negative when the table had it before the command returned).
@@ -95,4 +121,4 @@ echo "ratio of medians: start/run $(awk -v a="$(median "$work/start_us")" -v b="
 echo "within 1 s of the command returning: start $(awk '$1<=1000000' "$work/start_after_us" | wc -l)/$count, stop $(awk '$1<=1000000' "$work/stop_after_us" | wc -l)/$count"
 echo "watcher after N containers: open fds, RSS KiB"
 column -t "$work/samples"
-echo "warnings from the watcher: $(wc -l <"$work/warnings")"
+echo "lines the watcher wrote to stderr (warnings; the agent's log): $(wc -l <"$work/warnings")"

@@ -10,7 +10,7 @@ import Glibc
 public final class TelemetryProbes {
     /// Which flavour of the scheduler and page-fault programs is attached.
     public enum TracepointFlavour: String, Sendable {
-        /// BTF-typed tracepoints reading the kernel's own enqueue stamps: the fast one.
+        /// BTF-typed tracepoints with wake-up probes and task-local storage: the fast one.
         case typed = "tp_btf"
         /// Raw tracepoints with CO-RE reads, wake-up probes and a pid-keyed hash: for kernels without tp_btf.
         case raw = "raw_tp"
@@ -57,8 +57,7 @@ public final class TelemetryProbes {
     private static let networkPrograms = ["cgroup_ingress", "cgroup_egress"]
     private static func tracepointPrograms(_ flavour: TracepointFlavour) -> [String] {
         switch flavour {
-        // The kernel's delay accounting stamps enqueues: no wake-up probe needed.
-        case .typed: ["sched_switch_btf", "page_fault_user_btf"]
+        case .typed: ["sched_wakeup_btf", "sched_wakeup_new_btf", "sched_switch_btf", "page_fault_user_btf"]
         case .raw: ["sched_wakeup_raw", "sched_wakeup_new_raw", "sched_switch_raw", "page_fault_user_raw"]
         }
     }
@@ -102,6 +101,7 @@ public final class TelemetryProbes {
             }
         }
         try object.setAutocreate(map: "pid_state", flavour == .raw)
+        try object.setAutocreate(map: "task_state", flavour == .typed)
         try object.setReadOnlyVariable("flush_interval_ns", to: options.flushIntervalNanoseconds)
         try object.setMaxEntries(map: "records", options.ringBufferBytes)
         try object.setMaxEntries(map: "flush_batch", UInt32(libbpf_num_possible_cpus()))

@@ -1,4 +1,5 @@
 import CLoopSystem
+import Discover
 import Foundation
 import Glibc
 import Pool
@@ -46,6 +47,10 @@ public final class Agent: @unchecked Sendable {
     private var published: TenantTable?
     /// The table the tick must adopt before slots it dropped may be reused.
     private var awaitingAdoption: UInt64?
+    /// What the tenant sources found last (Discovery's merged table), not yet taken in by the main thread.
+    private var discoveredInbox: [TenantSpec]?
+    /// Names of the tenants that came from a source rather than the configuration.
+    private var discoveredNames: Set<String> = []
     private var loggedSolves = 0
 
     public init(config: AgentConfig, mode: Mode, components: Components, capacity: Int = 256, log: @escaping @Sendable (String) -> Void) throws(AgentError) {
@@ -103,11 +108,14 @@ public final class Agent: @unchecked Sendable {
         for server in servers { server.start() }
         log("dpm \(mode.rawValue): \(initial.count) tenants, tick \(Units.formatNanoseconds(Double(config.tickNanoseconds))), telemetry \(components.telemetry.sourceName), control \(config.controlSocketPath)\(config.metricsPort.map { ", metrics 127.0.0.1:\($0)" } ?? "")")
 
+        let discovery = startDiscovery()
+        defer { discovery?.cancel() }
+
         let started = dpm_monotonic_ns()
         var lastRetry = started
         var recorder: FileHandle?
         if let recordPath {
-            FileManager.default.createFile(atPath: recordPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: recordPath, contents: nil)
             recorder = FileHandle(forWritingAtPath: recordPath)
         }
         defer { try? recorder?.close() }
@@ -126,6 +134,7 @@ public final class Agent: @unchecked Sendable {
             if now - lastRetry >= 1_000_000_000 { lastRetry = now }
         }
 
+        discovery?.cancel()
         tick.stop()
         logNewSolves()
         for server in servers { server.stop() }
@@ -149,9 +158,78 @@ public final class Agent: @unchecked Sendable {
             components.forecaster.prepare(slot: slot, spec: spec)
             return true
         } catch {
-            _ = slots.release(allBut: Set(config.tenants.map(\.name)).subtracting([spec.name]))
+            slots.release(spec.name)
             return false
         }
+    }
+
+    // MARK: Tenant sources
+
+    /// Follows the configured tenant sources on Swift's pool (never the tick thread); every merged table they
+    /// report lands in the inbox that `housekeep` empties. Nil when the configuration names no source.
+    private func startDiscovery() -> Task<Void, Never>? {
+        guard !config.sources.isEmpty else { return nil }
+        let cgroups = CgroupFS.detect()
+        let discovery = Discovery(sources: config.sources.map { $0.makeSource(cgroups: cgroups) })
+        log("tenant sources: \(config.sources.map(\.description).joined(separator: ", "))")
+        return Task.detached { [self] in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await discovery.run() }
+                group.addTask {
+                    for await event in await discovery.events() {
+                        switch event {
+                        case let .table(table): self.offer(discovered: table.tenants.map(\.spec))
+                        case let .warning(warning): self.log("tenant sources: \(warning)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func offer(discovered specs: [TenantSpec]) {
+        tableLock.withLock { discoveredInbox = specs }
+    }
+
+    /// Takes in what the sources found: adopts new tenants (or waits for their cgroup), updates changed specs,
+    /// retires those no source reports any more. A configured tenant of the same name wins over a found one.
+    private func adoptDiscovered(into specs: inout [TenantSpec]) -> Bool {
+        guard let found = tableLock.withLock({ () -> [TenantSpec]? in
+            defer { discoveredInbox = nil }
+            return discoveredInbox
+        }) else { return false }
+        let configured = Set(config.tenants.map(\.name))
+        var wanted: [String: TenantSpec] = [:]
+        for var spec in found where !configured.contains(spec.name) {
+            if spec.cgroupPath.hasPrefix("/") { spec.cgroupPath.removeFirst() }
+            if spec.slo == ServiceLevelObjective(), let objective = config.classObjectives[spec.tenantClass] { spec.slo = objective }
+            wanted[spec.name] = spec
+        }
+        var changed = false
+        for name in discoveredNames.sorted() where wanted[name] == nil {
+            log("tenant \(name): no longer reported by its source; retired")
+            changed = changed || specs.contains { $0.name == name }
+            specs.removeAll { $0.name == name }
+            waiting.removeAll { $0.name == name }
+        }
+        for (name, spec) in wanted.sorted(by: { $0.key < $1.key }) {
+            if let index = specs.firstIndex(where: { $0.name == name }) {
+                guard specs[index] != spec else { continue }
+                log("tenant \(name): its source changed its class, objective or limits")
+                specs[index] = spec
+                changed = true
+            } else if attachable(spec) {
+                log("tenant \(name): found by its source (cgroup \(spec.cgroupPath)); adopted")
+                specs.append(spec)
+                waiting.removeAll { $0.name == name }
+                changed = true
+            } else if !waiting.contains(where: { $0.name == name }) {
+                log("tenant \(name): found by its source but cgroup \(spec.cgroupPath) cannot be watched yet; waiting for it")
+                waiting.append(spec)
+            }
+        }
+        discoveredNames = Set(wanted.keys)
+        return changed
     }
 
     /// Builds the table for `specs` with its solver plan and offers it to the tick.
@@ -188,6 +266,7 @@ public final class Agent: @unchecked Sendable {
             waiting.append(spec)
             changed = true
         }
+        if adoptDiscovered(into: &specs) { changed = true }
         if retryWaiting {
             for spec in waiting where !specs.contains(where: { $0.name == spec.name }) && attachable(spec) {
                 log("tenant \(spec.name): cgroup \(spec.cgroupPath) found; adopted")

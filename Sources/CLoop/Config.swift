@@ -1,3 +1,4 @@
+import Discover
 import Pool
 
 /// Everything `dpm run` is told by its configuration file (see `deploy/dpm.yaml` for the documented example).
@@ -10,6 +11,11 @@ public struct AgentConfig: Sendable, Equatable {
     public var links: [Link] = []
     /// Tenants from the static source (the configuration file itself).
     public var tenants: [TenantSpec] = []
+    /// Tenant sources followed while the agent runs (containers, pods, microVMs); a static tenant of the same name
+    /// wins.
+    public var sources: [SourceOption] = []
+    /// Objectives per class, for discovered tenants whose labels set none (static tenants have them applied).
+    public var classObjectives: [TenantClass: ServiceLevelObjective] = [:]
     /// When the solver runs.
     public var solvePolicy: SolvePolicy = .onChange(relativeThreshold: 0.1)
     /// Least time between two solves that a moving forecast triggers (a table change or a missed objective

@@ -1,3 +1,4 @@
+import Discover
 import Foundation
 import Pool
 import Yams
@@ -125,7 +126,7 @@ private struct Reader {
     // MARK: The document
 
     func config(_ root: Field) throws(ConfigError) -> AgentConfig {
-        let keys: Set = ["tick", "reserve", "links", "tenants", "classes", "solve", "hysteresis", "realtime", "tick_cpu",
+        let keys: Set = ["tick", "reserve", "links", "tenants", "sources", "classes", "solve", "hysteresis", "realtime", "tick_cpu",
                          "metrics_port", "control_socket", "cgroup_root", "state_dir", "telemetry", "memory_limits"]
         let entries = try mapping(root, allowed: keys)
         var config = AgentConfig()
@@ -138,8 +139,16 @@ private struct Reader {
         if let field = entries["links"] { config.links = try sequence(field).map { (item: Field) throws(ConfigError) -> Link in try link(item) } }
         var classSLOs: [TenantClass: ServiceLevelObjective] = [:]
         if let field = entries["classes"] { classSLOs = try classes(field) }
+        config.classObjectives = classSLOs
         if let field = entries["tenants"] {
             config.tenants = try tenants(field, classSLOs: classSLOs, links: Set(config.links.map(\.name)))
+        }
+        if let field = entries["sources"] {
+            config.sources = try sequence(field).map { (item: Field) throws(ConfigError) -> SourceOption in
+                let text = try string(item)
+                guard let option = SourceOption(parsing: text) else { throw fail(item, "unknown tenant source '\(text)'; expected \(SourceOption.forms)") }
+                return option
+            }
         }
         if let field = entries["solve"] {
             config.solvePolicy = try solvePolicy(field)

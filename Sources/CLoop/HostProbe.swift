@@ -5,7 +5,7 @@ import Pool
 /// node. The configuration's reserve and links complete it into a `HostCapacity`.
 public enum HostProbe {
     public static func capacity(config: AgentConfig, sysfs: String = "/sys/devices/system") throws(AgentError) -> HostCapacity {
-        guard let online = read("\(sysfs)/cpu/online"), let cpuIDs = parseCPUList(online) else {
+        guard let online = read("\(sysfs)/cpu/online"), let cpuIDs = CPUSet(listFormat: online)?.members, !cpuIDs.isEmpty else {
             throw .system(call: "read \(sysfs)/cpu/online", errno: ENOENT)
         }
         let cores = cpuIDs.map { id in
@@ -16,7 +16,7 @@ public enum HostProbe {
             )
         }
         var memory: [Double] = []
-        if let nodes = read("\(sysfs)/node/online").flatMap(parseCPUList) {
+        if let nodes = read("\(sysfs)/node/online").flatMap({ CPUSet(listFormat: $0)?.members }) {
             for node in nodes {
                 let bytes = read("\(sysfs)/node/node\(node)/meminfo").flatMap { memTotalKilobytes($0) }.map { $0 * 1024 } ?? 0
                 if memory.count <= node { memory += Array(repeating: 0, count: node + 1 - memory.count) }
@@ -34,25 +34,6 @@ public enum HostProbe {
             throw .config(ConfigError(file: "(host)", line: 0, field: "reserve", reason: error.description))
         }
         return host
-    }
-
-    /// Parses the kernel's CPU list format (`0-3,8,10-11`).
-    public static func parseCPUList(_ text: String) -> [Int]? {
-        var ids: [Int] = []
-        for part in text.split(separator: ",") {
-            let bounds = part.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            switch bounds.count {
-            case 1:
-                guard let id = bounds[0] else { return nil }
-                ids.append(id)
-            case 2:
-                guard let low = bounds[0], let high = bounds[1], low <= high else { return nil }
-                ids += Array(low...high)
-            default:
-                return nil
-            }
-        }
-        return ids.isEmpty ? nil : ids
     }
 
     private static func numaNode(ofCPU id: Int, sysfs: String) -> Int {

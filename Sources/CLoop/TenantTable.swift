@@ -77,6 +77,12 @@ public struct SlotAllocator: Sendable, Equatable {
         return (slot, true)
     }
 
+    /// Gives back the slot of `name`, if it has one.
+    public mutating func release(_ name: String) {
+        guard let slot = owner.removeValue(forKey: name) else { return }
+        free.append(slot)
+    }
+
     /// Gives back the slots of every tenant not in `keep`; returns them.
     public mutating func release(allBut keep: Set<String>) -> [Int] {
         let gone = owner.filter { !keep.contains($0.key) }

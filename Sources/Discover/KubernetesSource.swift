@@ -236,7 +236,7 @@ enum CPUManagerState {
         for (podUID, containers) in state.entries ?? [:] {
             var cores = Set<Int>()
             for (container, list) in containers {
-                guard let ids = parseCPUList(list) else {
+                guard let ids = CPUSet(listFormat: list)?.members else {
                     throw .config(location: path, field: "entries.\(podUID).\(container)", reason: "\(list) is not a CPU list")
                 }
                 cores.formUnion(ids)
@@ -244,24 +244,5 @@ enum CPUManagerState {
             result[podUID] = cores.sorted()
         }
         return result
-    }
-
-    /// `0-2,5` → [0, 1, 2, 5]; the kernel's and the kubelet's CPU list format.
-    static func parseCPUList(_ text: String) -> [Int]? {
-        var ids: [Int] = []
-        for part in text.split(separator: ",") {
-            let bounds = part.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            switch bounds.count {
-            case 1:
-                guard let id = bounds[0] else { return nil }
-                ids.append(id)
-            case 2:
-                guard let low = bounds[0], let high = bounds[1], low <= high else { return nil }
-                ids += Array(low...high)
-            default:
-                return nil
-            }
-        }
-        return ids
     }
 }

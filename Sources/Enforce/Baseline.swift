@@ -1,4 +1,5 @@
 import Foundation
+import Pool
 
 /// The original value of every control file Enforce touched, and the tenants it manages, kept in a state file so
 /// the next start after a crash can restore the host or adopt it.

@@ -1,3 +1,5 @@
+import Pool
+
 /// Where a host's cgroup files are and how each knob is spelled there: cgroup v2, or v1 controllers as on a hybrid
 /// host. Detected once at start from `/proc/self/mountinfo`.
 public struct CgroupBackend: Sendable, Equatable {

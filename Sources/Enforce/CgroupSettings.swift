@@ -1,3 +1,5 @@
+import Pool
+
 /// What Enforce controls of one tenant's cgroup, independent of cgroup version.
 ///
 /// Every field is optional: nil means "leave as is". Unlimited amounts are `.infinity`.

@@ -2,6 +2,7 @@ import CEnforce
 #if canImport(Glibc)
 import Glibc
 #endif
+import Pool
 
 /// The seam between Enforce and the kernel: control files, thread affinity, page migration.
 ///

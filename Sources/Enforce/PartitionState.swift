@@ -1,3 +1,5 @@
+import Pool
+
 /// The partition as the planner simulates it, with running totals so each step is checked in O(its CPUs).
 ///
 /// Tenants live in a dense array: a tenant's position (its slot) stays the same from one apply to the next until it

@@ -6,7 +6,7 @@ import Glibc
 //   TelemetryLoad CGROUP touch-pages N        fault in N fresh 4 KiB pages
 //   TelemetryLoad CGROUP send-tcp PORT BYTES  send BYTES to 127.0.0.1:PORT
 //   TelemetryLoad CGROUP serve-tcp PORT       accept one connection on 127.0.0.1:PORT and read it to the end
-//   TelemetryLoad CGROUP nap SECONDS          wake up every millisecond for SECONDS
+//   TelemetryLoad CGROUP nap SECONDS          wake up every millisecond for SECONDS; prints how many naps it took
 //   TelemetryLoad CGROUP spin SECONDS THREADS  THREADS busy threads (pin with `taskset`); prints the process's
 //                                             CPU time in ns
 
@@ -106,7 +106,12 @@ func spin(seconds: Double, threads: Int) {
 func nap(seconds: Double) {
     let end = threadNanoseconds(CLOCK_MONOTONIC) + UInt64(seconds * 1e9)
     var millisecond = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-    while threadNanoseconds(CLOCK_MONOTONIC) < end { nanosleep(&millisecond, nil) }
+    var naps = 0
+    while threadNanoseconds(CLOCK_MONOTONIC) < end {
+        nanosleep(&millisecond, nil)
+        naps += 1
+    }
+    print(naps)
 }
 
 func threadNanoseconds(_ clock: clockid_t) -> UInt64 {

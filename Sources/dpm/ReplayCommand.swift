@@ -16,16 +16,6 @@ struct ReplayCommand: ParsableCommand {
             """
     )
 
-    enum Method: String, ExpressibleByArgument, CaseIterable {
-        case dpm, vpa
-        case autopilotMax = "autopilot-max"
-        case autopilotP95 = "autopilot-p95"
-        case autopilotAvg = "autopilot-avg"
-        case autopilotML = "autopilot-ml"
-        case seasonalNaive = "seasonal-naive"
-        case staticPeak = "static-peak"
-    }
-
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, json }
 
     @Option(help: "Trace file, or a directory of files (PlanetLab: one file per VM). .gz files are decompressed.")
@@ -37,8 +27,8 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Replay only this column of a CSV trace (default: every value column is a series).")
     var column: String?
 
-    @Option(help: "Method: \(Method.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var method: Method = .dpm
+    @Option(help: "Method: \(ReplayMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var method: ReplayMethod = .dpm
 
     @Option(help: "Safety margin fraction on top of the limit (vpa default 0.15; others 0; not used by dpm).")
     var margin: Double?
@@ -100,20 +90,10 @@ struct ReplayCommand: ParsableCommand {
         let totalSteps = series.reduce(0) { $0 + $1.values.count }
         var doneSteps = 0
         var lastProgress = Date()
+        let knobs = ReplayKnobs(margin: margin, quantile: quantile, overrunWeight: overrunWeight, warmupSteps: warmup,
+                                forecaster: forecasterConfiguration)
         for item in series {
-            let score: ReplayScore
-            switch method {
-            case .dpm: score = measure(item, ForecasterMethod(configuration: forecasterConfiguration))
-            case .vpa: score = measure(item, VPARecommender(percentile: quantile ?? 0.9, margin: margin ?? 0.15))
-            case .autopilotMax: score = measure(item, AutopilotRecommender(statistic: .max, margin: margin ?? 0))
-            case .autopilotP95:
-                score = measure(item, AutopilotRecommender(
-                    statistic: .percentile, percentile: quantile ?? 0.95, margin: margin ?? 0))
-            case .autopilotAvg: score = measure(item, AutopilotRecommender(statistic: .average, margin: margin ?? 0))
-            case .autopilotML: score = measure(item, AutopilotMLRecommender(overrunWeight: overrunWeight))
-            case .seasonalNaive: score = measure(item, SeasonalNaive(periodSteps: 288, margin: margin ?? 0))
-            case .staticPeak: score = measure(item, StaticPeak(warmupSteps: warmup, margin: margin ?? 0))
-            }
+            let score = replay(item, method: method, knobs: knobs, timed: true)
             results.append((item.name, score))
             pooled.merge(score)
             doneSteps += item.values.count
@@ -129,45 +109,13 @@ struct ReplayCommand: ParsableCommand {
         }
     }
 
-    private func measure<M: LimitMethod>(_ series: UsageSeries, _ method: M) -> ReplayScore {
-        let timing = timeUpdates(series, method: method)
-        var score = replay(series, method: method, warmupSteps: warmup)
-        score.timedUpdates = timing.updates
-        score.timedNanoseconds = timing.nanoseconds
-        return score
-    }
-
     /// The forecaster settings: the defaults, the step and quantile from the options, then every `--set`.
     private func dpmConfiguration() throws -> ForecasterConfiguration {
         var configuration = ForecasterConfiguration(stepSeconds: stepSeconds)
         configuration.shortfallTarget = 1 - (quantile ?? 0.95)
-        for setting in settings {
-            let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw ValidationError("--set \(setting): expected NAME=VALUE") }
-            let (name, text) = (parts[0], parts[1])
-            if name == "seasonalPeriods" {
-                configuration.seasonalPeriods = text.isEmpty ? [] : try text.split(separator: ":").map {
-                    guard let period = Int($0) else { throw ValidationError("--set \(setting): bad period '\($0)'") }
-                    return period
-                }
-                continue
-            }
-            guard let value = Double(text) else { throw ValidationError("--set \(setting): '\(text)' is not a number") }
-            let keyPaths: [String: WritableKeyPath<ForecasterConfiguration, Double>] = [
-                "levelRate": \.levelRate, "slowLevelRate": \.slowLevelRate, "trendRate": \.trendRate, "trendDamping": \.trendDamping,
-                "seasonalRate": \.seasonalRate, "scaleRiseRate": \.scaleRiseRate, "scaleFallRate": \.scaleFallRate,
-                "volatilityProfileRate": \.volatilityProfileRate, "headroomGain": \.headroomGain,
-                "changeDrift": \.changeDrift, "changeThreshold": \.changeThreshold, "ensembleRate": \.ensembleRate,
-            ]
-            guard let keyPath = keyPaths[name] else {
-                throw ValidationError("--set \(setting): unknown setting; known: seasonalPeriods, "
-                                      + keyPaths.keys.sorted().joined(separator: ", "))
-            }
-            configuration[keyPath: keyPath] = value
+        do { return try configuration.applying(settings: settings) } catch {
+            throw ValidationError("--set: \(error.description)")
         }
-        let problems = configuration.problems
-        guard problems.isEmpty else { throw ValidationError("forecaster settings: " + problems.joined(separator: "; ")) }
-        return configuration
     }
 
     private func table(results: [(name: String, score: ReplayScore)], pooled: ReplayScore) -> String {
@@ -222,6 +170,8 @@ enum JSONValue: Encodable {
         }
     }
 }
+
+extension ReplayMethod: ExpressibleByArgument {}
 
 /// `TraceFormat` as a command-line argument.
 struct TraceFormatArgument: ExpressibleByArgument {

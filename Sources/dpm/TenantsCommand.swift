@@ -83,22 +83,13 @@ struct TenantsCommand: ParsableCommand {
             return result
         }
         for source in sources {
-            let (kind, argument) = source.split(separator: ":", maxSplits: 1).map(String.init).splitFirst()
-            switch kind {
-            case "docker":
-                result.append(DockerSource(socketPath: argument ?? "/var/run/docker.sock", cgroups: cgroups))
-            case "kubernetes":
-                result.append(KubernetesSource(scanRoot: argument ?? "/", podList: KubernetesSource.podListFromEnvironment(), cgroups: cgroups))
-            case "qemu":
-                guard let argument else { throw ValidationError("--source qemu needs a QMP socket: qemu:/run/vm1.qmp") }
-                result.append(QEMUSource(qmpSocketPaths: [argument], cgroups: cgroups))
-            case "vcpu-threads":
-                result.append(VCPUThreadSource(cgroups: cgroups))
-            case "static":
+            if source == "static" {
                 guard let staticTenants else { throw ValidationError("--source static needs --config FILE") }
                 result.append(StaticSource(tenants: staticTenants, location: config ?? "", cgroups: cgroups))
-            default:
-                throw ValidationError("unknown source \(source): use docker:SOCKET, kubernetes, qemu:QMP_SOCKET, vcpu-threads or static")
+            } else if let option = SourceOption(parsing: source) {
+                result.append(option.makeSource(cgroups: cgroups))
+            } else {
+                throw ValidationError("unknown source \(source): use \(SourceOption.forms) or static")
             }
         }
         return result
@@ -219,9 +210,4 @@ private final class ScanBox: @unchecked Sendable {
 
     func set(_ table: TenantTable, _ warnings: [String]) { lock.withLock { (self.table, self.warnings) = (table, warnings) } }
     func get() -> (TenantTable, [String]) { lock.withLock { (table, warnings) } }
-}
-
-private extension Array where Element == String {
-    /// `["docker", "/run/x.sock"]` → ("docker", "/run/x.sock"); `["static"]` → ("static", nil).
-    func splitFirst() -> (String, String?) { (first ?? "", count > 1 ? self[1] : nil) }
 }

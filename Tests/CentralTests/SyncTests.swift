@@ -1,3 +1,4 @@
+import CentralLearning
 import CentralSync
 import Foundation
 import Pool

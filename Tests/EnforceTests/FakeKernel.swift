@@ -1,5 +1,6 @@
 import Enforce
 import Foundation
+import Pool
 import Synchronization
 
 /// Plays the kernel for unit tests: control files are strings in memory, every write is logged, and a test can

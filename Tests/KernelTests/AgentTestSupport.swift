@@ -132,7 +132,7 @@ final class AgentProcess {
     let logPath: String
 
     /// Writes a configuration with `tenants` (lines of the `tenants:` list) and starts the agent.
-    init(tenants: [String], dryRun: Bool = false, directory existing: String? = nil) throws {
+    init(tenants: [String], sources: [String] = [], dryRun: Bool = false, directory existing: String? = nil) throws {
         directory = existing ?? NSTemporaryDirectory() + "dpm-test-agent-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socketPath = "\(directory)/control.sock"
@@ -145,6 +145,7 @@ final class AgentProcess {
         control_socket: \(socketPath)
         state_dir: \(directory)/state
         metrics_port: off
+        \(sources.isEmpty ? "" : "sources: [\(sources.joined(separator: ", "))]")
         tenants:
         \(tenants.map { "  - \($0)" }.joined(separator: "\n"))
         """

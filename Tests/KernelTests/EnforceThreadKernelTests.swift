@@ -1,5 +1,6 @@
 import Enforce
 import Foundation
+import Pool
 import Testing
 
 /// Threads pinned one by one (microVM vCPU threads) on the real kernel.

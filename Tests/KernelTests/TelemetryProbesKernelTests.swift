@@ -59,6 +59,34 @@ import Testing
         }
     }
 
+    /// A tenant is its cgroup and everything below it (a pod's containers): work two levels down counts for it.
+    @Test(arguments: [TelemetryProbes.TracepointFlavour.typed, .raw])
+    func workInACgroupBelowATenantCountsForTheTenant(flavour: TelemetryProbes.TracepointFlavour) throws {
+        try withTwoTenants(flavour: flavour) { probes, a, b in
+            let inner = a.cgroupPath + "/inner", deeper = inner + "/deeper"
+            for directory in [inner, deeper] { #expect(mkdir(directory, 0o755) == 0, "mkdir \(directory): errno \(errno)") }
+            defer { for directory in [deeper, inner] { rmdir(directory) } }
+            let (listener, port) = try telemetryTestTCPSink()
+            defer { close(listener) }
+            var totals = TelemetryTotals()
+            // Each job prints what it did (CPU time in ns, naps taken), so the checks hold however busy the host is.
+            var printed: [String: UInt64] = [:]
+            for arguments in [["touch-pages", "5000"], ["spin", "0.3", "1"], ["nap", "0.3"], ["send-tcp", "\(port)", "\(1 << 20)"]] {
+                let run = try telemetryTestRun(TelemetryTestProducts.load, [deeper] + arguments)
+                #expect(run.status == 0, "\(run.errorOutput)")
+                printed[arguments[0]] = UInt64(run.output.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            try drain(probes, into: &totals)
+            let tenant = totals[a.slot]
+            let spinNanoseconds = try #require(printed["spin"]), naps = try #require(printed["nap"])
+            #expect(tenant.pageFaults >= 5000)
+            #expect(tenant.cpuNanoseconds >= spinNanoseconds * 9 / 10, "tenant \(tenant.cpuNanoseconds) ns, spin \(spinNanoseconds) ns")
+            #expect(tenant.runQueueWaits >= naps, "\(tenant.runQueueWaits) waits, \(naps) naps")
+            #expect(tenant.txBytes >= 1 << 20)
+            #expect(totals[b.slot].pageFaults <= 10 && totals[b.slot].cpuNanoseconds == 0 && totals[b.slot].txBytes == 0)
+        }
+    }
+
     @Test func threadsSharingACoreWaitOnTheRunQueueAndTheirCPUTimeMatchesTheCgroup() throws {
         try withTwoTenants { probes, a, b in
             var totals = TelemetryTotals()
@@ -83,6 +111,23 @@ import Testing
                     "probes \(tenant.cpuNanoseconds) ns, cgroup cpu.stat \(cgroupNanoseconds) ns")
             #expect(telemetryTestRelativeDifference(tenant.cpuNanoseconds, rusageNanoseconds) <= 0.10,
                     "probes \(tenant.cpuNanoseconds) ns, process CPU time \(rusageNanoseconds) ns")
+        }
+    }
+
+    /// Every wake-up is one wait, also on an otherwise idle core (the kernel's own enqueue stamp lost about half of
+    /// them there, and more beside a hog).
+    @Test(arguments: ["1", "0,1"]) func everyWakeUpOfATimerLoopCountsOneShortWait(cpus: String) throws {
+        try withTwoTenants { probes, a, _ in
+            var totals = TelemetryTotals()
+            let run = try telemetryTestRun("/usr/bin/taskset", ["-c", cpus, TelemetryTestProducts.load, a.cgroupPath, "nap", "1"])
+            #expect(run.status == 0, "\(run.errorOutput)")
+            try drain(probes, into: &totals)
+            let naps = try #require(UInt64(run.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+            let tenant = totals[a.slot]
+            #expect(naps > 500)
+            // Each nap ends in one wake-up; starting and ending the process adds a few.
+            #expect(tenant.runQueueWaits >= naps && tenant.runQueueWaits <= naps + 20, "\(tenant.runQueueWaits) waits, \(naps) naps")
+            #expect(tenant.runQueueWaitNanoseconds / max(tenant.runQueueWaits, 1) < 1_000_000)
         }
     }
 

@@ -212,3 +212,54 @@ import Testing
         #expect(pooled.slack < alone.slack, "pooled \(pooled.slack), alone \(alone.slack)")
     }
 }
+
+@Suite struct KnobScanPartsTests {
+    @Test func shortfallCurveInterpolatesAndTakesTheLowestCrossing() {
+        var curve = ShortfallCurve()
+        curve.add(rate: 0.02, slack: 0.4)
+        curve.add(rate: 0.00, slack: 0.8)
+        #expect(curve.points.map(\.rate) == [0.00, 0.02])
+        // Halfway between (0, 0.8) and (0.02, 0.4).
+        #expect(abs(curve.slack(atShortfallRate: 0.01)! - 0.6) < 1e-12)
+        // A knob whose curve is not monotone crosses 1% more than once; the lowest slack counts.
+        curve.add(rate: 0.005, slack: 0.2)
+        curve.add(rate: 0.03, slack: 0.2)
+        // Sorted: (0, .8) (.005, .2) (.02, .4) (.03, .2); crossings of 1%: (.005,.2)-(.02,.4) gives 0.2 + 0.2/3.
+        #expect(abs(curve.slack(atShortfallRate: 0.01)! - (0.2 + 0.2 / 3)) < 1e-12)
+        #expect(curve.slack(atShortfallRate: 0.05) == nil)
+    }
+
+    @Test func forecasterSettingsApplyAndNameWhatIsWrong() throws {
+        let configuration = try ForecasterConfiguration().applying(
+            settings: ["levelRate=0.5", "seasonalPeriods=288:12", "ensembleSharpness=2"])
+        #expect(configuration.levelRate == 0.5)
+        #expect(configuration.seasonalPeriods == [288, 12])
+        #expect(configuration.ensembleSharpness == 2)
+        #expect(throws: ForecasterSettingError.self) { try ForecasterConfiguration().applying(settings: ["speed=1"]) }
+        do {
+            _ = try ForecasterConfiguration().applying(settings: ["levelRate=2"])
+            Issue.record("levelRate=2 was accepted")
+        } catch { #expect(error.description.contains("levelRate")) }
+        do {
+            _ = try ForecasterConfiguration().applying(settings: ["ensembleSharpness=1.5"])
+            Issue.record("a fractional sharpness was accepted")
+        } catch { #expect(error.description.contains("whole number")) }
+    }
+
+    @Test func replayMethodReadsItsKnobs() {
+        let series = UsageSeries(name: "ramp", values: (0..<40).map { Double($0 % 10) }, stepSeconds: 300)
+        let base = ReplayKnobs(warmupSteps: 10, forecaster: ForecasterConfiguration(seasonalPeriods: []))
+        var generous = base
+        generous.margin = 1
+        // static-peak's limit is the warm-up peak (9) times 1 + margin: slack grows with the margin.
+        let tight = replay(series, method: .staticPeak, knobs: base, timed: false)
+        let loose = replay(series, method: .staticPeak, knobs: generous, timed: false)
+        #expect(tight.steps == 30 && tight.limitSum == 9 * 30)
+        #expect(loose.limitSum == 18 * 30)
+        var quantile = base
+        quantile.quantile = 0.5
+        #expect(quantile.dpmConfiguration.shortfallTarget == 0.5)
+        let timed = replay(series, method: .dpm, knobs: base, timed: true)
+        #expect(timed.timedUpdates == 40)
+    }
+}
