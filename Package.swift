@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
         .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
         // Enforce benchmark: write latency per kind, apply of diffs (root; `swift run -c release EnforceBenchmark`).
-        .executableTarget(name: "EnforceBenchmark", dependencies: ["Enforce", "Pool"], path: "Benchmarks/enforce", swiftSettings: strict),
+        .executableTarget(name: "EnforceBenchmark", dependencies: ["Enforce", "Pool", "CMallocCounter"], path: "Benchmarks/enforce", swiftSettings: strict),
 
         // What central's priors cost the tick (heap allocations and tick work with and without; see its header).
         .executableTarget(

@@ -2,7 +2,9 @@
 //
 // Run as root: `swift run -c release EnforceBenchmark [runs]`. Creates its own cgroups (`dpm-test-bench-<random>`)
 // and network namespace, removes them at the end. Anchors measured in the same run: a raw write of the same file
-// (no planning) for applies, and the `tc class change` command for the netlink rate change.
+// (no planning) for applies, and the `tc class change` command for the netlink rate change. Heap allocations per
+// apply are counted by interposing malloc (CMallocCounter).
+import CMallocCounter
 import Enforce
 import Foundation
 import Pool
@@ -30,7 +32,9 @@ func threadCPUNanoseconds() -> UInt64 {
 struct Summary {
     var median: Double, p99: Double
     var cpuMedian: Double, cpuP99: Double
-    init(_ samples: [UInt64], cpu: [UInt64]) {
+    /// Heap allocations per run (mean).
+    var allocations: Double
+    init(_ samples: [UInt64], cpu: [UInt64], allocations: UInt64) {
         func percentile(_ values: [UInt64], _ fraction: Double) -> Double {
             let sorted = values.sorted()
             return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]) / 1000
@@ -39,12 +43,14 @@ struct Summary {
         p99 = percentile(samples, 0.99)
         cpuMedian = percentile(cpu, 0.5)
         cpuP99 = percentile(cpu, 0.99)
+        self.allocations = Double(allocations) / Double(samples.count)
     }
 }
 
 func report(_ name: String, _ summary: Summary, anchor: (String, Summary)? = nil) {
     var line = "\(name.padding(toLength: 46, withPad: " ", startingAt: 0)) median \(String(format: "%8.1f", summary.median)) µs  p99 \(String(format: "%8.1f", summary.p99)) µs"
         + " | thread CPU median \(String(format: "%7.1f", summary.cpuMedian)) µs  p99 \(String(format: "%7.1f", summary.cpuP99)) µs"
+        + " | \(String(format: "%6.1f", summary.allocations)) allocations"
     if let (anchorName, anchorSummary) = anchor {
         line += String(format: "   %.3gx the median of %@", summary.median / anchorSummary.median, anchorName)
     }
@@ -55,13 +61,15 @@ func measure(_ count: Int, _ body: (Int) throws -> Void) rethrows -> Summary {
     var samples: [UInt64] = [], cpu: [UInt64] = []
     samples.reserveCapacity(count)
     cpu.reserveCapacity(count)
+    var allocations: UInt64 = 0
     for index in 0..<count {
-        let start = nanoseconds(), cpuStart = threadCPUNanoseconds()
+        let start = nanoseconds(), cpuStart = threadCPUNanoseconds(), allocationsStart = dpm_allocation_count()
         try body(index)
+        allocations += dpm_allocation_count() - allocationsStart
         cpu.append(threadCPUNanoseconds() - cpuStart)
         samples.append(nanoseconds() - start)
     }
-    return Summary(samples, cpu: cpu)
+    return Summary(samples, cpu: cpu, allocations: allocations)
 }
 
 let tenantCount = 64

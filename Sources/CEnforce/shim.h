@@ -12,6 +12,7 @@
 #include <linux/pkt_sched.h>
 #include <linux/pkt_cls.h>
 #include <linux/if_link.h>
+#include <linux/tc_act/tc_mirred.h>
 
 /** Sets the affinity of one thread (by kernel thread id) to the CPUs whose numbers are in `cpus`. */
 static inline int dpm_set_thread_affinity(pid_t tid, const int *cpus, int count) {
@@ -22,6 +23,19 @@ static inline int dpm_set_thread_affinity(pid_t tid, const int *cpus, int count)
         mask[cpus[i] / bits] |= 1UL << (cpus[i] % bits);
     }
     return (int)syscall(SYS_sched_setaffinity, tid, sizeof(mask), mask);
+}
+
+/** Reads the affinity of one thread (by kernel thread id) into `cpus`, at most `capacity` CPU numbers; returns how
+ * many, or -1 with errno set. */
+static inline int dpm_get_thread_affinity(pid_t tid, int *cpus, int capacity) {
+    unsigned long mask[1024 / (8 * sizeof(unsigned long))] = {0};
+    const int bits = 8 * (int)sizeof(unsigned long);
+    if (syscall(SYS_sched_getaffinity, tid, sizeof(mask), mask) < 0) return -1;
+    int count = 0;
+    for (int cpu = 0; cpu < 1024 && count < capacity; cpu++) {
+        if (mask[cpu / bits] & (1UL << (cpu % bits))) cpus[count++] = cpu;
+    }
+    return count;
 }
 
 /** Moves the calling thread into the network namespace open at `fd` (setns with CLONE_NEWNET). */

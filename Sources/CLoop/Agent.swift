@@ -272,6 +272,7 @@ public final class Agent: @unchecked Sendable {
         var changed = false
         for (spec, view) in zip(table.specs, views) where view.vanished || !cgroupExists(spec.cgroupPath) {
             log("tenant \(spec.name): cgroup \(spec.cgroupPath) vanished; retired")
+            for line in components.enforcer.retire(tenant: spec.name) { log(line) }
             specs.removeAll { $0.name == spec.name }
             waiting.append(spec)
             changed = true

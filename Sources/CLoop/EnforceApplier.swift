@@ -1,10 +1,14 @@
 import Enforce
+import Foundation
 import Pool
 
 /// The enforcer seam filled by Enforce: transactional applies, the baseline kept in a state file under the agent's
 /// state directory, restore on stop, and restore at start when a killed run left its state file behind.
 public final class EnforceApplier: AllocationEnforcing, @unchecked Sendable {
     private let enforcer: Enforcer
+    /// The tick thread applies while the slow side may retire a tenant: one at a time (uncontended on a tick
+    /// unless a retirement is under way, which is rare and short).
+    private let lock = NSLock()
     /// When memory limits are not managed, their files are left as they are (not even read).
     private let manageMemory: Bool
 
@@ -34,7 +38,15 @@ public final class EnforceApplier: AllocationEnforcing, @unchecked Sendable {
                 targets[index].settings.memoryMinBytes = nil
             }
         }
+        lock.lock()
+        defer { lock.unlock() }
         return try enforcer.apply(targets).count
+    }
+
+    public func retire(tenant name: String) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return enforcer.forget(tenant: name).map { [$0] } ?? []
     }
 
     public func restore() throws -> [String] {

@@ -138,4 +138,12 @@ public protocol AllocationEnforcing: AnyObject {
     func apply(_ allocation: Allocation, specs: [TenantSpec], host: HostCapacity) throws -> Int
     /// Slow side: put every touched file back to its baseline and remove the state file.
     func restore() throws -> [String]
+    /// Slow side, when a tenant is retired because its cgroup vanished: forget what was applied to it and drop
+    /// from the baseline the files that no longer exist. Returns a line per action taken, for the log.
+    func retire(tenant name: String) -> [String]
+}
+
+extension AllocationEnforcing {
+    /// An enforcer that keeps no per-tenant kernel state has nothing to drop.
+    public func retire(tenant name: String) -> [String] { [] }
 }

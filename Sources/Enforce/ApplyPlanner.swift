@@ -44,47 +44,63 @@ public enum ApplyPlanner {
 
     /// The same, simulated on a partition state the caller keeps: on return `state` is the target partition.
     public static func plan(in state: inout PartitionState, to target: [TenantState]) throws(EnforceError) -> [PlannedChange] {
-        for tenant in target where state.index[tenant.name] == nil {
-            state.add(TenantState(name: tenant.name, cgroupPath: tenant.cgroupPath, exclusive: tenant.exclusive, guaranteed: tenant.guaranteed))
+        let slots = target.map { tenant in
+            state.index[tenant.name]
+                ?? state.add(TenantState(name: tenant.name, cgroupPath: tenant.cgroupPath, exclusive: tenant.exclusive, guaranteed: tenant.guaranteed))
         }
-        for tenant in target {
+        var buffers = PlanBuffers()
+        try plan(in: &state, slots: slots, targets: target, into: &buffers)
+        return buffers.plan
+    }
+
+    /// The planner itself: `targets[i]` is the tenant in `slots[i]` of `state`. Fills `buffers.plan` (and the
+    /// change undoing each step in `buffers.inverses`); on a throw `state` is partly changed and the caller
+    /// puts it back.
+    static func plan(in state: inout PartitionState, slots: [Int], targets: [TenantState], into buffers: inout PlanBuffers) throws(EnforceError) {
+        buffers.reset()
+        for (slot, target) in zip(slots, targets) {
+            split(from: state.tenants[slot], to: target, slot: slot, into: &buffers)
+        }
+        for (slot, target) in zip(slots, targets) {
             // The tenant's exclusivity and guarantee are the target's from the first step on.
-            state.setPolicy(of: tenant)
+            state.setPolicy(at: slot, from: target)
         }
-        var pending: [PlannedChange] = []
-        var grows: [PlannedChange] = []
-        for tenant in target {
-            let now = state.tenants[state.index[tenant.name]!]
-            split(from: now, to: tenant, shrinks: &pending, grows: &grows)
-        }
-        pending += grows
-        var plan: [PlannedChange] = []
-        plan.reserveCapacity(pending.count)
-        var done = [Bool](repeating: false, count: pending.count)
-        // Passes over the pending changes in order (shrinks first), taking every change that is safe now, until
-        // all are taken or a pass takes none.
-        while plan.count < pending.count {
+        // Shrinks first, then grows.
+        buffers.pending.append(contentsOf: buffers.grows)
+        buffers.pendingSlots.append(contentsOf: buffers.growSlots)
+        buffers.done.append(contentsOf: repeatElement(false, count: buffers.pending.count))
+        // Passes over the pending changes in order, taking every change that is safe now, until all are taken or
+        // a pass takes none.
+        while buffers.plan.count < buffers.pending.count {
             var progressed = false
-            for index in pending.indices where !done[index] && state.applyIfSafe(pending[index]) {
-                plan.append(pending[index])
-                done[index] = true
+            for index in buffers.pending.indices where !buffers.done[index] {
+                guard let inverse = state.applyIfSafe(buffers.pending[index], at: buffers.pendingSlots[index]) else { continue }
+                buffers.plan.append(buffers.pending[index])
+                buffers.planSlots.append(buffers.pendingSlots[index])
+                buffers.inverses.append(inverse)
+                buffers.done[index] = true
                 progressed = true
             }
             if !progressed {
-                let stuck = pending.indices.filter { !done[$0] }.map { pending[$0].tenant }
+                let stuck = buffers.pending.indices.filter { !buffers.done[$0] }.map { buffers.pending[$0].tenant }
                 throw .noSafeOrder(tenants: Array(Set(stuck)).sorted())
             }
         }
-        return plan
     }
 
     /// A tenant's changes, each into the shrink list or the grow list. A CPU set that both loses and gains CPUs
     /// first shrinks to what it keeps (when it keeps any), then grows to the target. Memory nodes change among the
     /// grows, after the CPUs (the `Enforcer` then migrates the pages).
-    static func split(from now: TenantState, to target: TenantState, shrinks: inout [PlannedChange], grows: inout [PlannedChange]) {
+    static func split(from now: TenantState, to target: TenantState, slot: Int, into buffers: inout PlanBuffers) {
         func add(_ target: PlannedChange.Target, shrinking: Bool) {
             let change = PlannedChange(tenant: now.name, target: target)
-            if shrinking { shrinks.append(change) } else { grows.append(change) }
+            if shrinking {
+                buffers.pending.append(change)
+                buffers.pendingSlots.append(slot)
+            } else {
+                buffers.grows.append(change)
+                buffers.growSlots.append(slot)
+            }
         }
         for knob in CgroupKnob.allCases {
             guard let wanted = target.settings[knob], wanted != now.settings[knob] else { continue }
@@ -99,8 +115,15 @@ public enum ApplyPlanner {
                 add(.knob(knob, wanted), shrinking: false)
             }
         }
-        for (link, rate) in target.bandwidthBitsPerSecond.sorted(by: { $0.key < $1.key }) where now.bandwidthBitsPerSecond[link] != rate {
+        func addBandwidth(link: String, rate: Double) {
+            guard now.bandwidthBitsPerSecond[link] != rate else { return }
             add(.bandwidth(link: link, bitsPerSecond: rate), shrinking: rate < (now.bandwidthBitsPerSecond[link] ?? .infinity))
+        }
+        if target.bandwidthBitsPerSecond.count <= 1 {
+            // The usual single link needs no sorting (sorting a dictionary allocates).
+            for (link, rate) in target.bandwidthBitsPerSecond { addBandwidth(link: link, rate: rate) }
+        } else {
+            for (link, rate) in target.bandwidthBitsPerSecond.sorted(by: { $0.key < $1.key }) { addBandwidth(link: link, rate: rate) }
         }
         if !target.pinnedThreadIDs.isEmpty, let cpus = target.settings.cpus,
            now.pinnedThreadIDs != target.pinnedThreadIDs || now.settings.cpus != cpus {
@@ -110,156 +133,27 @@ public enum ApplyPlanner {
     }
 }
 
-/// The partition as the planner simulates it, with running totals so each step is checked in O(its CPUs).
-public struct PartitionState: Sendable {
-    public private(set) var tenants: [TenantState] = []
-    var index: [String: Int] = [:]
-    let limits: PartitionLimits
-    /// How many exclusive and shared tenants have each CPU in their cpuset.
-    private var exclusiveUsers: [Int: Int] = [:]
-    private var sharedUsers: [Int: Int] = [:]
-    private var cpuClaimCores = 0.0
-    private var memoryBytes = 0.0
-    private var linkBitsPerSecond: [String: Double] = [:]
+/// The planner's working lists, kept by the `Enforcer` between applies so a steady tick allocates nothing.
+struct PlanBuffers {
+    /// Shrinks, then (once split) the grows appended: the order the passes try them in.
+    var pending: [PlannedChange] = []
+    var pendingSlots: [Int] = []
+    var grows: [PlannedChange] = []
+    var growSlots: [Int] = []
+    var done: [Bool] = []
+    /// The plan in order, each step's tenant slot, and the change that undoes it.
+    var plan: [PlannedChange] = []
+    var planSlots: [Int] = []
+    var inverses: [PlannedChange] = []
 
-    public init(tenants: [TenantState], limits: PartitionLimits) {
-        self.limits = limits
-        for tenant in tenants { add(tenant) }
-    }
-
-    mutating func add(_ tenant: TenantState) {
-        index[tenant.name] = tenants.count
-        tenants.append(tenant)
-        account(tenant, sign: 1)
-    }
-
-    /// The state of one tenant, nil when unknown.
-    public func tenant(named name: String) -> TenantState? { index[name].map { tenants[$0] } }
-
-    /// Adds a tenant or replaces what is known of it (its totals follow).
-    public mutating func upsert(_ tenant: TenantState) {
-        guard let position = index[tenant.name] else { return add(tenant) }
-        account(tenants[position], sign: -1)
-        tenants[position] = tenant
-        account(tenant, sign: 1)
-    }
-
-    mutating func setPolicy(of target: TenantState) {
-        let position = index[target.name]!
-        account(tenants[position], sign: -1)
-        tenants[position].exclusive = target.exclusive
-        tenants[position].guaranteed = target.guaranteed
-        tenants[position].cgroupPath = target.cgroupPath
-        if !target.pinnedThreadIDs.isEmpty { tenants[position].pinnedThreadIDs = target.pinnedThreadIDs }
-        account(tenants[position], sign: 1)
-    }
-
-    private mutating func account(_ tenant: TenantState, sign: Int) {
-        for cpu in (tenant.settings.cpus ?? limits.onlineCPUs).members {
-            if tenant.exclusive { exclusiveUsers[cpu, default: 0] += sign } else { sharedUsers[cpu, default: 0] += sign }
-        }
-        cpuClaimCores += Double(sign) * tenant.cpuClaimCores(onlineCount: limits.onlineCPUs.count)
-        if let bytes = tenant.settings.memoryMaxBytes, bytes.isFinite { memoryBytes += Double(sign) * bytes }
-        for (link, rate) in tenant.bandwidthBitsPerSecond where rate.isFinite {
-            linkBitsPerSecond[link, default: 0] += Double(sign) * rate
-        }
-    }
-
-    /// Every way the current state breaks capacity, exclusivity or a guarantee (empty when it is valid).
-    public var violations: [String] {
-        var found: [String] = []
-        let tolerance = 1e-9
-        for (cpu, users) in exclusiveUsers where users > 0 && users + sharedUsers[cpu, default: 0] > 1 {
-            found.append("CPU \(cpu) is exclusive but used by \(users + sharedUsers[cpu, default: 0]) tenants")
-        }
-        if cpuClaimCores > Double(limits.onlineCPUs.count) + tolerance {
-            found.append("CPU claims \(cpuClaimCores) cores exceed \(limits.onlineCPUs.count)")
-        }
-        if memoryBytes > limits.memoryBytes * (1 + tolerance) {
-            found.append("memory limits \(memoryBytes) bytes exceed \(limits.memoryBytes)")
-        }
-        for (link, rate) in linkBitsPerSecond {
-            if let capacity = limits.linkBitsPerSecond[link], rate > capacity * (1 + tolerance) {
-                found.append("link \(link): ceilings \(rate) bit/s exceed \(capacity)")
-            }
-        }
-        for tenant in tenants {
-            found += Self.guaranteeViolations(tenant, onlineCount: limits.onlineCPUs.count)
-        }
-        return found.sorted()
-    }
-
-    static func guaranteeViolations(_ tenant: TenantState, onlineCount: Int) -> [String] {
-        var found: [String] = []
-        let tolerance = 1e-9
-        let cpu = tenant.cpuClaimCores(onlineCount: onlineCount)
-        if cpu < tenant.guaranteed.cpuCores * (1 - tolerance) {
-            found.append("\(tenant.name): CPU \(cpu) cores below its guarantee \(tenant.guaranteed.cpuCores)")
-        }
-        let memory = tenant.settings.memoryMaxBytes ?? .infinity
-        if memory < tenant.guaranteed.memoryBytes * (1 - tolerance) {
-            found.append("\(tenant.name): memory limit \(memory) below its guarantee \(tenant.guaranteed.memoryBytes)")
-        }
-        for (link, rate) in tenant.bandwidthBitsPerSecond where rate < tenant.guaranteed.networkBitsPerSecond * (1 - tolerance) {
-            found.append("\(tenant.name): bandwidth on \(link) \(rate) below its guarantee \(tenant.guaranteed.networkBitsPerSecond)")
-        }
-        return found
-    }
-
-    /// Applies a change if it makes nothing worse: no CPU given while another tenant holds it against the
-    /// exclusivity rule, no total raised above capacity, no tenant lowered below its guarantee.
-    mutating func applyIfSafe(_ change: PlannedChange) -> Bool {
-        guard let position = index[change.tenant] else { return false }
-        let before = tenants[position]
-        var after = before
-        switch change.target {
-        case let .knob(knob, value): after.settings[knob] = value
-        case let .bandwidth(link, rate): after.bandwidthBitsPerSecond[link] = rate
-        case .threadAffinity: return true
-        }
-        let online = limits.onlineCPUs
-        // Exclusivity: every CPU newly in the cpuset must be free of conflicting users.
-        let oldCPUs = before.settings.cpus ?? online
-        let newCPUs = after.settings.cpus ?? online
-        for cpu in newCPUs.members where !oldCPUs.contains(cpu) {
-            let exclusiveOthers = exclusiveUsers[cpu, default: 0]
-            let sharedOthers = sharedUsers[cpu, default: 0]
-            if after.exclusive ? exclusiveOthers + sharedOthers > 0 : exclusiveOthers > 0 { return false }
-        }
-        // Capacity: a total may rise only while it stays within capacity.
-        let tolerance = 1e-9
-        let cpuDelta = after.cpuClaimCores(onlineCount: online.count) - before.cpuClaimCores(onlineCount: online.count)
-        if cpuDelta > tolerance, cpuClaimCores + cpuDelta > Double(online.count) + tolerance { return false }
-        let memoryDelta = Self.finite(after.settings.memoryMaxBytes) - Self.finite(before.settings.memoryMaxBytes)
-        if memoryDelta > 0, memoryBytes + memoryDelta > limits.memoryBytes * (1 + tolerance) { return false }
-        if case let .bandwidth(link, rate) = change.target, let capacity = limits.linkBitsPerSecond[link] {
-            let delta = Self.finite(rate) - Self.finite(before.bandwidthBitsPerSecond[link])
-            if delta > 0, linkBitsPerSecond[link, default: 0] + delta > capacity * (1 + tolerance) { return false }
-        }
-        // Guarantees: a step may lower an amount below the tenant's guarantee only if it was already below.
-        if Self.worsensGuarantee(from: before, to: after, onlineCount: online.count) { return false }
-        account(before, sign: -1)
-        tenants[position] = after
-        account(after, sign: 1)
-        return true
-    }
-
-    static func worsensGuarantee(from before: TenantState, to after: TenantState, onlineCount: Int) -> Bool {
-        let guaranteed = after.guaranteed
-        func worse(_ old: Double, _ new: Double, _ floor: Double) -> Bool { new < floor * (1 - 1e-9) && new < old }
-        if worse(before.cpuClaimCores(onlineCount: onlineCount), after.cpuClaimCores(onlineCount: onlineCount), guaranteed.cpuCores) {
-            return true
-        }
-        if worse(before.settings.memoryMaxBytes ?? .infinity, after.settings.memoryMaxBytes ?? .infinity, guaranteed.memoryBytes) {
-            return true
-        }
-        return after.bandwidthBitsPerSecond.contains { link, rate in
-            worse(before.bandwidthBitsPerSecond[link] ?? .infinity, rate, guaranteed.networkBitsPerSecond)
-        }
-    }
-
-    private static func finite(_ value: Double?) -> Double {
-        guard let value, value.isFinite else { return 0 }
-        return value
+    mutating func reset() {
+        pending.removeAll(keepingCapacity: true)
+        pendingSlots.removeAll(keepingCapacity: true)
+        grows.removeAll(keepingCapacity: true)
+        growSlots.removeAll(keepingCapacity: true)
+        done.removeAll(keepingCapacity: true)
+        plan.removeAll(keepingCapacity: true)
+        planSlots.removeAll(keepingCapacity: true)
+        inverses.removeAll(keepingCapacity: true)
     }
 }

@@ -1,5 +1,4 @@
 import BPFLoader
-import CLibBPF
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,22 +23,12 @@ public final class BPFClassifier: TrafficClassifier {
             object = try BPFObject(EmbeddedBPFObject.classify)
             try object.load()
             classes = try object.map("tenant_classes")
-            // BPFLoader hands out pins, not program descriptors: pin for an instant and open the pin.
-            let pin = "\(PinDirectory.bpffsRoot)/dpm-classify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            try object.pin(program: "classify_egress", at: pin)
-            let descriptor = bpf_obj_get(pin)
-            let openErrno = errno
-            unlink(pin)
-            guard descriptor >= 0 else { throw EnforceError.bpf("opening the pinned program: \(ErrnoCode(openErrno))") }
-            programDescriptor = descriptor
-        } catch let error as EnforceError {
-            throw error
+            // Owned by the object: valid while this classifier lives.
+            programDescriptor = try object.programFileDescriptor("classify_egress")
         } catch {
             throw .bpf("\(error)")
         }
     }
-
-    deinit { close(programDescriptor) }
 
     public func attach(interfaceIndex: Int32, link: String, socket: NetlinkSocket) throws(EnforceError) {
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import Pool
 
 /// The original value of every control file Enforce touched, and the tenants it manages, kept in a state file so
 /// the next start after a crash can restore the host or adopt it.
@@ -11,6 +12,14 @@ public struct Baseline: Sendable, Hashable, Codable {
         public var original: String
     }
 
+    /// A thread Enforce pinned one by one (a microVM vCPU), with the affinity it had before, and its start time
+    /// (field 22 of `/proc/TID/stat`) so that a thread id the kernel gave to another thread since is not touched.
+    public struct PinnedThread: Sendable, Hashable, Codable {
+        public var threadID: Int32
+        public var startTime: String
+        public var originalCPUs: CPUSet
+    }
+
     /// In the order the files were first touched; restore goes backwards.
     public private(set) var entries: [Entry] = []
     /// Links on which Enforce set up its HTB tree (removed on restore).
@@ -19,11 +28,13 @@ public struct Baseline: Sendable, Hashable, Codable {
     public var classMinors: [String: UInt16] = [:]
     /// Tenants last applied (for adoption after a crash).
     public private(set) var tenants: [TenantState] = []
+    /// Threads pinned one by one, in the order first pinned.
+    public private(set) var pinnedThreads: [PinnedThread] = []
     /// Lookup sets for the two lists above, so a tick's bookkeeping does not scan them.
     private var recordedPaths: Set<String> = []
     private var recordedTenants: Set<String> = []
 
-    private enum CodingKeys: String, CodingKey { case entries, shapedLinks, classMinors, tenants }
+    private enum CodingKeys: String, CodingKey { case entries, shapedLinks, classMinors, tenants, pinnedThreads }
 
     public init() {}
 
@@ -33,6 +44,8 @@ public struct Baseline: Sendable, Hashable, Codable {
         shapedLinks = try container.decode([String].self, forKey: .shapedLinks)
         classMinors = try container.decode([String: UInt16].self, forKey: .classMinors)
         tenants = try container.decode([TenantState].self, forKey: .tenants)
+        // State files written before threads were recorded have none.
+        pinnedThreads = try container.decodeIfPresent([PinnedThread].self, forKey: .pinnedThreads) ?? []
         recordedPaths = Set(entries.map(\.path))
         recordedTenants = Set(tenants.map(\.name))
     }
@@ -53,6 +66,24 @@ public struct Baseline: Sendable, Hashable, Codable {
     }
 
     public func contains(_ path: String) -> Bool { recordedPaths.contains(path) }
+
+    public func contains(thread threadID: Int32) -> Bool { pinnedThreads.contains { $0.threadID == threadID } }
+
+    /// Remembers a thread's affinity before its first pinning (the first record of a thread id stays).
+    public mutating func record(thread: PinnedThread) {
+        if !contains(thread: thread.threadID) { pinnedThreads.append(thread) }
+    }
+
+    /// Drops a tenant that is gone: its record, its class, the files listed (they no longer exist) and the threads
+    /// listed (they ended).
+    public mutating func forget(tenant name: String, paths: Set<String>, threadIDs: Set<Int32>) {
+        tenants.removeAll { $0.name == name }
+        recordedTenants.remove(name)
+        classMinors[name] = nil
+        entries.removeAll { paths.contains($0.path) }
+        recordedPaths.subtract(paths)
+        pinnedThreads.removeAll { threadIDs.contains($0.threadID) }
+    }
 
     public mutating func record(path: String, original: String) {
         if recordedPaths.insert(path).inserted { entries.append(Entry(path: path, original: original)) }

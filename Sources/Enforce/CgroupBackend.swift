@@ -127,7 +127,8 @@ public struct CgroupBackend: Sendable, Equatable {
         case .cpus, .mems:
             return CPUSet(listFormat: text).map(KnobValue.set)
         case .cpuQuota:
-            let field = text.split(separator: " ").first.map(String.init) ?? text
+            // `cpu.max` holds "QUOTA PERIOD": the first field, without splitting (an array per decode).
+            let field = text.firstIndex(of: " ").map { text[..<$0] } ?? text[...]
             if field == "max" || field == "-1" { return .amount(.infinity) }
             guard let quota = Double(field) else { return nil }
             return .amount(quota / Double(Self.cpuPeriodMicroseconds))

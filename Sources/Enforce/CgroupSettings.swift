@@ -37,6 +37,19 @@ public struct CgroupSettings: Sendable, Hashable, Codable {
 public enum CgroupKnob: String, CaseIterable, Sendable, Codable {
     case cpus, mems, cpuQuota, cpuWeight, memoryMax, memoryHigh, memoryMin
 
+    /// The knob's position in `allCases` (an index into per-knob arrays).
+    var position: Int {
+        switch self {
+        case .cpus: 0
+        case .mems: 1
+        case .cpuQuota: 2
+        case .cpuWeight: 3
+        case .memoryMax: 4
+        case .memoryHigh: 5
+        case .memoryMin: 6
+        }
+    }
+
     /// The cgroup v1 controller (hierarchy) whose file holds this knob.
     var controller: String {
         switch self {

@@ -62,12 +62,25 @@ public final class ControlFiles: @unchecked Sendable {
         }
         switch kernel.read(descriptor: descriptor) {
         case let .success(text):
-            return String(text.drop(while: { $0 == " " }).reversed().drop(while: { $0 == "\n" || $0 == " " }).reversed())
+            return Self.trimmed(text)
         case let .failure(code):
             forget(path)
             if code.rawValue == ENOENT || code.rawValue == ENODEV { throw .cgroupMissing(path: path) }
             throw .read(path: path, errno: code)
         }
+    }
+
+    /// The text without leading blanks and trailing newlines or blanks (a byte scan: no copy when there is none).
+    static func trimmed(_ text: String) -> String {
+        let bytes = text.utf8
+        var start = bytes.startIndex, end = bytes.endIndex
+        while start < end, bytes[start] == UInt8(ascii: " ") { start = bytes.index(after: start) }
+        while start < end {
+            let last = bytes.index(before: end)
+            guard bytes[last] == UInt8(ascii: "\n") || bytes[last] == UInt8(ascii: " ") else { break }
+            end = last
+        }
+        return start == bytes.startIndex && end == bytes.endIndex ? text : String(text[start..<end])
     }
 
     /// Closes the descriptor of one file (its cgroup is going away).

@@ -12,15 +12,23 @@ public final class Enforcer: @unchecked Sendable {
     /// Where the baseline is kept across crashes (`/run/dpm/enforce-state.json`).
     public let stateFilePath: String
     let bandwidth: (any BandwidthControl)?
-    /// What Enforce believes the kernel holds, with the running totals the planner checks against.
+    /// What Enforce believes the kernel holds, with the running totals the planner checks against. A tenant's
+    /// slot there indexes `books` too.
     private var partition: PartitionState
+    /// Per tenant slot: its last request, its control files' paths, which originals are recorded.
+    private var books: [TenantBook] = []
     /// What Enforce believes the kernel holds, per tenant, after the last apply.
     public var applied: [String: TenantState] {
         Dictionary(partition.tenants.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
     public private(set) var baseline = Baseline()
-    /// Each tenant's last request as given (before normalization): an unchanged request costs one comparison.
-    private var lastRequested: [String: TenantState] = [:]
+    /// Working lists of one apply, kept so that a steady tick allocates nothing.
+    private var changedRequests: [Int] = []
+    private var changedSlots: [Int] = []
+    private var targets: [TenantState] = []
+    /// The changed tenants' states before the apply, to put back when it fails.
+    private var journal: [TenantState] = []
+    private var buffers = PlanBuffers()
 
     public static let defaultStateFilePath = "/run/dpm/enforce-state.json"
 
@@ -85,50 +93,50 @@ public final class Enforcer: @unchecked Sendable {
     /// Checks first (offline CPUs, memory limits below usage, missing cgroups and devices) and writes nothing on a
     /// bad input. On a failed write, every change already made is undone in reverse (the reverse of a safe order
     /// is safe) and `.rolledBack` reports the cause.
+    ///
+    /// - Important: The tick's hot path. A tenant whose request equals its last one costs one comparison (found
+    ///   without hashing when the request lists tenants in the same order as before); only the changed tenants are
+    ///   read, planned and written, in place, with working lists kept between calls.
     @discardableResult
     public func apply(_ requested: [TenantState]) throws(EnforceError) -> [PlannedChange] {
-        let changed = requested.filter { lastRequested[$0.name] != $0 }
-        guard !changed.isEmpty else { return [] }
-        let plan = try applyChanged(changed.map(normalized))
-        for tenant in changed { lastRequested[tenant.name] = tenant }
-        return plan
+        changedRequests.removeAll(keepingCapacity: true)
+        for position in requested.indices {
+            if let slot = partition.slot(named: requested[position].name, hint: position),
+               books[slot].isLastRequest(requested[position]) { continue }
+            changedRequests.append(position)
+        }
+        guard !changedRequests.isEmpty else { return [] }
+        targets.removeAll(keepingCapacity: true)
+        for position in changedRequests { targets.append(normalized(requested[position])) }
+        try applyTargets()
+        for (position, slot) in zip(changedRequests, changedSlots) { books[slot].lastRequested = requested[position] }
+        return buffers.plan
     }
 
-    private func applyChanged(_ targets: [TenantState]) throws(EnforceError) -> [PlannedChange] {
+    /// Checks, plans and writes `targets`; fills `changedSlots` and `buffers`.
+    private func applyTargets() throws(EnforceError) {
         try check(targets)
         // What the kernel holds for the requested tenants (reading only knobs not yet known) becomes known first.
-        var working: [String: TenantState] = [:]
-        for target in targets {
-            let current = try currentState(for: target)
-            partition.upsert(current)
-            working[target.name] = current
-        }
+        changedSlots.removeAll(keepingCapacity: true)
+        for target in targets { changedSlots.append(try learn(target)) }
+        journal.removeAll(keepingCapacity: true)
+        for slot in changedSlots { journal.append(partition.tenants[slot]) }
         // Tenants not in the request stay as they are; the partition state counts them for capacity.
-        var simulation = partition
-        let plan = try ApplyPlanner.plan(in: &simulation, to: targets)
-        guard !plan.isEmpty else { return [] }
-        for target in targets {
-            working[target.name]?.guaranteed = target.guaranteed
-            working[target.name]?.exclusive = target.exclusive
-            working[target.name]?.pinnedThreadIDs = target.pinnedThreadIDs
+        do {
+            try ApplyPlanner.plan(in: &partition, slots: changedSlots, targets: targets, into: &buffers)
+            if !buffers.plan.isEmpty { try recordOriginals() }
+        } catch {
+            putBackJournal()
+            throw error
         }
-        try recordOriginals(of: plan, in: working, targets: targets)
-        var undo: [PlannedChange] = []
-        for change in plan {
-            let before = working[change.tenant]!
+        for step in buffers.plan.indices {
             do {
-                try perform(change, on: before)
+                try perform(buffers.plan[step], undoing: buffers.inverses[step], slot: buffers.planSlots[step])
             } catch {
-                for target in targets { lastRequested[target.name] = nil }
-                let restored = rollBack(undo, working: &working)
-                for state in working.values { partition.upsert(state) }
-                throw .rolledBack(cause: error, restoredWrites: restored)
+                for slot in changedSlots { books[slot].lastRequested = nil }
+                throw .rolledBack(cause: error, restoredWrites: rollBack(failedStep: step))
             }
-            undo.append(Self.inverse(of: change, before: before))
-            working[change.tenant] = Self.applying(change, to: before)
         }
-        partition = simulation
-        return plan
     }
 
     /// A change as an operator reads it: the file and the exact text written, or the class and its rates.
@@ -162,30 +170,32 @@ public final class Enforcer: @unchecked Sendable {
     /// state takes the values found, so the next apply of the same partition writes the drifted files again.
     public func detectDrift() throws(EnforceError) -> [Drift] {
         var drifts: [Drift] = []
-        for tenant in applied.values.sorted(by: { $0.name < $1.name }) {
+        for slot in partition.tenants.indices.sorted(by: { partition.tenants[$0].name < partition.tenants[$1].name }) {
+            let tenant = partition.tenants[slot]
             for knob in CgroupKnob.allCases {
-                guard let expected = tenant.settings[knob], let path = backend.file(knob, of: tenant.cgroupPath) else { continue }
+                guard let expected = tenant.settings[knob], let path = books[slot].paths[knob.position] else { continue }
                 let text = try files.read(path)
                 if let found = backend.decode(knob, text), found != backend.normalized(knob, expected) {
                     drifts.append(Drift(tenant: tenant.name, path: path, expected: backend.encode(knob, expected), found: text))
-                    var known = partition.tenant(named: tenant.name) ?? tenant
-                    known.settings[knob] = found
-                    partition.upsert(known)
-                    lastRequested[tenant.name] = nil
+                    partition.force(PlannedChange(tenant: tenant.name, target: .knob(knob, found)), at: slot)
+                    books[slot].lastRequested = nil
                 }
             }
         }
         return drifts
     }
 
-    /// What `restore()` did: how many files went back, and what could not (a cgroup that is gone).
+    /// What `restore()` did: which files and threads went back, and what could not (a cgroup that is gone).
     public struct RestoreReport: Sendable {
         public var restoredPaths: [String] = []
+        /// Threads pinned one by one whose original affinity was put back (those that ended are skipped).
+        public var restoredThreadIDs: [Int32] = []
         public var failures: [EnforceError] = []
     }
 
-    /// Puts back the original value of every file Enforce touched (newest first), removes its shaping, and deletes
-    /// the state file. A file whose cgroup is gone is reported, not fatal.
+    /// Puts back the original value of every file Enforce touched (newest first), then the affinity of every
+    /// thread it pinned one by one that still runs (after the cpusets, which reset their tasks' affinity), removes
+    /// its shaping, and deletes the state file. A file whose cgroup is gone is reported, not fatal.
     @discardableResult
     public func restore() -> RestoreReport {
         var report = RestoreReport()
@@ -197,16 +207,53 @@ public final class Enforcer: @unchecked Sendable {
                 report.failures.append(error)
             }
         }
+        for thread in baseline.pinnedThreads.reversed() where threadStartTime(thread.threadID) == thread.startTime {
+            let result = files.kernel.setThreadAffinity(threadID: thread.threadID, cpus: thread.originalCPUs)
+            if result == 0 {
+                report.restoredThreadIDs.append(thread.threadID)
+            } else if result != ESRCH {
+                report.failures.append(.threadAffinity(threadID: thread.threadID, cpus: thread.originalCPUs, errno: ErrnoCode(result)))
+            }
+        }
         for link in baseline.shapedLinks {
             do { try bandwidth?.remove(link: link) } catch { report.failures.append(error) }
         }
         baseline = Baseline()
         partition = PartitionState(tenants: [], limits: limits)
-        lastRequested = [:]
+        books = []
         try? FileManager.default.removeItem(atPath: stateFilePath)
         // The state directory goes too when nothing else is in it.
         rmdir((stateFilePath as NSString).deletingLastPathComponent)
         return report
+    }
+
+    /// Drops a tenant that is gone (the agent retired it: its cgroup vanished) from the applied state and the
+    /// baseline, so that neither a later apply nor restore touches its files. Only baseline files that no longer
+    /// exist are dropped (a file still present is restored as usual), and only threads that ended. Returns a line
+    /// for the log, nil when Enforce knows no such tenant.
+    @discardableResult
+    public func forget(tenant name: String) -> String? {
+        let known = partition.tenant(named: name) ?? baseline.tenants.first { $0.name == name }
+        guard let known else { return nil }
+        if let removed = partition.remove(named: name) {
+            for path in books[removed.slot].paths.compactMap({ $0 }) { files.forget(path) }
+            books.swapAt(removed.slot, removed.movedFrom)
+            books.removeLast()
+        }
+        let directories = Set(backend.directories(of: known.cgroupPath))
+        let owned = baseline.entries.map(\.path).filter { directories.contains(($0 as NSString).deletingLastPathComponent) }
+        let gone = owned.filter { path in
+            if case let .failure(code) = files.kernel.read(path) { code.rawValue == ENOENT || code.rawValue == ENODEV } else { false }
+        }
+        let endedThreads = known.pinnedThreadIDs.filter { thread in
+            baseline.pinnedThreads.first { $0.threadID == thread }.map { threadStartTime(thread) != $0.startTime } ?? false
+        }
+        baseline.forget(tenant: name, paths: Set(gone), threadIDs: Set(endedThreads))
+        var line = "tenant \(name): dropped from the enforced state; cgroup \(known.cgroupPath) is gone: \(gone.count) of its "
+            + "\(owned.count) baseline file(s) no longer exist and will not be restored"
+        if !endedThreads.isEmpty { line += ", \(endedThreads.count) pinned thread(s) ended" }
+        do { try baseline.save(to: stateFilePath) } catch { line += "; \(error)" }
+        return line
     }
 
     /// What to do at start when a previous run left a state file (it crashed or was killed).
@@ -226,8 +273,13 @@ public final class Enforcer: @unchecked Sendable {
         case .restore:
             return restore()
         case .adopt:
-            for tenant in previous.tenants {
-                if let state = try? currentState(for: tenant, ignoringApplied: true) { partition.upsert(state) }
+            for tenant in previous.tenants where partition.index[tenant.name] == nil {
+                var book = TenantBook(cgroupPath: tenant.cgroupPath, backend: backend)
+                book.inBaseline = true
+                if let state = try? kernelState(for: tenant, known: TenantState(name: tenant.name, cgroupPath: tenant.cgroupPath), book: book) {
+                    books.append(book)
+                    partition.add(state)
+                }
                 if let minor = previous.classMinors[tenant.name] { try? bandwidth?.assignClass(classMinor: minor, tenant: tenant) }
             }
             return RestoreReport()
@@ -236,7 +288,8 @@ public final class Enforcer: @unchecked Sendable {
 
     /// Reads what the kernel holds now for every knob the target manages.
     public func readKernelState(of target: TenantState) throws(EnforceError) -> TenantState {
-        try currentState(for: target, ignoringApplied: true)
+        let book = TenantBook(cgroupPath: target.cgroupPath, backend: backend)
+        return try kernelState(for: target, known: TenantState(name: target.name, cgroupPath: target.cgroupPath), book: book)
     }
 
     // MARK: Helpers
@@ -254,36 +307,55 @@ public final class Enforcer: @unchecked Sendable {
     /// only when a memory limit goes down, so a steady tick reads nothing.
     private func check(_ targets: [TenantState]) throws(EnforceError) {
         for target in targets {
-            let previous = partition.tenant(named: target.name)
+            let slot = partition.index[target.name]
             for cpu in (target.settings.cpus?.members ?? []) where !limits.onlineCPUs.contains(cpu) {
                 throw .cpuOffline(cpu, online: limits.onlineCPUs)
             }
             if target.settings.cpus?.isEmpty == true { throw .invalidAllocation(.invalid(field: "\(target.name).cores", reason: "an empty CPU set")) }
-            if previous?.cgroupPath != target.cgroupPath {
+            let book = slot.map { books[$0] }.flatMap { $0.cgroupPath == target.cgroupPath ? $0 : nil }
+            if book == nil {
                 for directory in backend.directories(of: target.cgroupPath) {
                     _ = try files.read(directory + "/cgroup.procs")
                 }
             }
-            if let limit = target.settings.memoryMaxBytes, limit.isFinite, limit < previous?.settings.memoryMaxBytes ?? .infinity {
-                let usagePath = backend.directory(of: target.cgroupPath, controller: "memory")
-                    + (backend.version == .v1 ? "/memory.usage_in_bytes" : "/memory.current")
+            if let limit = target.settings.memoryMaxBytes, limit.isFinite,
+               limit < slot.flatMap({ partition.tenants[$0].settings.memoryMaxBytes }) ?? .infinity {
+                let usagePath = book?.memoryUsagePath ?? TenantBook.memoryUsagePath(of: target.cgroupPath, backend: backend)
                 let text = try files.read(usagePath)
                 if let usage = Double(text), usage > limit {
                     throw .memoryBelowUsage(tenant: target.name, limitBytes: limit, usageBytes: usage)
                 }
             }
-            for link in target.bandwidthBitsPerSecond.keys.sorted() {
-                guard let bandwidth else { throw .deviceMissing(link) }
-                try bandwidth.prepare(link: link)
+            if !target.bandwidthBitsPerSecond.isEmpty {
+                guard let bandwidth else { throw .deviceMissing(target.bandwidthBitsPerSecond.keys.min()!) }
+                for link in target.bandwidthBitsPerSecond.keys.sorted() { try bandwidth.prepare(link: link) }
             }
         }
     }
 
-    private func currentState(for target: TenantState, ignoringApplied: Bool = false) throws(EnforceError) -> TenantState {
-        var state = (ignoringApplied ? nil : partition.tenant(named: target.name)) ?? TenantState(name: target.name, cgroupPath: target.cgroupPath)
-        state.cgroupPath = target.cgroupPath
+    /// The tenant's slot, after reading from the kernel every knob the target manages that is not yet known. A new
+    /// tenant gets a slot only once all its reads succeeded.
+    private func learn(_ target: TenantState) throws(EnforceError) -> Int {
+        guard let slot = partition.index[target.name] else {
+            let book = TenantBook(cgroupPath: target.cgroupPath, backend: backend)
+            let state = try kernelState(for: target, known: TenantState(name: target.name, cgroupPath: target.cgroupPath), book: book)
+            books.append(book)
+            return partition.add(state)
+        }
+        if books[slot].cgroupPath != target.cgroupPath {
+            books[slot] = TenantBook(cgroupPath: target.cgroupPath, backend: backend)
+        }
+        if CgroupKnob.allCases.contains(where: { target.settings[$0] != nil && partition.tenants[slot].settings[$0] == nil }) {
+            partition.replace(at: slot, with: try kernelState(for: target, known: partition.tenants[slot], book: books[slot]))
+        }
+        return slot
+    }
+
+    /// `known` with every knob the target manages and `known` lacks read from the kernel.
+    private func kernelState(for target: TenantState, known: TenantState, book: TenantBook) throws(EnforceError) -> TenantState {
+        var state = known
         for knob in CgroupKnob.allCases where target.settings[knob] != nil && state.settings[knob] == nil {
-            guard let path = backend.file(knob, of: target.cgroupPath) else {
+            guard let path = book.paths[knob.position] else {
                 state.settings[knob] = target.settings[knob]
                 continue
             }
@@ -295,58 +367,85 @@ public final class Enforcer: @unchecked Sendable {
     }
 
     /// Saves the original value of every file the plan will touch for the first time, then the state file.
-    private func recordOriginals(of plan: [PlannedChange], in working: [String: TenantState], targets: [TenantState]) throws(EnforceError) {
+    private func recordOriginals() throws(EnforceError) {
         var changed = false
-        for change in plan {
-            guard let tenant = working[change.tenant] else { continue }
+        for (change, slot) in zip(buffers.plan, buffers.planSlots) {
             switch change.target {
             case let .knob(knob, _):
-                guard let path = backend.file(knob, of: tenant.cgroupPath), !baseline.contains(path) else { continue }
-                baseline.record(path: path, original: try files.read(path))
-                changed = true
-                if backend.version == .v1, knob == .cpuQuota {
-                    // Quotas are written against the default period; make sure the tenant's period is that one.
-                    let periodPath = backend.directory(of: tenant.cgroupPath, controller: "cpu") + "/cpu.cfs_period_us"
-                    let period = try files.read(periodPath)
-                    baseline.record(path: periodPath, original: period)
-                    if period != String(CgroupBackend.cpuPeriodMicroseconds) {
-                        try baseline.save(to: stateFilePath)
-                        try files.write(String(CgroupBackend.cpuPeriodMicroseconds), to: periodPath)
+                let bit = UInt8(1) << knob.position
+                guard books[slot].recordedKnobs & bit == 0 else { continue }
+                if let path = books[slot].paths[knob.position], !baseline.contains(path) {
+                    baseline.record(path: path, original: try files.read(path))
+                    changed = true
+                    if backend.version == .v1, knob == .cpuQuota {
+                        // Quotas are written against the default period; make sure the tenant's period is that one.
+                        let periodPath = backend.directory(of: books[slot].cgroupPath, controller: "cpu") + "/cpu.cfs_period_us"
+                        let period = try files.read(periodPath)
+                        baseline.record(path: periodPath, original: period)
+                        if period != String(CgroupBackend.cpuPeriodMicroseconds) {
+                            try baseline.save(to: stateFilePath)
+                            try files.write(String(CgroupBackend.cpuPeriodMicroseconds), to: periodPath)
+                        }
                     }
                 }
+                books[slot].recordedKnobs |= bit
             case let .bandwidth(link, _):
                 if !baseline.shapedLinks.contains(link) { baseline.shapedLinks.append(link); changed = true }
-                if baseline.classMinors[tenant.name] == nil { _ = baseline.classMinor(of: tenant.name); changed = true }
+                if baseline.classMinors[change.tenant] == nil { _ = baseline.classMinor(of: change.tenant); changed = true }
             case .threadAffinity:
-                continue
+                for thread in partition.tenants[slot].pinnedThreadIDs where !baseline.contains(thread: thread) {
+                    // A thread that is gone already is not pinned either (its write answers ESRCH).
+                    guard let startTime = threadStartTime(thread) else { continue }
+                    switch files.kernel.threadAffinity(threadID: thread) {
+                    case let .success(cpus):
+                        baseline.record(thread: Baseline.PinnedThread(threadID: thread, startTime: startTime, originalCPUs: cpus))
+                        changed = true
+                    case let .failure(code) where code.rawValue == ESRCH:
+                        continue
+                    case let .failure(code):
+                        throw .threadAffinity(threadID: thread, cpus: CPUSet(), errno: code)
+                    }
+                }
             }
         }
-        for target in targets where !baseline.contains(tenant: target.name) {
+        for (slot, target) in zip(changedSlots, targets) where !books[slot].inBaseline {
             // The target says which knobs are managed: adoption reads those back.
-            baseline.record(tenant: target)
-            changed = true
+            if !baseline.contains(tenant: target.name) {
+                baseline.record(tenant: target)
+                changed = true
+            }
+            books[slot].inBaseline = true
         }
         if changed { try baseline.save(to: stateFilePath) }
     }
 
-    /// Makes one change in the kernel.
-    private func perform(_ change: PlannedChange, on tenant: TenantState) throws(EnforceError) {
+    /// When a thread started (field 22 of `/proc/TID/stat`, in clock ticks since boot); nil when it is gone.
+    private func threadStartTime(_ threadID: Int32) -> String? {
+        guard case let .success(text) = files.kernel.read("/proc/\(threadID)/stat"),
+              let end = text.lastIndex(of: ")") else { return nil }
+        // The fields after the command name start with field 3 (state).
+        let fields = text[text.index(after: end)...].split(separator: " ")
+        return fields.count > 19 ? String(fields[19]) : nil
+    }
+
+    /// Makes one change in the kernel; `inverse` holds the value it replaces (the nodes pages move off).
+    private func perform(_ change: PlannedChange, undoing inverse: PlannedChange, slot: Int) throws(EnforceError) {
         switch change.target {
         case let .knob(knob, value):
-            guard let path = backend.file(knob, of: tenant.cgroupPath) else { return }
+            guard let path = books[slot].paths[knob.position] else { return }
             try files.write(backend.encode(knob, value), to: path)
-            if knob == .mems, case let .set(newNodes) = value, let oldNodes = tenant.settings.mems {
-                try migratePages(of: tenant, from: oldNodes.subtracting(newNodes), to: newNodes)
+            if knob == .mems, case let .set(newNodes) = value, case let .knob(_, .set(oldNodes)) = inverse.target {
+                try migratePages(ofSlot: slot, from: oldNodes.subtracting(newNodes), to: newNodes)
             }
         case let .bandwidth(link, ceil):
             guard let bandwidth else { throw .deviceMissing(link) }
-            let rate = min(tenant.guaranteed.networkBitsPerSecond, ceil)
+            let rate = min(partition.tenants[slot].guaranteed.networkBitsPerSecond, ceil)
             try bandwidth.setRate(
-                link: link, classMinor: baseline.classMinor(of: tenant.name), tenant: tenant,
+                link: link, classMinor: baseline.classMinor(of: change.tenant), tenant: partition.tenants[slot],
                 rateBitsPerSecond: rate, ceilBitsPerSecond: ceil
             )
         case let .threadAffinity(cpus):
-            for thread in tenant.pinnedThreadIDs {
+            for thread in partition.tenants[slot].pinnedThreadIDs {
                 let result = files.kernel.setThreadAffinity(threadID: thread, cpus: cpus)
                 if result != 0 && result != ESRCH { throw .threadAffinity(threadID: thread, cpus: cpus, errno: ErrnoCode(result)) }
             }
@@ -354,9 +453,9 @@ public final class Enforcer: @unchecked Sendable {
     }
 
     /// Moves the pages of every process of the tenant off the nodes it lost (libnuma).
-    private func migratePages(of tenant: TenantState, from lost: CPUSet, to nodes: CPUSet) throws(EnforceError) {
+    private func migratePages(ofSlot slot: Int, from lost: CPUSet, to nodes: CPUSet) throws(EnforceError) {
         guard !lost.isEmpty else { return }
-        let procs = try files.read(backend.directory(of: tenant.cgroupPath, controller: "cpuset") + "/cgroup.procs")
+        let procs = try files.read(backend.directory(of: books[slot].cgroupPath, controller: "cpuset") + "/cgroup.procs")
         for line in procs.split(separator: "\n") {
             guard let pid = Int32(line) else { continue }
             let result = files.kernel.migratePages(processID: pid, fromNodes: lost, toNodes: nodes)
@@ -364,38 +463,55 @@ public final class Enforcer: @unchecked Sendable {
         }
     }
 
-    /// Undoes the changes made so far, newest first; returns how many were undone.
-    private func rollBack(_ undo: [PlannedChange], working: inout [String: TenantState]) -> Int {
+    /// Undoes the steps made before `failedStep`, newest first, and leaves the partition state at what the kernel
+    /// then holds; returns how many were undone.
+    private func rollBack(failedStep: Int) -> Int {
+        putBackJournal()
+        for step in 0..<failedStep { partition.force(buffers.plan[step], at: buffers.planSlots[step]) }
         var restored = 0
-        for change in undo.reversed() {
-            guard let before = working[change.tenant] else { continue }
-            if (try? perform(change, on: before)) != nil {
-                working[change.tenant] = Self.applying(change, to: before)
+        for step in (0..<failedStep).reversed() {
+            let slot = buffers.planSlots[step]
+            if (try? perform(buffers.inverses[step], undoing: buffers.plan[step], slot: slot)) != nil {
+                partition.force(buffers.inverses[step], at: slot)
                 restored += 1
             }
         }
         return restored
     }
 
-    static func applying(_ change: PlannedChange, to tenant: TenantState) -> TenantState {
-        var tenant = tenant
-        switch change.target {
-        case let .knob(knob, value): tenant.settings[knob] = value
-        case let .bandwidth(link, rate): tenant.bandwidthBitsPerSecond[link] = rate
-        case .threadAffinity: break
-        }
-        return tenant
+    /// Puts the changed tenants' states back as they were before the apply.
+    private func putBackJournal() {
+        for (slot, saved) in zip(changedSlots, journal) { partition.replace(at: slot, with: saved) }
+    }
+}
+
+/// What the `Enforcer` keeps per tenant slot besides the tenant's state: its last request as given, the paths of its
+/// control files (built once, not on every write), and which knobs' originals are already in the baseline.
+struct TenantBook {
+    var lastRequested: TenantState?
+    let cgroupPath: String
+    /// The file of each knob, by `CgroupKnob.position`; nil when the backend has none.
+    let paths: [String?]
+    let memoryUsagePath: String
+    /// Bit `knob.position` set: that file's original is in the baseline.
+    var recordedKnobs: UInt8 = 0
+    /// The tenant is in the baseline's tenant list (for adoption).
+    var inBaseline = false
+
+    init(cgroupPath: String, backend: CgroupBackend) {
+        self.cgroupPath = cgroupPath
+        paths = CgroupKnob.allCases.map { backend.file($0, of: cgroupPath) }
+        memoryUsagePath = Self.memoryUsagePath(of: cgroupPath, backend: backend)
     }
 
-    static func inverse(of change: PlannedChange, before: TenantState) -> PlannedChange {
-        switch change.target {
-        case let .knob(knob, _):
-            return PlannedChange(tenant: change.tenant, target: .knob(knob, before.settings[knob] ?? .amount(.infinity)))
-        case let .bandwidth(link, _):
-            return PlannedChange(tenant: change.tenant, target: .bandwidth(link: link, bitsPerSecond: before.bandwidthBitsPerSecond[link] ?? .infinity))
-        case .threadAffinity:
-            return PlannedChange(tenant: change.tenant, target: .threadAffinity(before.settings.cpus ?? CPUSet()))
-        }
+    /// Whether `request` equals the last request (compared in place: no copy of either state).
+    func isLastRequest(_ request: TenantState) -> Bool {
+        guard let last = lastRequested else { return false }
+        return last == request
+    }
+
+    static func memoryUsagePath(of cgroupPath: String, backend: CgroupBackend) -> String {
+        backend.directory(of: cgroupPath, controller: "memory") + (backend.version == .v1 ? "/memory.usage_in_bytes" : "/memory.current")
     }
 }
 

@@ -25,6 +25,8 @@ public protocol KernelCalls: AnyObject, Sendable {
     func removeDirectory(_ path: String) -> Int32
     /// Sets one thread's CPU affinity (`sched_setaffinity` by thread id); returns 0 or an errno.
     func setThreadAffinity(threadID: Int32, cpus: CPUSet) -> Int32
+    /// Reads one thread's CPU affinity (`sched_getaffinity` by thread id).
+    func threadAffinity(threadID: Int32) -> Result<CPUSet, ErrnoCode>
     /// Moves a process's pages from some NUMA nodes to others (`numa_migrate_pages`); returns 0 or an errno.
     func migratePages(processID: Int32, fromNodes: CPUSet, toNodes: CPUSet) -> Int32
 }
@@ -80,11 +82,12 @@ public final class LinuxKernel: KernelCalls {
     }
 
     public func read(descriptor: Int32) -> Result<String, ErrnoCode> {
-        // Control files are small: one page almost always holds them, and the stack buffer avoids the heap.
+        // Control files are small: 1 KiB almost always holds them, and a buffer that small is on the stack (a
+        // larger temporary allocation goes to the heap).
         var result = ""
         var offset = 0
         while true {
-            let chunk: Result<String?, ErrnoCode> = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+            let chunk: Result<String?, ErrnoCode> = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
                 while true {
                     let count = pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
                     if count > 0 {
@@ -111,6 +114,14 @@ public final class LinuxKernel: KernelCalls {
         let members = cpus.members.map(Int32.init)
         let result = members.withUnsafeBufferPointer { dpm_set_thread_affinity(threadID, $0.baseAddress, Int32($0.count)) }
         return result == 0 ? 0 : (errno == 0 ? EINVAL : errno)
+    }
+
+    public func threadAffinity(threadID: Int32) -> Result<CPUSet, ErrnoCode> {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 1024) { buffer in
+            let count = dpm_get_thread_affinity(threadID, buffer.baseAddress, Int32(buffer.count))
+            guard count >= 0 else { return .failure(ErrnoCode(errno)) }
+            return .success(CPUSet(buffer.prefix(Int(count)).map(Int.init)))
+        }
     }
 
     public func migratePages(processID: Int32, fromNodes: CPUSet, toNodes: CPUSet) -> Int32 {

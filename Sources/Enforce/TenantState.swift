@@ -37,6 +37,10 @@ public struct TenantState: Sendable, Hashable, Codable {
 
     /// The CPU the tenant may use, in cores: its CPUs if exclusive, else its quota bounded by its cpuset.
     public func cpuClaimCores(onlineCount: Int) -> Double {
+        Self.cpuClaimCores(settings, exclusive: exclusive, onlineCount: onlineCount)
+    }
+
+    static func cpuClaimCores(_ settings: CgroupSettings, exclusive: Bool, onlineCount: Int) -> Double {
         let cpuCount = Double(settings.cpus?.count ?? onlineCount)
         if exclusive { return cpuCount }
         return min(settings.cpuQuotaCores ?? .infinity, cpuCount)

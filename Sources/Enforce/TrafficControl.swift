@@ -20,8 +20,9 @@ public enum TrafficControlMessages {
 
     public static func handle(minor: UInt16) -> UInt32 { major << 16 | UInt32(minor) }
 
-    /// `tc qdisc add dev DEV root handle D9: htb default 0`: unclassified packets pass unshaped (HTB direct queue).
-    public static func addRootQdisc(interfaceIndex: Int32) -> NetlinkMessage {
+    /// `tc qdisc add dev DEV root handle D9: htb default MINOR`: with 0 (per-tenant egress) unclassified packets
+    /// pass unshaped (HTB direct queue); an ifb device sends them all to its parent class `D9:1`.
+    public static func addRootQdisc(interfaceIndex: Int32, defaultClassMinor: UInt16 = 0) -> NetlinkMessage {
         var message = NetlinkMessage(type: UInt16(RTM_NEWQDISC), flags: UInt16(NLM_F_CREATE | NLM_F_EXCL))
         message.append(header(interfaceIndex: interfaceIndex, handle: major << 16, parent: TC_H_ROOT))
         message.attribute(Int32(TCA_KIND), string: "htb")
@@ -29,7 +30,7 @@ public enum TrafficControlMessages {
             var global = tc_htb_glob()
             global.version = 3  // TC_HTB_PROTOVER
             global.rate2quantum = 10
-            global.defcls = 0
+            global.defcls = UInt32(defaultClassMinor)
             options.attribute(Int32(TCA_HTB_INIT), global)
         }
         return message
@@ -92,17 +93,27 @@ public enum TrafficControlMessages {
 
     /// `tc filter del dev DEV egress prio 1 handle 1 bpf`.
     public static func deleteEgressBPFFilter(interfaceIndex: Int32) -> NetlinkMessage {
+        deleteFilter(egressFilterHeader(interfaceIndex: interfaceIndex), kind: "bpf")
+    }
+
+    /// `RTM_DELTFILTER` of one of Enforce's filters.
+    static func deleteFilter(_ header: tcmsg, kind: String) -> NetlinkMessage {
         var message = NetlinkMessage(type: UInt16(RTM_DELTFILTER), flags: 0)
-        message.append(egressFilterHeader(interfaceIndex: interfaceIndex))
-        message.attribute(Int32(TCA_KIND), string: "bpf")
+        message.append(header)
+        message.attribute(Int32(TCA_KIND), string: kind)
         return message
     }
 
     /// Enforce's filter on the clsact egress hook: priority 1, every protocol, handle 1.
     static func egressFilterHeader(interfaceIndex: Int32) -> tcmsg {
+        filterHeader(interfaceIndex: interfaceIndex, handle: 1, hook: 0xFFFF_FFF3 /* clsact egress */)
+    }
+
+    /// The header of an Enforce filter on a clsact hook: priority 1, every protocol.
+    static func filterHeader(interfaceIndex: Int32, handle: UInt32, hook: UInt32) -> tcmsg {
         let protocolAll = UInt32(UInt16(0x0003 /* ETH_P_ALL */).bigEndian)
         let priority: UInt32 = 1
-        var header = header(interfaceIndex: interfaceIndex, handle: 1, parent: 0xFFFF_FFF3 /* clsact egress */)
+        var header = header(interfaceIndex: interfaceIndex, handle: handle, parent: hook)
         header.tcm_info = priority << 16 | protocolAll
         return header
     }

@@ -52,6 +52,12 @@ public final class TrafficShaper: BandwidthControl {
         return index
     }
 
+    /// Drops a device's cached index (the device was deleted; a new one of that name has another index).
+    func forgetInterface(_ link: String) {
+        interfaceIndices[link] = nil
+        prepared.remove(link)
+    }
+
     public func prepare(link: String) throws(EnforceError) {
         guard !prepared.contains(link) else { return }
         let index = try interfaceIndex(of: link)

@@ -3,11 +3,16 @@ import Foundation
 import Pool
 import Testing
 
-@Suite struct EnforcerTests {
+/// A class suite: each test gets its own instance, whose state directory goes away with it (also when it fails).
+@Suite final class EnforcerTests {
     let limits = PartitionLimits(onlineCPUs: [0, 1, 2, 3], memoryBytes: Double(1 << 30))
+    let stateDirectory = NSTemporaryDirectory() + "dpm-test-\(UInt32.random(in: 0...UInt32.max))"
+    var statePath: String { stateDirectory + "/enforce-state.json" }
+
+    deinit { try? FileManager.default.removeItem(atPath: stateDirectory) }
 
     func makeEnforcer(_ kernel: FakeKernel, backend: CgroupBackend = .v1Hybrid) -> Enforcer {
-        Enforcer(files: ControlFiles(kernel: kernel), backend: backend, limits: limits, stateFilePath: temporaryStatePath())
+        Enforcer(files: ControlFiles(kernel: kernel), backend: backend, limits: limits, stateFilePath: statePath)
     }
 
     func lc(cpus: CPUSet = [1], memory: Double = 209_715_200) -> TenantState {
@@ -206,7 +211,7 @@ extension EnforcerTests {
         let kernel = FakeKernel.v1(cgroups: ["pods/lc", "pods/be"])
         kernel["/sys/fs/cgroup/cpuset/pods/lc/cgroup.procs"] = "101"
         kernel["/sys/fs/cgroup/cpuset/pods/be/cgroup.procs"] = "202"
-        let enforcer = Enforcer(files: ControlFiles(kernel: kernel), backend: .v1Hybrid, limits: PartitionLimits(host: host), stateFilePath: temporaryStatePath())
+        let enforcer = Enforcer(files: ControlFiles(kernel: kernel), backend: .v1Hybrid, limits: PartitionLimits(host: host), stateFilePath: statePath)
         try enforcer.apply(allocation: onNode0, specs: specs, host: host)
         try enforcer.apply(allocation: onNode1, specs: specs, host: host)
         let migrations = kernel.state.withLock { $0.migrations }.map { "\($0.0): \($0.1) -> \($0.2)" }
@@ -214,5 +219,78 @@ extension EnforcerTests {
         #expect(migrations == ["101: 0 -> 1", "202: 1 -> 0"])
         #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc/cpuset.mems"] == "1")
         #expect(kernel["/sys/fs/cgroup/cpuset/pods/be/cpuset.cpus"] == "0-1")
+    }
+}
+
+extension EnforcerTests {
+    /// A tenant whose cgroup vanished is forgotten: its CPU is free for others and restore does not try its files.
+    @Test func forgetsATenantWhoseCgroupVanished() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc", "pods/gone"])
+        let before = kernel.state.withLock { $0.files }.filter { !$0.key.contains("/pods/gone/") }
+        let enforcer = makeEnforcer(kernel)
+        var gone = lc(cpus: [2])
+        gone.name = "gone"
+        gone.cgroupPath = "pods/gone"
+        try enforcer.apply([lc(), gone])
+        kernel.state.withLock { state in state.files = state.files.filter { !$0.key.contains("/pods/gone/") } }
+
+        let line = try #require(enforcer.forget(tenant: "gone"))
+        #expect(line.contains("tenant gone") && line.contains("5 of its 5 baseline file(s) no longer exist"))
+        #expect(enforcer.applied["gone"] == nil)
+        #expect(!enforcer.baseline.contains(tenant: "gone"))
+        #expect(!enforcer.baseline.entries.contains { $0.path.contains("/pods/gone/") })
+        #expect(try Baseline.load(from: statePath) == enforcer.baseline)
+        #expect(enforcer.forget(tenant: "gone") == nil)
+        // CPU 2 was exclusively the vanished tenant's: now it may be given.
+        #expect(try enforcer.apply([lc(cpus: [1, 2])]).map(\.description) == ["lc: cpus = 1-2"])
+        let report = enforcer.restore()
+        #expect(report.failures.isEmpty)
+        #expect(kernel.state.withLock { $0.files } == before)
+    }
+
+    /// Restore gives a pinned thread its affinity back while it runs, and leaves alone a thread that ended and a
+    /// thread id the kernel reused (another start time).
+    @Test func restorePutsPinnedThreadsBack() throws {
+        let kernel = FakeKernel.v1(cgroups: ["vm/a"])
+        for thread: Int32 in [4242, 4243, 4244] { kernel.startThread(thread, startTime: 5000, affinity: [0, 1, 2, 3]) }
+        var vm = TenantState(name: "vm", cgroupPath: "vm/a", exclusive: true, settings: CgroupSettings(cpus: [2, 3]))
+        vm.pinnedThreadIDs = [4242, 4243, 4244]
+        let enforcer = makeEnforcer(kernel)
+        try enforcer.apply([vm])
+        #expect(kernel.state.withLock { $0.affinity } == [4242: [2, 3], 4243: [2, 3], 4244: [2, 3]])
+        #expect(enforcer.baseline.pinnedThreads.map(\.originalCPUs) == [[0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 3]])
+        #expect(try Baseline.load(from: statePath)?.pinnedThreads == enforcer.baseline.pinnedThreads)
+
+        kernel["/proc/4243/stat"] = nil
+        kernel.startThread(4244, startTime: 9000, affinity: [3])
+        let report = enforcer.restore()
+        #expect(report.failures.isEmpty)
+        #expect(report.restoredThreadIDs == [4242])
+        #expect(kernel.state.withLock { $0.affinity } == [4242: [0, 1, 2, 3], 4243: [2, 3], 4244: [3]])
+        #expect(kernel["/sys/fs/cgroup/cpuset/vm/a/cpuset.cpus"] == "0-3")
+    }
+}
+
+extension EnforcerTests {
+    /// Forgetting a tenant moves the last tenant into its slot: that tenant's files, request and totals move with it.
+    @Test func aTenantMovedIntoAForgottenSlotKeepsItsOwnFiles() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/a", "pods/b", "pods/c"])
+        let enforcer = makeEnforcer(kernel)
+        func tenant(_ name: String, quota: Double) -> TenantState {
+            TenantState(name: name, cgroupPath: "pods/\(name)", settings: CgroupSettings(cpuQuotaCores: quota))
+        }
+        try enforcer.apply([tenant("a", quota: 0.5), tenant("b", quota: 0.5), tenant("c", quota: 0.5)])
+        kernel.state.withLock { state in state.files = state.files.filter { !$0.key.contains("/pods/a/") } }
+        #expect(enforcer.forget(tenant: "a") != nil)
+        let writes = kernel.writes.count
+        // The same requests in another order: nothing changed, nothing written.
+        #expect(try enforcer.apply([tenant("c", quota: 0.5), tenant("b", quota: 0.5)]).isEmpty)
+        #expect(kernel.writes.count == writes)
+        #expect(try enforcer.apply([tenant("b", quota: 0.5), tenant("c", quota: 1.5)]).map(\.description) == ["c: cpuQuota = 1.5"])
+        #expect(kernel.writes.last?.path == "/sys/fs/cgroup/cpu/pods/c/cpu.cfs_quota_us")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/c/cpu.cfs_quota_us"] == "150000")
+        // 0.5 + 1.5 cores of 4: room for b to grow to 2 but not beyond.
+        #expect(throws: EnforceError.noSafeOrder(tenants: ["b"])) { try enforcer.apply([tenant("b", quota: 2.6)]) }
+        #expect(try enforcer.apply([tenant("b", quota: 2.5)]).count == 1)
     }
 }

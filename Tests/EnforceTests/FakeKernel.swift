@@ -76,6 +76,18 @@ final class FakeKernel: KernelCalls {
         return 0
     }
 
+    func threadAffinity(threadID: Int32) -> Result<CPUSet, ErrnoCode> {
+        state.withLock { $0.affinity[threadID] }.map { .success($0) } ?? .failure(ErrnoCode(ESRCH))
+    }
+
+    /// A thread's `/proc/TID/stat` line with its start time (field 22); the command name holds a space and a
+    /// parenthesis, as vCPU threads' names do.
+    func startThread(_ threadID: Int32, startTime: Int, affinity: CPUSet) {
+        let fields = (4...21).map(String.init).joined(separator: " ")
+        self["/proc/\(threadID)/stat"] = "\(threadID) (CPU 0/KVM) S \(fields) \(startTime) 0 0"
+        state.withLock { $0.affinity[threadID] = affinity }
+    }
+
     func migratePages(processID: Int32, fromNodes: CPUSet, toNodes: CPUSet) -> Int32 {
         state.withLock { $0.migrations.append((processID, fromNodes, toNodes)) }
         return 0
@@ -113,8 +125,4 @@ extension CgroupBackend {
         mountPoints: ["cpu": "/sys/fs/cgroup", "cpuset": "/sys/fs/cgroup", "memory": "/sys/fs/cgroup"],
         unifiedMountPoint: "/sys/fs/cgroup"
     )
-}
-
-func temporaryStatePath() -> String {
-    NSTemporaryDirectory() + "dpm-test-\(UInt32.random(in: 0...UInt32.max))/enforce-state.json"
 }

@@ -52,4 +52,17 @@ import Testing
         // TCA_OPTIONS { TCA_BPF_FD 11, TCA_BPF_NAME "classify", TCA_BPF_FLAGS direct-action }
         #expect(hex(Array(message[44...])) == "24000200" + "08000600" + "0b000000" + "0d000700" + "636c617373696679" + "00000000" + "08000800" + "01000000")
     }
+
+    @Test func encodesTheIngressRedirectToAnIFBDevice() {
+        let message = IngressMessages.redirectIngress(interfaceIndex: 3, toInterfaceIndex: 9).finished(sequence: 1)
+        // tcmsg: ifindex 3, handle 800::800, parent clsact ingress, info prio 1 protocol ETH_P_ALL
+        #expect(hex(Array(message[16..<36])) == "00000000" + "03000000" + "00080080" + "f2ffffff" + "00030100")
+        #expect(hex(Array(message[36..<44])) == "08000100" + "75333200")  // TCA_KIND "u32\0"
+        // TCA_OPTIONS, then TCA_U32_SEL: 16-byte selector (terminal, 1 key) + one all-zero key (mask 0 matches all)
+        #expect(hex(Array(message[48..<56])) == "24000500" + "01000100")
+        #expect(hex(Array(message[56..<84])) == String(repeating: "0", count: 56))
+        // The mirred action's parms end with eaction 1 (egress redirect) and ifindex 9.
+        #expect(hex(Array(message.suffix(8))) == "01000000" + "09000000")
+        #expect(String(decoding: message, as: UTF8.self).contains("mirred"))
+    }
 }
