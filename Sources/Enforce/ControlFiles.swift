@@ -88,4 +88,11 @@ public final class ControlFiles: @unchecked Sendable {
         if let descriptor = descriptors.removeValue(forKey: path) { kernel.close(descriptor: descriptor) }
         if let descriptor = readDescriptors.removeValue(forKey: path) { kernel.close(descriptor: descriptor) }
     }
+
+    /// Closes the descriptors of every file in `directories` (a retired tenant's cgroups): the ones its settings use
+    /// and the ones only checked or read along the way (`cgroup.procs`, `cpu.cfs_period_us`).
+    public func forget(filesIn directories: Set<String>) {
+        let paths = Set(descriptors.keys).union(readDescriptors.keys)
+        for path in paths where directories.contains(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])) { forget(path) }
+    }
 }

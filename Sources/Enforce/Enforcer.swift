@@ -235,12 +235,12 @@ public final class Enforcer: @unchecked Sendable {
     public func forget(tenant name: String) -> String? {
         let known = partition.tenant(named: name) ?? baseline.tenants.first { $0.name == name }
         guard let known else { return nil }
+        let directories = Set(backend.directories(of: known.cgroupPath))
         if let removed = partition.remove(named: name) {
-            for path in books[removed.slot].paths.compactMap({ $0 }) { files.forget(path) }
             books.swapAt(removed.slot, removed.movedFrom)
             books.removeLast()
         }
-        let directories = Set(backend.directories(of: known.cgroupPath))
+        files.forget(filesIn: directories)
         let owned = baseline.entries.map(\.path).filter { directories.contains(($0 as NSString).deletingLastPathComponent) }
         let gone = owned.filter { path in
             if case let .failure(code) = files.kernel.read(path) { code.rawValue == ENOENT || code.rawValue == ENODEV } else { false }

@@ -241,6 +241,9 @@ extension EnforcerTests {
         #expect(!enforcer.baseline.entries.contains { $0.path.contains("/pods/gone/") })
         #expect(try Baseline.load(from: statePath) == enforcer.baseline)
         #expect(enforcer.forget(tenant: "gone") == nil)
+        // Every descriptor into the vanished cgroups is closed, also those only read (cgroup.procs, the CFS period).
+        #expect(!kernel.state.withLock { $0.descriptors.values.contains { $0.contains("/pods/gone/") } })
+        #expect(kernel.state.withLock { $0.descriptors.values.contains { $0.contains("/pods/lc/") } })
         // CPU 2 was exclusively the vanished tenant's: now it may be given.
         #expect(try enforcer.apply([lc(cpus: [1, 2])]).map(\.description) == ["lc: cpus = 1-2"])
         let report = enforcer.restore()
