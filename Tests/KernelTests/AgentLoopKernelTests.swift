@@ -6,30 +6,29 @@ import Testing
 /// The agent end to end on the real kernel: `dpm run` with BPF telemetry, Predict, Solve and Enforce on tenant
 /// cgroups of its own (`dpm-test-<random>`), removed also on failure.
 @Suite(.serialized) struct AgentLoopKernelTests {
-    /// The tenant's run-queue wait p99 over `seconds`, in µs (upper edge of its log2 bucket), measured by a
-    /// `dpm telemetry` of its own, apart from the agent's probes.
-    func runQueueWaitP99(_ cgroups: AgentTestCgroups, tenant: String, seconds: Int) throws -> Int {
+    /// The tenant's run-queue wait p99 in µs (upper edge of its log2 bucket), measured by a `dpm telemetry` of its
+    /// own, apart from the agent's probes: the median over one-second windows, so that one stall of this VM's host
+    /// (seen here: a second or more, when the host steals the CPU) does not decide the figure.
+    func runQueueWaitP99(_ cgroups: AgentTestCgroups, tenant: String, windows: Int) throws -> Int {
         let pins = "/sys/fs/bpf/dpm-test-\(UInt32.random(in: 0...UInt32.max))"
         let run = try runCommand(dpmBinary(), [
-            "telemetry", "--cgroup", cgroups.directory(tenant, hierarchy: "unified"), "--duration", "\(seconds)s",
-            "--format", "json", "--pin-directory", pins,
-        ], timeoutSeconds: Double(seconds) + 20)
+            "telemetry", "--cgroup", cgroups.directory(tenant, hierarchy: "unified"), "--interval", "1s",
+            "--duration", "\(windows)s", "--format", "json", "--pin-directory", pins,
+        ], timeoutSeconds: Double(windows) + 20)
         #expect(run.status == 0, "\(run.error)")
-        var buckets: [Int] = []
+        var percentiles: [Int] = []
         for line in run.output.split(separator: "\n") {
             let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            let histogram = record?["runq_wait_hist"] as? [Int] ?? []
-            if buckets.isEmpty { buckets = Array(repeating: 0, count: histogram.count) }
-            for (index, count) in histogram.enumerated() where index < buckets.count { buckets[index] += count }
+            let buckets = record?["runq_wait_hist"] as? [Int] ?? []
+            let total = buckets.reduce(0, +)
+            guard total > 0 else { continue }
+            var seen = 0
+            if let bucket = buckets.indices.first(where: { seen += buckets[$0]; return Double(seen) >= 0.99 * Double(total) }) {
+                percentiles.append((1 << (bucket + 1)) / 1000)
+            }
         }
-        let total = buckets.reduce(0, +)
-        #expect(total > 100, "too few waits to tell: \(run.output)")
-        var seen = 0
-        for (bucket, count) in buckets.enumerated() {
-            seen += count
-            if Double(seen) >= 0.99 * Double(total) { return (1 << (bucket + 1)) / 1000 }
-        }
-        return Int.max
+        #expect(percentiles.count >= windows - 1, "too few windows with waits to tell: \(run.output)")
+        return percentiles.isEmpty ? Int.max : percentiles.sorted()[percentiles.count / 2]
     }
 
     @Test func aLatencyCriticalTenantBesideAHogWaitsLessOnceItOwnsACore() throws {
@@ -39,7 +38,7 @@ import Testing
         // The tenant's own work: busy for 80% of every 2 ms, so beside the hog it queues for its share of a CPU.
         _ = try cgroups.spawn("lc", "stress-ng --cpu 1 --cpu-load 80 --cpu-load-slice 2 --timeout 60s")
         usleep(500_000)
-        let before = try runQueueWaitP99(cgroups, tenant: "lc", seconds: 3)
+        let before = try runQueueWaitP99(cgroups, tenant: "lc", windows: 5)
 
         let agent = try AgentProcess(tenants: [
             "{name: lc, cgroup: \(cgroups.path("lc")), class: latency-critical, slo: {runq_wait_p99: 200us}}",
@@ -54,7 +53,7 @@ import Testing
         #expect(!lc.cores.isEmpty, "lc got no core: \(agent.log)")
         #expect(try read(cgroups.directory("lc", hierarchy: "cpuset") + "/cpuset.cpus") == lc.cores.map(String.init).joined(separator: ","))
         usleep(500_000)
-        let after = try runQueueWaitP99(cgroups, tenant: "lc", seconds: 3)
+        let after = try runQueueWaitP99(cgroups, tenant: "lc", windows: 5)
         let cores = try agent.status().tenants.first { $0.name == "lc" }?.cores ?? []
         #expect(after < before, "run-queue wait p99 before \(before) us, after \(after) us; lc cores \(lc.cores) then \(cores)\n\(agent.log)")
     }
