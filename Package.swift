@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(name: "PredictTests", dependencies: ["Predict", "Replay"], swiftSettings: strict),
         .testTarget(name: "SolveTests", dependencies: ["Solve", "Pool"], swiftSettings: strict),
         // Enforce benchmark: write latency per kind, apply of diffs (root; `swift run -c release EnforceBenchmark`).
-        .executableTarget(name: "EnforceBenchmark", dependencies: ["Enforce", "Pool", "CMallocCounter"], path: "Benchmarks/enforce", swiftSettings: strict),
+        .executableTarget(name: "EnforceBenchmark", dependencies: ["Enforce", "Pool", "CMallocCounter"], path: "Benchmarks/enforce", exclude: ["results-2026-11-30.txt"], swiftSettings: strict),
 
         // What central's priors cost the tick (heap allocations and tick work with and without; see its header).
         .executableTarget(
@@ -182,7 +182,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Discovery benchmark: containers started and stopped in a row (Benchmarks/discover/run.sh).
-        .executableTarget(name: "discover-benchmark", dependencies: ["Discover"], path: "Benchmarks/discover", exclude: ["run.sh", "results-2026-11-29.txt"], swiftSettings: strict),
+        .executableTarget(name: "discover-benchmark", dependencies: ["Discover"], path: "Benchmarks/discover", exclude: ["run.sh", "results-2026-11-29.txt", "results-2026-11-30-agent.txt"], swiftSettings: strict),
 
         .testTarget(name: "DiscoverTests", dependencies: ["Discover", "Pool"], swiftSettings: strict),
         // Consumer benchmarks of the telemetry probes (drain cost, event rate without drops); see Benchmarks/telemetry.
