@@ -112,7 +112,6 @@ public final class Agent: @unchecked Sendable {
         log("dpm \(mode.rawValue): \(initial.count) tenants, tick \(Units.formatNanoseconds(Double(config.tickNanoseconds))), telemetry \(components.telemetry.sourceName), control \(config.controlSocketPath)\(config.metricsPort.map { ", metrics 127.0.0.1:\($0)" } ?? "")")
 
         let discovery = startDiscovery()
-        defer { discovery?.cancel() }
         central?.start()
 
         let started = dpm_monotonic_ns()
@@ -134,8 +133,9 @@ public final class Agent: @unchecked Sendable {
             if let durationNanoseconds, now - started >= durationNanoseconds { break }
             logNewSolves()
             if let recorder { record(to: recorder, secondsSinceStart: Double(now - started) / 1e9) }
-            housekeep(retryWaiting: now - lastRetry >= 1_000_000_000)
-            if now - lastRetry >= 1_000_000_000 { lastRetry = now }
+            let retryWaiting = now - lastRetry >= 1_000_000_000
+            housekeep(retryWaiting: retryWaiting)
+            if retryWaiting { lastRetry = now }
             if central != nil { syncCentral() }
         }
 
