@@ -3,7 +3,8 @@
 // Run as root: `swift run -c release EnforceBenchmark [runs]`. Creates its own cgroups (`dpm-test-bench-<random>`)
 // and network namespace, removes them at the end. Anchors measured in the same run: a raw write of the same file
 // (no planning) for applies, and the `tc class change` command for the netlink rate change. Heap allocations per
-// apply are counted by interposing malloc (CMallocCounter).
+// apply are counted by interposing malloc (CMallocCounter). The shaped applies change HTB ceilings on veth-b through
+// an Enforcer with the BPF egress classifier (bpffs and CAP_BPF needed).
 import CMallocCounter
 import Enforce
 import Foundation
@@ -73,7 +74,7 @@ func measure(_ count: Int, _ body: (Int) throws -> Void) rethrows -> Summary {
 }
 
 let tenantCount = 64
-let hierarchies = ["cpuset", "cpu", "memory"]
+let hierarchies = ["cpuset", "cpu", "memory", "unified"]
 let cgroupPaths = (0..<tenantCount).map { "\(tag)/t\($0)" }
 for hierarchy in hierarchies {
     for path in [tag] + cgroupPaths { try? FileManager.default.createDirectory(atPath: "/sys/fs/cgroup/\(hierarchy)/\(path)", withIntermediateDirectories: true) }
@@ -172,4 +173,31 @@ report("typical tick, only the 3 changed passed", tickChangedOnly, anchor: ("≈
 report("anchor: ≈6 raw writes", tickRaw)
 report("no change (diff only, no write)", unchanged)
 enforcer.restore()
+
+// 3. Applies that change egress ceilings: the tenants' HTB classes on veth-b, steered by the BPF classifier.
+let classifier = try BPFClassifier(unifiedMountPoint: "/sys/fs/cgroup/unified")
+let shapedEnforcer = try Enforcer.forThisHost(
+    stateFilePath: NSTemporaryDirectory() + tag + "/shaped-state.json",
+    bandwidth: try TrafficShaper(namespacePath: "/var/run/netns/\(namespace)", linkBitsPerSecond: ["veth-b": 1e9], classifier: classifier)
+)
+func shapedPartition(_ variant: Int, changed: [Int]) -> [TenantState] {
+    (0..<tenantCount).map { tenant in
+        let ceil = changed.contains(tenant) && variant % 2 == 1 ? 5e6 : 10e6
+        return TenantState(
+            name: "t\(tenant)", cgroupPath: cgroupPaths[tenant], bandwidthBitsPerSecond: ["veth-b": ceil],
+            guaranteed: ResourceVector(networkBitsPerSecond: 1e6)
+        )
+    }
+}
+try shapedEnforcer.apply(shapedPartition(0, changed: []))
+let shapedTicks = (0..<runs).map { run in
+    shapedPartition(run % 2 + 1, changed: [run % tenantCount, (run * 7 + 3) % tenantCount, (run * 13 + 5) % tenantCount])
+}
+let shapedTick = try measure(runs) { try shapedEnforcer.apply(shapedTicks[$0]) }
+let shapedAll = [shapedPartition(1, changed: Array(0..<tenantCount)), shapedPartition(0, changed: [])]
+let shapedFull = try measure(max(20, runs / 10)) { try shapedEnforcer.apply(shapedAll[$0 % 2]) }
+print("\n# Enforcer.apply of \(tenantCount) shaped tenants (HTB ceiling per tenant on veth-b, BPF classifier)")
+report("typical tick: 3 ceilings changed (3 messages)", shapedTick, anchor: ("one HTB rate change", netlink))
+report("64-tenant ceiling diff (64 messages)", shapedFull, anchor: ("one HTB rate change", netlink))
+shapedEnforcer.restore()
 try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + tag)

@@ -15,7 +15,9 @@ public final class BPFClassifier: TrafficClassifier {
     private let programDescriptor: Int32
     /// The cgroup v2 mount: a tenant's directory there has the inode number the kernel uses as its cgroup id.
     public let unifiedMountPoint: String
-    private var assigned: [UInt64: UInt32] = [:]
+    /// What this classifier put in the map, by cgroup path: the id a vanished cgroup had is needed to remove its
+    /// entry (the map holds `DPM_MAX_SLOTS` entries, so tenants that come and go must not leave theirs behind).
+    private var assigned: [String: (cgroupID: UInt64, classHandle: UInt32)] = [:]
 
     public init(unifiedMountPoint: String) throws(EnforceError) {
         self.unifiedMountPoint = unifiedMountPoint
@@ -31,11 +33,6 @@ public final class BPFClassifier: TrafficClassifier {
     }
 
     public func attach(interfaceIndex: Int32, link: String, socket: NetlinkSocket) throws(EnforceError) {
-        do {
-            try socket.request(TrafficControlMessages.addClsactQdisc(interfaceIndex: interfaceIndex), name: "add clsact qdisc on \(link)")
-        } catch let .netlink(_, code) where code.rawValue == EEXIST {
-            // Shared hook: another user's clsact stays; our filter has its own priority.
-        }
         try socket.request(
             TrafficControlMessages.addEgressBPFFilter(interfaceIndex: interfaceIndex, programDescriptor: programDescriptor, name: "dpm_classify"),
             name: "attach egress classifier on \(link)"
@@ -50,13 +47,19 @@ public final class BPFClassifier: TrafficClassifier {
         }
     }
 
+    /// Steady ticks ask again for the same class: answered from `assigned` without a path, a `stat` or a map write.
     public func assign(cgroupPath: String, classHandle: UInt32) throws(EnforceError) {
+        if assigned[cgroupPath]?.classHandle == classHandle { return }
         let path = unifiedMountPoint + "/" + cgroupPath.split(separator: "/").joined(separator: "/")
         var status = stat()
         guard stat(path, &status) == 0 else { throw .cgroupMissing(path: path) }
         let cgroupID = UInt64(status.st_ino)
-        guard assigned[cgroupID] != classHandle else { return }
         do { try classes.update(cgroupID, classHandle) } catch { throw .bpf("\(error)") }
-        assigned[cgroupID] = classHandle
+        assigned[cgroupPath] = (cgroupID, classHandle)
+    }
+
+    public func unassign(cgroupPath: String) throws(EnforceError) {
+        guard let (cgroupID, _) = assigned.removeValue(forKey: cgroupPath) else { return }
+        do { _ = try classes.delete(cgroupID) } catch { throw .bpf("\(error)") }
     }
 }

@@ -24,6 +24,10 @@ public struct Baseline: Sendable, Hashable, Codable {
     public private(set) var entries: [Entry] = []
     /// Links on which Enforce set up its HTB tree (removed on restore).
     public var shapedLinks: [String] = []
+    /// Links whose clsact qdisc Enforce created (removed on restore, after Enforce's filters on it).
+    public var clsactLinks: [String] = []
+    /// The ifb device that shapes each link's ingress, recorded before the device is made (removed on restore).
+    public var ingressDevices: [String: String] = [:]
     /// The HTB class minor number of each shaped tenant, the same on every link and across restarts.
     public var classMinors: [String: UInt16] = [:]
     /// Tenants last applied (for adoption after a crash).
@@ -34,7 +38,7 @@ public struct Baseline: Sendable, Hashable, Codable {
     private var recordedPaths: Set<String> = []
     private var recordedTenants: Set<String> = []
 
-    private enum CodingKeys: String, CodingKey { case entries, shapedLinks, classMinors, tenants, pinnedThreads }
+    private enum CodingKeys: String, CodingKey { case entries, shapedLinks, classMinors, tenants, pinnedThreads, clsactLinks, ingressDevices }
 
     public init() {}
 
@@ -46,6 +50,9 @@ public struct Baseline: Sendable, Hashable, Codable {
         tenants = try container.decode([TenantState].self, forKey: .tenants)
         // State files written before threads were recorded have none.
         pinnedThreads = try container.decodeIfPresent([PinnedThread].self, forKey: .pinnedThreads) ?? []
+        // Likewise for the clsact qdiscs and ingress devices.
+        clsactLinks = try container.decodeIfPresent([String].self, forKey: .clsactLinks) ?? []
+        ingressDevices = try container.decodeIfPresent([String: String].self, forKey: .ingressDevices) ?? [:]
         recordedPaths = Set(entries.map(\.path))
         recordedTenants = Set(tenants.map(\.name))
     }
@@ -57,10 +64,12 @@ public struct Baseline: Sendable, Hashable, Codable {
         if recordedTenants.insert(tenant.name).inserted { tenants.append(tenant) }
     }
 
-    /// The tenant's class minor, assigning the next free one (from 2; 1 is the tree's parent class).
+    /// The tenant's class minor, assigning the lowest free one (from 2; 1 is the tree's parent class), so the
+    /// minors of tenants that came and went are used again and never run out.
     public mutating func classMinor(of tenant: String) -> UInt16 {
         if let minor = classMinors[tenant] { return minor }
-        let minor = (classMinors.values.max() ?? 1) + 1
+        let taken = Set(classMinors.values)
+        let minor = (2...UInt16.max).first { !taken.contains($0) } ?? UInt16.max
         classMinors[tenant] = minor
         return minor
     }

@@ -39,6 +39,9 @@ public enum EnforceError: Error, Equatable, Sendable, CustomStringConvertible {
     case pageMigration(processID: Int32, toNodes: CPUSet, errno: ErrnoCode)
     /// A netlink request the kernel answered with an error.
     case netlink(request: String, errno: ErrnoCode)
+    /// Traffic shaping on a link that this Enforcer cannot make or take down: it was made without traffic control
+    /// (`bandwidth: nil`).
+    case shapingLeft(link: String)
     /// The egress classifier could not be loaded or updated.
     case bpf(String)
     /// The requested partition breaks capacity or a guarantee.
@@ -65,6 +68,7 @@ public enum EnforceError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .threadAffinity(thread, cpus, errno): "setting thread \(thread)'s affinity to CPUs \(cpus): \(errno)"
         case let .pageMigration(process, nodes, errno): "moving process \(process)'s pages to nodes \(nodes): \(errno)"
         case let .netlink(request, errno): "netlink \(request): \(errno)"
+        case let .shapingLeft(link): "traffic shaping on \(link): this Enforcer has no traffic control to make or remove it with"
         case let .bpf(reason): "egress classifier: \(reason)"
         case let .invalidAllocation(error): "invalid allocation: \(error)"
         case let .noSafeOrder(tenants): "no safe order of writes for tenants \(tenants.joined(separator: ", "))"

@@ -26,8 +26,11 @@ public final class Enforcer: @unchecked Sendable {
     private var changedRequests: [Int] = []
     private var changedSlots: [Int] = []
     private var targets: [TenantState] = []
-    /// The changed tenants' states before the apply, to put back when it fails.
+    /// The changed tenants' states before the apply, to put back when it fails. Their ceilings are kept apart in
+    /// `journalRates` (the states hold none): a state in the journal sharing its tenant's ceiling dictionary would
+    /// make the planner's change of a ceiling copy the dictionary (a heap allocation per shaped tenant and tick).
     private var journal: [TenantState] = []
+    private var journalRates: [(slot: Int, link: String, bitsPerSecond: Double)] = []
     private var buffers = PlanBuffers()
 
     public static let defaultStateFilePath = "/run/dpm/enforce-state.json"
@@ -120,7 +123,13 @@ public final class Enforcer: @unchecked Sendable {
         changedSlots.removeAll(keepingCapacity: true)
         for target in targets { changedSlots.append(try learn(target)) }
         journal.removeAll(keepingCapacity: true)
-        for slot in changedSlots { journal.append(partition.tenants[slot]) }
+        journalRates.removeAll(keepingCapacity: true)
+        for slot in changedSlots {
+            var saved = partition.tenants[slot]
+            for (link, rate) in saved.bandwidthBitsPerSecond { journalRates.append((slot, link, rate)) }
+            saved.bandwidthBitsPerSecond = [:]
+            journal.append(saved)
+        }
         // Tenants not in the request stay as they are; the partition state counts them for capacity.
         do {
             try ApplyPlanner.plan(in: &partition, slots: changedSlots, targets: targets, into: &buffers)
@@ -195,7 +204,8 @@ public final class Enforcer: @unchecked Sendable {
 
     /// Puts back the original value of every file Enforce touched (newest first), then the affinity of every
     /// thread it pinned one by one that still runs (after the cpusets, which reset their tasks' affinity), removes
-    /// its shaping, and deletes the state file. A file whose cgroup is gone is reported, not fatal.
+    /// its shaping (ingress redirects and ifb devices, HTB trees and the classifier, the clsact qdiscs it created),
+    /// and deletes the state file. A file whose cgroup is gone is reported, not fatal.
     @discardableResult
     public func restore() -> RestoreReport {
         var report = RestoreReport()
@@ -215,9 +225,7 @@ public final class Enforcer: @unchecked Sendable {
                 report.failures.append(.threadAffinity(threadID: thread.threadID, cpus: thread.originalCPUs, errno: ErrnoCode(result)))
             }
         }
-        for link in baseline.shapedLinks {
-            do { try bandwidth?.remove(link: link) } catch { report.failures.append(error) }
-        }
+        restoreNetwork(into: &report)
         baseline = Baseline()
         partition = PartitionState(tenants: [], limits: limits)
         books = []
@@ -229,8 +237,10 @@ public final class Enforcer: @unchecked Sendable {
 
     /// Drops a tenant that is gone (the agent retired it: its cgroup vanished) from the applied state and the
     /// baseline, so that neither a later apply nor restore touches its files. Only baseline files that no longer
-    /// exist are dropped (a file still present is restored as usual), and only threads that ended. Returns a line
-    /// for the log, nil when Enforce knows no such tenant.
+    /// exist are dropped (a file still present is restored as usual), and only threads that ended. Its HTB class
+    /// is deleted on every shaped link and its classifier entry removed, so tenants that come and go leave nothing
+    /// in the network QoS (and their class minors are used again). Returns a line for the log, nil when Enforce
+    /// knows no such tenant.
     @discardableResult
     public func forget(tenant name: String) -> String? {
         let known = partition.tenant(named: name) ?? baseline.tenants.first { $0.name == name }
@@ -248,12 +258,43 @@ public final class Enforcer: @unchecked Sendable {
         let endedThreads = known.pinnedThreadIDs.filter { thread in
             baseline.pinnedThreads.first { $0.threadID == thread }.map { threadStartTime(thread) != $0.startTime } ?? false
         }
+        let classMinor = baseline.classMinors[name]
+        var networkFailures: [EnforceError] = []
+        if let classMinor, let bandwidth {
+            for link in baseline.shapedLinks {
+                do { try bandwidth.removeClass(link: link, classMinor: classMinor, tenant: known) } catch { networkFailures.append(error) }
+            }
+        }
         baseline.forget(tenant: name, paths: Set(gone), threadIDs: Set(endedThreads))
         var line = "tenant \(name): dropped from the enforced state; cgroup \(known.cgroupPath) is gone: \(gone.count) of its "
             + "\(owned.count) baseline file(s) no longer exist and will not be restored"
         if !endedThreads.isEmpty { line += ", \(endedThreads.count) pinned thread(s) ended" }
+        if let classMinor, bandwidth != nil {
+            line += "; HTB class D9:\(String(classMinor, radix: 16)) removed from \(baseline.shapedLinks.count) link(s)"
+        }
+        for failure in networkFailures { line += "; \(failure)" }
         do { try baseline.save(to: stateFilePath) } catch { line += "; \(error)" }
         return line
+    }
+
+    /// Shapes everything `link` receives to `bitsPerSecond` (per link, not per tenant) through an ifb device of
+    /// Enforce's, `dpm-ifb<n>`, made when missing; calling again changes the rate. The device is recorded in the
+    /// baseline (and the state file) before it is made, so restore, also after a crash, deletes it, the redirect
+    /// and the clsact qdisc when Enforce made it. Returns the device's name.
+    @discardableResult
+    public func shapeIngress(link: String, bitsPerSecond: Double) throws(EnforceError) -> String {
+        guard let bandwidth else { throw .shapingLeft(link: link) }
+        let device: String
+        if let recorded = baseline.ingressDevices[link] {
+            device = recorded
+        } else {
+            let taken = Set(baseline.ingressDevices.values)
+            device = (0...).lazy.map { "dpm-ifb\($0)" }.first { !taken.contains($0) }!
+            baseline.ingressDevices[link] = device
+            try baseline.save(to: stateFilePath)
+        }
+        if try bandwidth.shapeIngress(link: link, device: device, bitsPerSecond: bitsPerSecond) { try recordClsact(on: link) }
+        return device
     }
 
     /// What to do at start when a previous run left a state file (it crashed or was killed).
@@ -328,7 +369,7 @@ public final class Enforcer: @unchecked Sendable {
             }
             if !target.bandwidthBitsPerSecond.isEmpty {
                 guard let bandwidth else { throw .deviceMissing(target.bandwidthBitsPerSecond.keys.min()!) }
-                for link in target.bandwidthBitsPerSecond.keys.sorted() { try bandwidth.prepare(link: link) }
+                for link in target.bandwidthBitsPerSecond.keys { try prepare(link: link, with: bandwidth) }
             }
         }
     }
@@ -366,6 +407,52 @@ public final class Enforcer: @unchecked Sendable {
         return state
     }
 
+    /// Sets up a link's shaping tree. The link goes into the baseline (and the state file) before anything is made
+    /// there, so restore takes the tree down also after a failed apply or a crash; a link that does not exist is
+    /// taken out again. A steady tick finds the link recorded and prepared: a scan of a few names, no I/O.
+    private func prepare(link: String, with bandwidth: any BandwidthControl) throws(EnforceError) {
+        let recorded = baseline.shapedLinks.contains(link)
+        if !recorded {
+            baseline.shapedLinks.append(link)
+            try baseline.save(to: stateFilePath)
+        }
+        do {
+            if try bandwidth.prepare(link: link) { try recordClsact(on: link) }
+        } catch .deviceMissing {
+            if !recorded {
+                baseline.shapedLinks.removeAll { $0 == link }
+                try baseline.save(to: stateFilePath)
+            }
+            throw .deviceMissing(link)
+        }
+    }
+
+    /// Notes that Enforce made the link's clsact qdisc (restore deletes it; one that was there stays).
+    private func recordClsact(on link: String) throws(EnforceError) {
+        guard !baseline.clsactLinks.contains(link) else { return }
+        baseline.clsactLinks.append(link)
+        try baseline.save(to: stateFilePath)
+    }
+
+    /// Takes down everything Enforce set up in the network: ingress shaping (redirect, then the ifb device), the
+    /// HTB trees and the classifier, then the clsact qdiscs it created (their filters are gone by then).
+    private func restoreNetwork(into report: inout RestoreReport) {
+        let links = Set(baseline.shapedLinks).union(baseline.clsactLinks).union(baseline.ingressDevices.keys)
+        guard let bandwidth else {
+            report.failures += links.sorted().map { .shapingLeft(link: $0) }
+            return
+        }
+        for (link, device) in baseline.ingressDevices.sorted(by: { $0.key < $1.key }) {
+            do { try bandwidth.removeIngressShaping(link: link, device: device) } catch { report.failures.append(error) }
+        }
+        for link in baseline.shapedLinks {
+            do { try bandwidth.remove(link: link) } catch { report.failures.append(error) }
+        }
+        for link in baseline.clsactLinks {
+            do { try bandwidth.removeClsact(link: link) } catch { report.failures.append(error) }
+        }
+    }
+
     /// Saves the original value of every file the plan will touch for the first time, then the state file.
     private func recordOriginals() throws(EnforceError) {
         var changed = false
@@ -389,8 +476,8 @@ public final class Enforcer: @unchecked Sendable {
                     }
                 }
                 books[slot].recordedKnobs |= bit
-            case let .bandwidth(link, _):
-                if !baseline.shapedLinks.contains(link) { baseline.shapedLinks.append(link); changed = true }
+            case .bandwidth:
+                // The link is recorded already (`prepare(link:with:)`).
                 if baseline.classMinors[change.tenant] == nil { _ = baseline.classMinor(of: change.tenant); changed = true }
             case .threadAffinity:
                 for thread in partition.tenants[slot].pinnedThreadIDs where !baseline.contains(thread: thread) {
@@ -482,6 +569,9 @@ public final class Enforcer: @unchecked Sendable {
     /// Puts the changed tenants' states back as they were before the apply.
     private func putBackJournal() {
         for (slot, saved) in zip(changedSlots, journal) { partition.replace(at: slot, with: saved) }
+        for (slot, link, rate) in journalRates {
+            partition.force(PlannedChange(tenant: partition.tenants[slot].name, target: .bandwidth(link: link, bitsPerSecond: rate)), at: slot)
+        }
     }
 }
 

@@ -83,8 +83,9 @@ public enum IngressMessages {
 extension TrafficShaper {
     /// Shapes everything `link` receives to `bitsPerSecond` through the ifb device `device` (created when missing):
     /// the link's ingress is redirected to it, and its HTB parent class `D9:1` holds the rate. Idempotent; a rate
-    /// change is one class change. Undone by `removeIngressShaping`.
-    public func shapeIngress(link: String, device: String, bitsPerSecond: Double) throws(EnforceError) {
+    /// change is one class change. Undone by `removeIngressShaping` (and `removeClsact` when this created it).
+    @discardableResult
+    public func shapeIngress(link: String, device: String, bitsPerSecond: Double) throws(EnforceError) -> Bool {
         let linkIndex = try interfaceIndex(of: link)
         do {
             try socket.request(IngressMessages.addIFBDevice(name: device), name: "add ifb device \(device)")
@@ -108,27 +109,32 @@ extension TrafficShaper {
             ),
             name: "set ingress rate of \(link) on \(device)"
         )
-        do {
-            try socket.request(TrafficControlMessages.addClsactQdisc(interfaceIndex: linkIndex), name: "add clsact qdisc on \(link)")
-        } catch let .netlink(_, code) where code.rawValue == EEXIST {
-            // Shared hook (the egress classifier's, or another user's).
-        }
+        let createdClsact = try addClsact(interfaceIndex: linkIndex, link: link)
         try socket.request(
             IngressMessages.redirectIngress(interfaceIndex: linkIndex, toInterfaceIndex: deviceIndex),
             name: "redirect ingress of \(link) to \(device)"
         )
+        return createdClsact
     }
 
-    /// Takes ingress shaping off `link` and deletes the ifb device `device`.
+    /// Takes ingress shaping off `link` and deletes the ifb device `device` (with its qdisc); what is already gone
+    /// is skipped.
     public func removeIngressShaping(link: String, device: String) throws(EnforceError) {
-        let linkIndex = try interfaceIndex(of: link)
         do {
+            let linkIndex = try interfaceIndex(of: link)
             try socket.request(IngressMessages.deleteIngressRedirect(interfaceIndex: linkIndex), name: "remove ingress redirect on \(link)")
+        } catch .deviceMissing {
+            // The link is gone, and its filters with it.
         } catch let .netlink(_, code) where code.rawValue == ENOENT || code.rawValue == EINVAL {
             // Not redirected.
         }
-        let deviceIndex = try interfaceIndex(of: device)
-        try socket.request(IngressMessages.deleteLink(interfaceIndex: deviceIndex), name: "delete ifb device \(device)")
+        let deviceIndex: Int32
+        do { deviceIndex = try interfaceIndex(of: device) } catch .deviceMissing { return }
+        do {
+            try socket.request(IngressMessages.deleteLink(interfaceIndex: deviceIndex), name: "delete ifb device \(device)")
+        } catch let .netlink(_, code) where code.rawValue == ENODEV {
+            // Deleted since its index was looked up.
+        }
         forgetInterface(device)
     }
 }

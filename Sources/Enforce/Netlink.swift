@@ -5,14 +5,22 @@ import Glibc
 
 /// One rtnetlink request being built: a `nlmsghdr`, a fixed header (`tcmsg`, `ifinfomsg`) and attributes.
 ///
-/// Pure bytes, so unit tests compare encodings byte for byte; `NetlinkSocket` sends them.
+/// Pure bytes, so unit tests compare encodings byte for byte; `NetlinkSocket` sends them. A message kept and
+/// rebuilt in place (`reset`, then the builders, then `NetlinkSocket.request(reusing:)`) allocates nothing once its
+/// storage has grown to the largest message it holds: the tick's rate changes are built that way.
 public struct NetlinkMessage: Sendable, Equatable {
     public private(set) var bytes: [UInt8]
 
     public init(type: UInt16, flags: UInt16, sequence: UInt32 = 0) {
         bytes = []
         bytes.reserveCapacity(256)
-        append(UInt32(0))  // length, set by `finished`
+        reset(type: type, flags: flags, sequence: sequence)
+    }
+
+    /// Starts the message again as a new request with its header only, keeping the storage.
+    public mutating func reset(type: UInt16, flags: UInt16, sequence: UInt32 = 0) {
+        bytes.removeAll(keepingCapacity: true)
+        append(UInt32(0))  // length, set by `seal`
         append(type)
         // Every request asks for an acknowledgement, so the socket always knows when the kernel is done.
         append(flags | UInt16(NLM_F_REQUEST) | UInt16(NLM_F_ACK))
@@ -27,10 +35,14 @@ public struct NetlinkMessage: Sendable, Equatable {
 
     /// Appends one attribute (`rtattr`: length, type, payload, padding to 4 bytes).
     public mutating func attribute<T>(_ type: Int32, _ value: T) {
-        withUnsafeBytes(of: value) { attribute(type, bytes: Array($0)) }
+        withUnsafeBytes(of: value) { attribute(type, raw: $0) }
     }
 
     public mutating func attribute(_ type: Int32, bytes payload: [UInt8]) {
+        payload.withUnsafeBytes { attribute(type, raw: $0) }
+    }
+
+    private mutating func attribute(_ type: Int32, raw payload: UnsafeRawBufferPointer) {
         append(UInt16(4 + payload.count))
         append(UInt16(type))
         bytes.append(contentsOf: payload)
@@ -39,29 +51,41 @@ public struct NetlinkMessage: Sendable, Equatable {
 
     /// A NUL-terminated string attribute.
     public mutating func attribute(_ type: Int32, string: String) {
-        attribute(type, bytes: Array(string.utf8) + [0])
+        append(UInt16(4 + string.utf8.count + 1))
+        append(UInt16(type))
+        bytes.append(contentsOf: string.utf8)
+        bytes.append(0)
+        pad()
     }
 
-    /// Runs `body` to add the attributes nested inside one attribute.
+    /// Runs `body` to add the payload of one attribute: the attributes nested inside it, or raw values.
     public mutating func nested(_ type: Int32, _ body: (inout NetlinkMessage) -> Void) {
         let start = bytes.count
         append(UInt16(0))
         append(UInt16(type))
         body(&self)
         let length = UInt16(bytes.count - start)
-        withUnsafeBytes(of: length) { bytes.replaceSubrange(start..<start + 2, with: $0) }
+        bytes.withUnsafeMutableBytes { $0.storeBytes(of: length, toByteOffset: start, as: UInt16.self) }
     }
 
     private mutating func pad() {
         while bytes.count % 4 != 0 { bytes.append(0) }
     }
 
-    /// The message with its length filled in.
+    /// Fills in the length and the sequence number, in place.
+    mutating func seal(sequence: UInt32) {
+        let length = UInt32(bytes.count)
+        bytes.withUnsafeMutableBytes { header in
+            header.storeBytes(of: length, toByteOffset: 0, as: UInt32.self)
+            header.storeBytes(of: sequence, toByteOffset: 8, as: UInt32.self)
+        }
+    }
+
+    /// The message with its length (and, when given, its sequence number) filled in.
     public func finished(sequence: UInt32? = nil) -> [UInt8] {
-        var result = bytes
-        withUnsafeBytes(of: UInt32(result.count)) { result.replaceSubrange(0..<4, with: $0) }
-        if let sequence { withUnsafeBytes(of: sequence) { result.replaceSubrange(8..<12, with: $0) } }
-        return result
+        var result = self
+        result.seal(sequence: sequence ?? bytes.withUnsafeBytes { $0.load(fromByteOffset: 8, as: UInt32.self) })
+        return result.bytes
     }
 }
 
@@ -112,24 +136,32 @@ public final class NetlinkSocket: @unchecked Sendable {
 
     /// Sends a request that asks for an acknowledgement and waits for it; throws the kernel's error.
     public func request(_ message: NetlinkMessage, name: @autoclosure () -> String) throws(EnforceError) {
-        _ = try exchange(message, name: name(), collect: false)
+        var message = message
+        _ = try exchange(&message, name: name(), collect: false)
+    }
+
+    /// The same for a message the caller keeps and rebuilds: its header is filled in in place, so a request of a
+    /// message whose storage is large enough allocates nothing (the tick's rate changes).
+    public func request(reusing message: inout NetlinkMessage, name: @autoclosure () -> String) throws(EnforceError) {
+        _ = try exchange(&message, name: name(), collect: false)
     }
 
     /// Sends a request and returns the payloads of the answers (after each answer's `nlmsghdr`) of a type.
     public func query(_ message: NetlinkMessage, answerType: UInt16, name: @autoclosure () -> String) throws(EnforceError) -> [[UInt8]] {
-        try exchange(message, name: name(), collect: true).filter { $0.type == answerType }.map(\.payload)
+        var message = message
+        return try exchange(&message, name: name(), collect: true).filter { $0.type == answerType }.map(\.payload)
     }
 
-    private func exchange(_ message: NetlinkMessage, name: @autoclosure () -> String, collect: Bool) throws(EnforceError) -> [(type: UInt16, payload: [UInt8])] {
+    private func exchange(_ message: inout NetlinkMessage, name: @autoclosure () -> String, collect: Bool) throws(EnforceError) -> [(type: UInt16, payload: [UInt8])] {
         sequence &+= 1
-        let bytes = message.finished(sequence: sequence)
-        let sent = bytes.withUnsafeBytes { buffer -> Int in
+        message.seal(sequence: sequence)
+        let sent = message.bytes.withUnsafeBytes { buffer -> Int in
             while true {
                 let count = send(descriptor, buffer.baseAddress, buffer.count, 0)
                 if count >= 0 || errno != EINTR { return count }
             }
         }
-        guard sent == bytes.count else { throw .netlink(request: name(), errno: ErrnoCode(errno)) }
+        guard sent == message.bytes.count else { throw .netlink(request: name(), errno: ErrnoCode(errno)) }
         var answers: [(type: UInt16, payload: [UInt8])] = []
         while true {
             let received = receiveBuffer.withUnsafeMutableBytes { buffer -> Int in

@@ -10,8 +10,15 @@ import Yams
 ///   "memory_max_bytes": 209715200, "memory_high_bytes": 167772160, "memory_min_bytes": 0, "mems": [0],
 ///   "bandwidth_bps": {"eth0": 50000000}, "name": "lc", "threads": [1234],
 ///   "guaranteed": {"cpu_cores": 0.1, "memory_bytes": 104857600, "bandwidth_bps": 10000000}}]}`.
-/// A tenant with `cores` owns them exclusively.
+/// A tenant with `cores` owns them exclusively. At the top level, `"ingress_bps": {"eth0": 100000000}` shapes all
+/// that a link receives (per link, not per tenant; see `Enforcer.shapeIngress`).
 public enum PartitionDocument {
+    /// What a document asks for: the tenants, and the links whose received traffic is shaped as a whole.
+    public struct Partition: Sendable, Equatable {
+        public var tenants: [TenantState]
+        public var ingressBitsPerSecond: [String: Double]
+    }
+
     /// A document that cannot be read, with the file, line and field at fault.
     public struct Error: Swift.Error, Equatable, Sendable, CustomStringConvertible {
         public var file: String
@@ -24,7 +31,7 @@ public enum PartitionDocument {
         }
     }
 
-    public static func load(path: String) throws(Error) -> [TenantState] {
+    public static func load(path: String) throws(Error) -> Partition {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw Error(file: path, line: nil, field: "(file)", reason: "cannot be read: \(error.localizedDescription)")
@@ -32,14 +39,14 @@ public enum PartitionDocument {
         return try parse(text, file: path)
     }
 
-    public static func parse(_ text: String, file: String) throws(Error) -> [TenantState] {
+    public static func parse(_ text: String, file: String) throws(Error) -> Partition {
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
             throw Error(file: file, line: Self.line(of: error), field: "(document)", reason: "not valid JSON or YAML: \(error)")
         }
         let reader = Reader(file: file)
         guard let root, let top = root.mapping else { throw reader.error(root, "(document)", "must be a mapping with a \"tenants\" list") }
-        try reader.onlyKeys(top, ["tenants"], field: "(document)")
+        try reader.onlyKeys(top, ["tenants", "ingress_bps"], field: "(document)")
         guard let list = top["tenants"]?.sequence else { throw reader.error(root, "tenants", "must be a list of tenants") }
         var tenants: [TenantState] = []
         for (index, node) in list.enumerated() {
@@ -49,7 +56,9 @@ public enum PartitionDocument {
             }
             tenants.append(tenant)
         }
-        return tenants
+        var ingress: [String: Double] = [:]
+        if let node = top["ingress_bps"] { ingress = try reader.rates(node, "ingress_bps") }
+        return Partition(tenants: tenants, ingressBitsPerSecond: ingress)
     }
 
     private static func line(of error: any Swift.Error) -> Int? {

@@ -56,9 +56,23 @@ public enum TrafficControlMessages {
     public static func setClass(
         interfaceIndex: Int32, minor: UInt16, parentMinor: UInt16?, rateBitsPerSecond: Double, ceilBitsPerSecond: Double
     ) -> NetlinkMessage {
+        var message = NetlinkMessage(type: UInt16(RTM_NEWTCLASS), flags: 0)
+        setClass(
+            into: &message, interfaceIndex: interfaceIndex, minor: minor, parentMinor: parentMinor,
+            rateBitsPerSecond: rateBitsPerSecond, ceilBitsPerSecond: ceilBitsPerSecond
+        )
+        return message
+    }
+
+    /// The same, built in place in `message` (its storage kept): no allocation once the storage holds a class
+    /// message (2,176 bytes).
+    public static func setClass(
+        into message: inout NetlinkMessage, interfaceIndex: Int32, minor: UInt16, parentMinor: UInt16?,
+        rateBitsPerSecond: Double, ceilBitsPerSecond: Double
+    ) {
         let rateBytes = max(1, UInt64(rateBitsPerSecond / 8))
         let ceilBytes = max(rateBytes, UInt64(ceilBitsPerSecond / 8))
-        var message = NetlinkMessage(type: UInt16(RTM_NEWTCLASS), flags: UInt16(NLM_F_CREATE))
+        message.reset(type: UInt16(RTM_NEWTCLASS), flags: UInt16(NLM_F_CREATE))
         let parent = parentMinor.map { handle(minor: $0) } ?? major << 16
         message.append(header(interfaceIndex: interfaceIndex, handle: handle(minor: minor), parent: parent))
         message.attribute(Int32(TCA_KIND), string: "htb")
@@ -69,11 +83,24 @@ public enum TrafficControlMessages {
         options.cbuffer = bufferTicks(bytesPerSecond: ceilBytes)
         message.nested(Int32(TCA_OPTIONS)) { nested in
             nested.attribute(Int32(TCA_HTB_PARMS), options)
-            nested.attribute(Int32(TCA_HTB_RTAB), bytes: rateTable(bytesPerSecond: rateBytes, cellLog: options.rate.cell_log))
-            nested.attribute(Int32(TCA_HTB_CTAB), bytes: rateTable(bytesPerSecond: ceilBytes, cellLog: options.ceil.cell_log))
+            nested.nested(Int32(TCA_HTB_RTAB)) { appendRateTable(to: &$0, bytesPerSecond: rateBytes, cellLog: options.rate.cell_log) }
+            nested.nested(Int32(TCA_HTB_CTAB)) { appendRateTable(to: &$0, bytesPerSecond: ceilBytes, cellLog: options.ceil.cell_log) }
             nested.attribute(Int32(TCA_HTB_RATE64), rateBytes)
             nested.attribute(Int32(TCA_HTB_CEIL64), ceilBytes)
         }
+    }
+
+    /// `tc class del dev DEV classid D9:MINOR` (a forgotten tenant's class; its leaf qdisc goes with it).
+    public static func deleteClass(interfaceIndex: Int32, minor: UInt16) -> NetlinkMessage {
+        var message = NetlinkMessage(type: UInt16(RTM_DELTCLASS), flags: 0)
+        message.append(header(interfaceIndex: interfaceIndex, handle: handle(minor: minor), parent: handle(minor: parentMinor)))
+        return message
+    }
+
+    /// `tc qdisc del dev DEV clsact` (restore, when Enforce created it).
+    public static func deleteClsactQdisc(interfaceIndex: Int32) -> NetlinkMessage {
+        var message = NetlinkMessage(type: UInt16(RTM_DELQDISC), flags: 0)
+        message.append(header(interfaceIndex: interfaceIndex, handle: 0xFFFF_0000, parent: 0xFFFF_FFF1 /* TC_H_CLSACT */))
         return message
     }
 
@@ -152,16 +179,13 @@ public enum TrafficControlMessages {
         return UInt32(min(Double(UInt32.max), burstBytes / Double(bytesPerSecond) * 1e9 / nanosecondsPerTick))
     }
 
-    /// The legacy rate table (`TCA_HTB_RTAB`): transmit time in ticks of packets of (i + 1) << cellLog bytes.
-    static func rateTable(bytesPerSecond: UInt64, cellLog: UInt8) -> [UInt8] {
-        var table: [UInt8] = []
-        table.reserveCapacity(1024)
+    /// Appends the legacy rate table (`TCA_HTB_RTAB`): transmit time in ticks of packets of (i + 1) << cellLog
+    /// bytes, 256 cells of 32 bits.
+    static func appendRateTable(to message: inout NetlinkMessage, bytesPerSecond: UInt64, cellLog: UInt8) {
         for cell in 0..<256 {
             let size = Double((cell + 1) << Int(cellLog))
-            let ticks = UInt32(min(Double(UInt32.max), size / Double(bytesPerSecond) * 1e9 / nanosecondsPerTick))
-            withUnsafeBytes(of: ticks) { table.append(contentsOf: $0) }
+            message.append(UInt32(min(Double(UInt32.max), size / Double(bytesPerSecond) * 1e9 / nanosecondsPerTick)))
         }
-        return table
     }
 }
 

@@ -6,10 +6,12 @@ import Glibc
 /// Steers a tenant's packets to its HTB class: a classifier on the link's clsact egress hook that maps the
 /// sending socket's cgroup v2 id to a class.
 public protocol TrafficClassifier: AnyObject {
-    /// Attaches the classifier to a link's egress hook (idempotent).
+    /// Attaches the classifier to a link's egress hook, whose clsact qdisc exists (idempotent).
     func attach(interfaceIndex: Int32, link: String, socket: NetlinkSocket) throws(EnforceError)
     /// Sends packets of sockets in the cgroup (path relative to the cgroup v2 root) to the class `handle`.
     func assign(cgroupPath: String, classHandle: UInt32) throws(EnforceError)
+    /// Forgets the cgroup's class (the cgroup is gone: its entry is found by the id it had when assigned).
+    func unassign(cgroupPath: String) throws(EnforceError)
     /// Takes the classifier off a link's egress hook.
     func detach(interfaceIndex: Int32, link: String, socket: NetlinkSocket) throws(EnforceError)
 }
@@ -27,6 +29,8 @@ public final class TrafficShaper: BandwidthControl {
     public static let defaultLinkBitsPerSecond = 10e9
     private var interfaceIndices: [String: Int32] = [:]
     private var prepared: Set<String> = []
+    /// The buffer every class rate change is built in (kept, so a change allocates nothing).
+    private var classMessage = NetlinkMessage(type: UInt16(RTM_NEWTCLASS), flags: 0)
 
     /// - Parameter namespacePath: a network namespace (`/var/run/netns/NAME`) to shape in instead of this one.
     public init(
@@ -58,8 +62,9 @@ public final class TrafficShaper: BandwidthControl {
         prepared.remove(link)
     }
 
-    public func prepare(link: String) throws(EnforceError) {
-        guard !prepared.contains(link) else { return }
+    @discardableResult
+    public func prepare(link: String) throws(EnforceError) -> Bool {
+        guard !prepared.contains(link) else { return false }
         let index = try interfaceIndex(of: link)
         do {
             try socket.request(TrafficControlMessages.addRootQdisc(interfaceIndex: index), name: "add HTB root qdisc on \(link)")
@@ -74,8 +79,33 @@ public final class TrafficShaper: BandwidthControl {
             ),
             name: "set parent class D9:1 on \(link) (is the root qdisc someone else's?)"
         )
-        try classifier?.attach(interfaceIndex: index, link: link, socket: socket)
+        var createdClsact = false
+        if let classifier {
+            createdClsact = try addClsact(interfaceIndex: index, link: link)
+            try classifier.attach(interfaceIndex: index, link: link, socket: socket)
+        }
         prepared.insert(link)
+        return createdClsact
+    }
+
+    /// Adds the link's clsact qdisc; false when it exists (another user's, or Enforce's from an earlier call).
+    func addClsact(interfaceIndex: Int32, link: String) throws(EnforceError) -> Bool {
+        do {
+            try socket.request(TrafficControlMessages.addClsactQdisc(interfaceIndex: interfaceIndex), name: "add clsact qdisc on \(link)")
+            return true
+        } catch let .netlink(_, code) where code.rawValue == EEXIST {
+            return false
+        }
+    }
+
+    public func removeClsact(link: String) throws(EnforceError) {
+        let index: Int32
+        do { index = try interfaceIndex(of: link) } catch .deviceMissing { return }
+        do {
+            try socket.request(TrafficControlMessages.deleteClsactQdisc(interfaceIndex: index), name: "delete clsact qdisc on \(link)")
+        } catch let .netlink(_, code) where code.rawValue == ENOENT || code.rawValue == EINVAL {
+            // Already gone.
+        }
     }
 
     public func setRate(link: String, classMinor: UInt16, tenant: TenantState, rateBitsPerSecond: Double, ceilBitsPerSecond: Double) throws(EnforceError) {
@@ -91,19 +121,35 @@ public final class TrafficShaper: BandwidthControl {
         try classifier?.assign(cgroupPath: tenant.cgroupPath, classHandle: TrafficControlMessages.handle(minor: classMinor))
     }
 
-    /// One class rate change: a single netlink message and its ACK (the hot path of network enforcement).
+    /// One class rate change: a single netlink message and its ACK (the hot path of network enforcement). The
+    /// message is rebuilt in place in a buffer kept for it: no heap allocation.
     public func setClassRate(interfaceIndex: Int32, minor: UInt16, rateBitsPerSecond: Double, ceilBitsPerSecond: Double) throws(EnforceError) {
+        TrafficControlMessages.setClass(
+            into: &classMessage, interfaceIndex: interfaceIndex, minor: minor, parentMinor: TrafficControlMessages.parentMinor,
+            rateBitsPerSecond: rateBitsPerSecond, ceilBitsPerSecond: ceilBitsPerSecond
+        )
         try socket.request(
-            TrafficControlMessages.setClass(
-                interfaceIndex: interfaceIndex, minor: minor, parentMinor: TrafficControlMessages.parentMinor,
-                rateBitsPerSecond: rateBitsPerSecond, ceilBitsPerSecond: ceilBitsPerSecond
-            ),
-            name: "set class D9:\(String(minor, radix: 16)) rate \(rateBitsPerSecond) ceil \(ceilBitsPerSecond)"
+            reusing: &classMessage, name: "set class D9:\(String(minor, radix: 16)) rate \(rateBitsPerSecond) ceil \(ceilBitsPerSecond)"
         )
     }
 
+    public func removeClass(link: String, classMinor: UInt16, tenant: TenantState) throws(EnforceError) {
+        try classifier?.unassign(cgroupPath: tenant.cgroupPath)
+        let index: Int32
+        do { index = try interfaceIndex(of: link) } catch .deviceMissing { return }
+        do {
+            try socket.request(
+                TrafficControlMessages.deleteClass(interfaceIndex: index, minor: classMinor),
+                name: "delete class D9:\(String(classMinor, radix: 16)) of \(tenant.name) on \(link)"
+            )
+        } catch let .netlink(_, code) where code.rawValue == ENOENT || code.rawValue == EINVAL {
+            // Never made on this link, or the tree is gone.
+        }
+    }
+
     public func remove(link: String) throws(EnforceError) {
-        let index = try interfaceIndex(of: link)
+        let index: Int32
+        do { index = try interfaceIndex(of: link) } catch .deviceMissing { return }  // its qdiscs went with it
         do {
             try socket.request(TrafficControlMessages.deleteRootQdisc(interfaceIndex: index), name: "delete HTB root qdisc on \(link)")
         } catch let .netlink(_, code) where code.rawValue == ENOENT || code.rawValue == EINVAL {

@@ -20,16 +20,20 @@ struct ApplyCommand: ParsableCommand {
     var stateFile: String = Enforcer.defaultStateFilePath
 
     func run() throws {
-        let tenants: [TenantState]
-        do { tenants = try PartitionDocument.load(path: file) } catch {
+        let partition: PartitionDocument.Partition
+        do { partition = try PartitionDocument.load(path: file) } catch {
             throw CommandFailure("\(error)")
         }
         do {
-            let shapes = tenants.contains { !$0.bandwidthBitsPerSecond.isEmpty }
+            let shapes = !partition.ingressBitsPerSecond.isEmpty || partition.tenants.contains { !$0.bandwidthBitsPerSecond.isEmpty }
             let enforcer = try Enforcer.forThisHost(stateFilePath: stateFile, shapeTraffic: shapes)
-            let changes = try enforcer.apply(tenants)
-            if changes.isEmpty { print("nothing to change") }
+            let changes = try enforcer.apply(partition.tenants)
+            if changes.isEmpty && partition.ingressBitsPerSecond.isEmpty { print("nothing to change") }
             for change in changes { print(enforcer.describe(change)) }
+            for (link, rate) in partition.ingressBitsPerSecond.sorted(by: { $0.key < $1.key }) {
+                let device = try enforcer.shapeIngress(link: link, bitsPerSecond: rate)
+                print("\(link): everything received shaped to \(Int64(rate)) bit/s through \(device)")
+            }
         } catch {
             throw CommandFailure("\(file): \(error)")
         }

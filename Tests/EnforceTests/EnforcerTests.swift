@@ -297,3 +297,70 @@ extension EnforcerTests {
         #expect(try enforcer.apply([tenant("b", quota: 2.5)]).count == 1)
     }
 }
+
+extension EnforcerTests {
+    func shaped(_ name: String, ceil: Double, link: String = "eth0") -> TenantState {
+        TenantState(name: name, cgroupPath: "pods/\(name)", bandwidthBitsPerSecond: [link: ceil])
+    }
+
+    /// Tenants that come and go leave no class behind, and their class minors are used again.
+    @Test func forgettingATenantDeletesItsClassAndFreesItsMinor() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/a", "pods/b", "pods/c"])
+        let bandwidth = FakeBandwidth(links: ["eth0"])
+        let enforcer = Enforcer(files: ControlFiles(kernel: kernel), backend: .v1Hybrid, limits: limits, stateFilePath: statePath, bandwidth: bandwidth)
+        try enforcer.apply([shaped("a", ceil: 1e6), shaped("b", ceil: 2e6)])
+        #expect(enforcer.baseline.classMinors == ["a": 2, "b": 3])
+        let line = try #require(enforcer.forget(tenant: "a"))
+        #expect(line.contains("HTB class D9:2 removed from 1 link(s)"), "\(line)")
+        #expect(bandwidth.classes == ["eth0 3 b"])
+        #expect(try Baseline.load(from: statePath)?.classMinors == ["b": 3])
+        try enforcer.apply([shaped("c", ceil: 3e6)])
+        #expect(enforcer.baseline.classMinors == ["b": 3, "c": 2])
+        #expect(bandwidth.classes == ["eth0 3 b", "eth0 2 c"])
+    }
+
+    /// Restore takes down what Enforce set up in the network, and only that: ingress shaping, the HTB tree, and
+    /// the clsact qdisc where Enforce made it (eth1's was there before).
+    @Test func restoreTakesDownTheShapingItSetUp() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/a"])
+        let bandwidth = FakeBandwidth(links: ["eth0", "eth1"], clsact: ["eth1"])
+        let enforcer = Enforcer(files: ControlFiles(kernel: kernel), backend: .v1Hybrid, limits: limits, stateFilePath: statePath, bandwidth: bandwidth)
+        try enforcer.apply([shaped("a", ceil: 1e6)])
+        #expect(try enforcer.shapeIngress(link: "eth1", bitsPerSecond: 5e6) == "dpm-ifb0")
+        #expect(try enforcer.shapeIngress(link: "eth1", bitsPerSecond: 7e6) == "dpm-ifb0")
+        #expect(try enforcer.shapeIngress(link: "eth0", bitsPerSecond: 9e6) == "dpm-ifb1")
+        let saved = try #require(try Baseline.load(from: statePath))
+        #expect(saved.shapedLinks == ["eth0"] && saved.clsactLinks == ["eth0"])
+        #expect(saved.ingressDevices == ["eth0": "dpm-ifb1", "eth1": "dpm-ifb0"])
+
+        let report = enforcer.restore()
+        #expect(report.failures.isEmpty)
+        #expect(bandwidth.trees.isEmpty && bandwidth.classes.isEmpty && bandwidth.ingress.isEmpty)
+        #expect(bandwidth.clsact == ["eth1"])
+        #expect(bandwidth.log.suffix(4) == ["remove ingress eth0 via dpm-ifb1", "remove ingress eth1 via dpm-ifb0", "remove tree eth0", "remove clsact eth0"])
+    }
+
+    /// A link that does not exist is refused and not recorded; one recorded before an apply fails is still
+    /// taken down by restore.
+    @Test func aMissingLinkIsNotRecordedAndAPreparedOneIsRestoredAfterAFailedApply() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/a"])
+        let bandwidth = FakeBandwidth(links: ["eth0"])
+        let enforcer = Enforcer(files: ControlFiles(kernel: kernel), backend: .v1Hybrid, limits: limits, stateFilePath: statePath, bandwidth: bandwidth)
+        #expect(throws: EnforceError.deviceMissing("nosuch0")) { try enforcer.apply([shaped("a", ceil: 1e6, link: "nosuch0")]) }
+        #expect(enforcer.baseline.shapedLinks.isEmpty)
+        var bad = shaped("b", ceil: 1e6)
+        bad.cgroupPath = "pods/gone"
+        #expect(throws: EnforceError.cgroupMissing(path: "/sys/fs/cgroup/cpuset/pods/gone/cgroup.procs")) {
+            try enforcer.apply([shaped("a", ceil: 1e6), bad])
+        }
+        #expect(bandwidth.trees == ["eth0"] && bandwidth.classes.isEmpty)
+        #expect(enforcer.restore().failures.isEmpty)
+        #expect(bandwidth.trees.isEmpty && bandwidth.clsact.isEmpty)
+    }
+
+    /// Without traffic control the Enforcer says so, for shaping it is asked to make and shaping it cannot remove.
+    @Test func shapingWithoutTrafficControlIsATypedError() throws {
+        let enforcer = makeEnforcer(FakeKernel.v1(cgroups: []))
+        #expect(throws: EnforceError.shapingLeft(link: "eth0")) { try enforcer.shapeIngress(link: "eth0", bitsPerSecond: 1e6) }
+    }
+}

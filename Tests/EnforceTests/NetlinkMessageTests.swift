@@ -39,10 +39,30 @@ import Testing
     @Test func bufferHoldsAMillisecondAndAFrame() {
         // 6,250,000 B/s: 6,250 + 1,600 bytes take 1.256 ms = 19,625 ticks of 64 ns.
         #expect(TrafficControlMessages.bufferTicks(bytesPerSecond: 6_250_000) == 19_625)
-        let table = TrafficControlMessages.rateTable(bytesPerSecond: 1_000_000, cellLog: 3)
-        #expect(table.count == 1024)
-        // Cell 0 is an 8-byte packet: 8 µs = 125 ticks.
-        #expect(Array(table[0..<4]) == [125, 0, 0, 0])
+        let message = TrafficControlMessages.setClass(
+            interfaceIndex: 3, minor: 2, parentMinor: 1, rateBitsPerSecond: 8e6, ceilBitsPerSecond: 8e6
+        ).finished()
+        // TCA_HTB_RTAB after the parms: 1,028 bytes; cell 0 is an 8-byte packet at 1,000,000 B/s: 8 µs = 125 ticks,
+        // the last cell (2,048 bytes) 2,048 µs = 32,000 ticks.
+        #expect(hex(Array(message[96..<104])) == "04040400" + "7d000000")
+        #expect(hex(Array(message[1120..<1124])) == "007d0000")
+    }
+
+    /// A message rebuilt in place holds exactly what a new one would, whatever it held before.
+    @Test func aMessageRebuiltInPlaceEqualsANewOne() {
+        var reused = TrafficControlMessages.addRootQdisc(interfaceIndex: 9)
+        for (rate, ceil) in [(10e6, 50e6), (1e6, 200e6)] {
+            TrafficControlMessages.setClass(into: &reused, interfaceIndex: 3, minor: 7, parentMinor: 1, rateBitsPerSecond: rate, ceilBitsPerSecond: ceil)
+            let new = TrafficControlMessages.setClass(interfaceIndex: 3, minor: 7, parentMinor: 1, rateBitsPerSecond: rate, ceilBitsPerSecond: ceil)
+            #expect(reused.finished(sequence: 5) == new.finished(sequence: 5))
+        }
+    }
+
+    @Test func encodesAClassDeletion() {
+        let message = TrafficControlMessages.deleteClass(interfaceIndex: 3, minor: 0x2a).finished(sequence: 1)
+        // 36 bytes, RTM_DELTCLASS, REQUEST|ACK; tcmsg: ifindex 3, handle D9:2a, parent D9:1
+        #expect(hex(message) == "24000000" + "2900" + "0500" + "01000000" + "00000000"
+            + "00000000" + "03000000" + "2a00d900" + "0100d900" + "00000000")
     }
 
     @Test func encodesTheEgressBPFFilter() {
