@@ -107,21 +107,10 @@ extension EnforceTestNetwork {
 
     /// Runs a command and parses what it writes on standard output (its warnings on standard error are not JSON).
     static func parseJSON(_ arguments: [String]) throws -> Any {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandFailed(command: arguments, status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
-        }
-        if output.allSatisfy({ $0 == 0x20 || $0 == 0x0A }) { return [Any]() }
-        do { return try JSONSerialization.jsonObject(with: output) } catch {
-            throw NotJSON(command: arguments, output: String(decoding: output, as: UTF8.self))
+        let output = try run(arguments, keepingStandardError: false)
+        if output.allSatisfy(\.isWhitespace) { return [Any]() }
+        do { return try JSONSerialization.jsonObject(with: Data(output.utf8)) } catch {
+            throw NotJSON(command: arguments, output: output)
         }
     }
 

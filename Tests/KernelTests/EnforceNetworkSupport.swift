@@ -37,13 +37,14 @@ final class EnforceTestNetwork {
 
     struct CommandFailed: Error { var command: [String]; var status: Int32; var output: String }
 
-    static func run(_ arguments: [String]) throws -> String {
+    /// - Parameter keepingStandardError: false to return standard output alone (JSON, without the warnings).
+    static func run(_ arguments: [String], keepingStandardError: Bool = true) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
-        process.standardError = pipe
+        process.standardError = keepingStandardError ? pipe : FileHandle.nullDevice
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
