@@ -12,13 +12,22 @@ public final class EnforceApplier: AllocationEnforcing, @unchecked Sendable {
     /// When memory limits are not managed, their files are left as they are (not even read).
     private let manageMemory: Bool
 
-    public init(host: HostCapacity, stateDirectory: String, shapeLinks: Bool, manageMemory: Bool) throws {
+    /// - Parameter links: the links to shape; each gets an HTB tree at its bandwidth and the BPF classifier that
+    ///   sends a tenant's packets (by its socket's cgroup) to the tenant's class. None: traffic is left alone.
+    public init(host: HostCapacity, stateDirectory: String, links: [Link], manageMemory: Bool) throws {
         self.manageMemory = manageMemory
         let files = ControlFiles()
         let backend = try CgroupBackend.detect(files: files)
+        var shaper: TrafficShaper?
+        if !links.isEmpty {
+            shaper = try TrafficShaper(
+                linkBitsPerSecond: Dictionary(links.map { ($0.name, $0.bandwidthBitsPerSecond) }, uniquingKeysWith: { first, _ in first }),
+                classifier: try BPFClassifier(unifiedMountPoint: backend.unifiedMountPoint ?? "/sys/fs/cgroup")
+            )
+        }
         enforcer = Enforcer(
             files: files, backend: backend, limits: PartitionLimits(host: host),
-            stateFilePath: "\(stateDirectory)/enforce-state.json", bandwidth: shapeLinks ? try TrafficShaper() : nil
+            stateFilePath: "\(stateDirectory)/enforce-state.json", bandwidth: shaper
         )
     }
 
