@@ -81,16 +81,6 @@ static inline int dpm_probe_tp_btf(const char *name)
 	return 1;
 }
 
-/* Byte offsets and sizes of the flush records, as constants Swift imports (MemoryLayout.offset(of:) is not one). */
-enum {
-	DPM_FLUSH_RECORD_HEADER_BYTES = offsetof(struct dpm_flush_record, entry),
-	DPM_FLUSH_RECORD_ENTRIES_OFFSET = offsetof(struct dpm_flush_record, entries),
-	DPM_FLUSH_RECORD_FLUSHED_NS_OFFSET = offsetof(struct dpm_flush_record, flushed_ns),
-	DPM_SLOT_ENTRY_BYTES = sizeof(struct dpm_slot_entry),
-	DPM_SLOT_ENTRY_COUNTERS_OFFSET = offsetof(struct dpm_slot_entry, counters),
-	DPM_SLOT_COUNTERS_HIST_OFFSET = offsetof(struct dpm_slot_counters, runq_wait_hist),
-};
-
 /* The ring buffer's position and header words, shared with the kernel: acquire loads and release stores, as
  * libbpf's ringbuf.c does. */
 static inline __u64 dpm_load_acquire_u64(const __u64 *address)
