@@ -69,10 +69,11 @@ struct TelemetrySums {
     let histograms: UnsafeMutablePointer<UInt64>
 
     /// Adds one flush-record entry (what a slot counted on one CPU: a delta, the kernel hands each count out once)
-    /// to its slot's sums. Straight-line code on the tick: the optional parts and the non-zero wait buckets that
-    /// follow the fixed part are read only when the entry says they are there. `slot` must be below
-    /// `TelemetryTotals.slotCapacity`, and all `dpm_slot_entry_bytes` of the entry inside the record.
-    func add(slot: Int, _ entry: UnsafePointer<dpm_slot_entry>) {
+    /// to its slot's sums; returns where the entry ends. Straight-line code on the tick: the optional parts and the
+    /// non-zero wait buckets that follow the fixed part are read only when the entry says they are there. `slot`
+    /// must be below `TelemetryTotals.slotCapacity`, and all `dpm_slot_entry_bytes` of the entry inside the record.
+    @inline(__always)
+    func add(slot: Int, _ entry: UnsafePointer<dpm_slot_entry>) -> UnsafeRawPointer {
         let sum = slots + slot
         sum.pointee.cpuNanoseconds &+= entry.pointee.cpu_ns
         sum.pointee.runQueueWaitNanoseconds &+= entry.pointee.runq_wait_ns
@@ -104,6 +105,8 @@ struct TelemetrySums {
             nonZero &= nonZero - 1
             index += 1
         }
+        // Bucket counts are padded to 8 bytes.
+        return UnsafeRawPointer(counts + ((index + 1) & ~1))
     }
 }
 
@@ -134,18 +137,26 @@ final class RecordFolder {
         var entry = base + headerBytes
         var counted = 0
         for _ in 0..<header.pointee.entries {
-            guard end - entry >= MemoryLayout<dpm_slot_entry>.size else { break }
+            let room = end - entry
+            guard room >= MemoryLayout<dpm_slot_entry>.size else { break }
             let fixed = entry.assumingMemoryBound(to: dpm_slot_entry.self)
-            let entryBytes = Int(dpm_slot_entry_bytes(fixed.pointee.parts, fixed.pointee.runq_wait_hist_mask))
             let slot = Int(fixed.pointee.slot)
-            guard end - entry >= entryBytes, slot < TelemetryTotals.slotCapacity else { break }
+            guard slot < TelemetryTotals.slotCapacity else { break }
+            // The kernel leaves room for a largest entry after its last one, so an entry of its records always fits
+            // whatever it says; only other bytes need its exact size checked.
+            if room < Int(DPM_SLOT_ENTRY_LARGEST_BYTES) && room < Self.bytes(of: fixed) { break }
             if flushedNanoseconds >= watchedNanoseconds[slot] {
-                sums.add(slot: slot, fixed)
+                entry = sums.add(slot: slot, fixed)
                 counted += 1
+            } else {
+                entry += Self.bytes(of: fixed)
             }
-            entry += entryBytes
         }
         return counted
+    }
+
+    private static func bytes(of entry: UnsafePointer<dpm_slot_entry>) -> Int {
+        Int(dpm_slot_entry_bytes(entry.pointee.parts, entry.pointee.runq_wait_hist_mask))
     }
 
     /// Counts `slot` only from records flushed at or after `nanoseconds` (CLOCK_MONOTONIC), when it got its tenant.

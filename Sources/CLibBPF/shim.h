@@ -81,6 +81,11 @@ static inline int dpm_probe_tp_btf(const char *name)
 	return 1;
 }
 
+/* The largest slot entry, as a constant Swift imports (the header's macro is a sizeof expression). */
+enum {
+	DPM_SLOT_ENTRY_LARGEST_BYTES = DPM_SLOT_ENTRY_MAX_BYTES,
+};
+
 /* The ring buffer's position and header words, shared with the kernel: acquire loads and release stores, as
  * libbpf's ringbuf.c does. */
 static inline __u64 dpm_load_acquire_u64(const __u64 *address)
