@@ -22,8 +22,8 @@
 
 /*
  * Counters of one tenant slot on one CPU that no record carried yet. A flush moves them into its record and leaves
- * zero behind (a record the full ring refuses gives them back), so records carry deltas, every count reaches user
- * space exactly once, and the reader only adds.
+ * zero behind (when the ring has no room for the record, it takes nothing), so records carry deltas, every count
+ * reaches user space exactly once, and the reader only adds.
  */
 struct dpm_slot_counters {
 	__u64 cpu_ns;               /* on-CPU time, accounted when the task switches out */
@@ -41,24 +41,67 @@ struct dpm_slot_counters {
 	__u32 runq_wait_hist[DPM_RUNQ_HIST_BUCKETS];
 };
 
-/* One slot in a flush record: what the slot counted on the flushing CPU since that CPU's previous record of it. */
+/*
+ * One slot in a flush record: what the slot counted on the flushing CPU since that CPU's previous record of it.
+ * Variable length, so a reader touches about one cache line per slot, not four: this fixed part, then only the
+ * parts that are non-zero, in this order:
+ *   struct dpm_entry_page_faults             if `parts` has DPM_ENTRY_PAGE_FAULTS
+ *   struct dpm_entry_network                 if `parts` has DPM_ENTRY_NETWORK
+ *   __u32 count[popcount(runq_wait_hist_mask)] the non-zero run-queue wait buckets, lowest bucket first
+ * and zero padding to a multiple of 8 bytes (`dpm_slot_entry_bytes`).
+ */
 struct dpm_slot_entry {
 	__u32 slot;
-	__u32 reserved;
-	struct dpm_slot_counters counters;
+	__u32 runq_wait_hist_mask;  /* bit i set: the count of bucket i follows */
+	__u64 cpu_ns;
+	__u64 runq_wait_ns;
+	__u32 runq_waits;
+	__u32 voluntary_switches;
+	__u32 involuntary_switches;
+	__u32 parts;                /* DPM_ENTRY_* bits: which optional parts follow */
 };
 
+#define DPM_ENTRY_PAGE_FAULTS 1u
+#define DPM_ENTRY_NETWORK 2u
+
+struct dpm_entry_page_faults {
+	__u32 page_faults;
+	__u32 reserved;
+};
+
+struct dpm_entry_network {
+	__u64 rx_bytes;
+	__u64 tx_bytes;
+	__u32 rx_packets;
+	__u32 tx_packets;
+};
+
+/* The largest entry: every part and every bucket. */
+#define DPM_SLOT_ENTRY_MAX_BYTES (sizeof(struct dpm_slot_entry) + sizeof(struct dpm_entry_page_faults) + \
+				  sizeof(struct dpm_entry_network) + DPM_RUNQ_HIST_BUCKETS * sizeof(__u32))
+
+/* Bytes of an entry with these parts and wait buckets, padding included: the one definition of the stride, for
+ * the kernel that writes entries and the reader that walks them. */
+static inline __u32 dpm_slot_entry_bytes(__u32 parts, __u32 runq_wait_hist_mask)
+{
+	__u32 bytes = sizeof(struct dpm_slot_entry);
+
+	if (parts & DPM_ENTRY_PAGE_FAULTS)
+		bytes += sizeof(struct dpm_entry_page_faults);
+	if (parts & DPM_ENTRY_NETWORK)
+		bytes += sizeof(struct dpm_entry_network);
+	return bytes + ((__builtin_popcount(runq_wait_hist_mask) * sizeof(__u32) + 7) & ~7u);
+}
+
 /*
- * One ring-buffer record: every slot one CPU touched since its previous flush. Variable length: `entries` entries
- * follow the header. One record per CPU per flush keeps the reader's cost to one header and one consumer-position
- * update per CPU, not per slot.
+ * One ring-buffer record: every slot one CPU touched since its previous flush. `entries` entries follow the
+ * header back to back. One record per CPU per flush keeps the reader's cost to one header and one consumer-position
+ * update per CPU, not per slot. The record may end in unused bytes (the writer reserves room for its largest entry).
  */
-#define DPM_FLUSH_BATCH_SLOTS DPM_MAX_SLOTS
 struct dpm_flush_record {
 	__u32 cpu;
 	__u32 entries;
 	__u64 flushed_ns;           /* bpf_ktime_get_ns() at the flush (CLOCK_MONOTONIC) */
-	struct dpm_slot_entry entry[DPM_FLUSH_BATCH_SLOTS];
 };
 
 /*
@@ -69,6 +112,10 @@ struct dpm_cpu_state {
 	__u64 run_start_ns;         /* when the current task switched in */
 	__u64 dropped_records;      /* flush records the full ring buffer refused on this CPU */
 	__u32 current_slot;         /* slot of the task on this CPU, or DPM_NO_SLOT */
+	/* A flush's running sums, kept here rather than in registers: the verifier does not track map memory, so the
+	 * paths through the flush loops stay alike and it checks them once, not once per combination of slots. */
+	__u32 flush_entries;        /* entries in the record */
+	__u32 flush_bytes;          /* the record's size, then where the next entry goes */
 	__u32 reserved;
 	__u64 touched[DPM_SLOT_WORDS]; /* bit per slot changed since the last flush */
 };

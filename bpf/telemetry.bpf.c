@@ -48,15 +48,6 @@ struct {
 	__type(value, struct dpm_cpu_state);
 } cpu_state SEC(".maps");
 
-/* Scratch where a CPU's flush assembles its record before copying it into the ring, indexed by CPU (too large for a
- * per-CPU value). The loader sets max_entries to the number of possible CPUs. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct dpm_flush_record);
-} flush_batch SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -126,78 +117,112 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-/*
- * Moves a slot's counters into a flush entry and leaves zero behind. The scheduler fields are written only by
- * sched_switch on this CPU, which runs with interrupts off: plain stores. Page faults and network counts are added
- * with atomics by programs this run may have interrupted: those fields are swapped out atomically, and only when
- * they are non-zero (mostly they are zero).
- */
-static __always_inline void take_counters(struct dpm_slot_counters *from, struct dpm_slot_counters *to)
+/* Which optional parts a slot's entry carries. */
+static __always_inline __u32 entry_parts(const struct dpm_slot_counters *counters)
 {
-	*to = *from;
+	__u32 parts = 0;
+
+	if (counters->page_faults)
+		parts |= DPM_ENTRY_PAGE_FAULTS;
+	/* Bytes and packets are two adds: a preempted cgroup_skb program may have done only the first. */
+	if (counters->rx_bytes | counters->tx_bytes | counters->rx_packets | counters->tx_packets)
+		parts |= DPM_ENTRY_NETWORK;
+	return parts;
+}
+
+/* Room for the largest entry, as one object: what `take_counters` may write. */
+struct dpm_entry_room {
+	__u8 bytes[DPM_SLOT_ENTRY_MAX_BYTES];
+};
+
+/*
+ * Moves a slot's counters into its entry (`room`, in the ring) and leaves zero behind; returns the entry's bytes.
+ * Only sched_switch flushes, with interrupts off, on the CPU whose counters these are: the programs that add to them
+ * on this CPU (page faults, network) each add with one atomic instruction and cannot run meanwhile, so plain loads
+ * and stores see and clear a consistent set, the same one `publish_touched` sized the record by.
+ * A global function: the verifier checks it once, not once per slot of the caller's loop.
+ */
+__noinline int take_counters(__u32 slot, struct dpm_slot_counters *from, struct dpm_entry_room *room)
+{
+	struct dpm_slot_entry *entry = (struct dpm_slot_entry *)room;
+	__u32 parts, mask, bucket, written = 0;
+	__u8 *tail;
+
+	if (!from || !room)
+		return 0;
+	parts = entry_parts(from);
+	mask = from->runq_wait_hist_mask;
+	entry->slot = slot;
+	entry->runq_wait_hist_mask = mask;
+	entry->cpu_ns = from->cpu_ns;
+	entry->runq_wait_ns = from->runq_wait_ns;
+	entry->runq_waits = from->runq_waits;
+	entry->voluntary_switches = from->voluntary_switches;
+	entry->involuntary_switches = from->involuntary_switches;
+	entry->parts = parts;
 	from->cpu_ns = 0;
 	from->runq_wait_ns = 0;
 	from->runq_waits = 0;
 	from->voluntary_switches = 0;
 	from->involuntary_switches = 0;
-	/* The histogram sums to runq_waits: no waits, nothing to clear. */
-	if (to->runq_waits) {
-		from->runq_wait_hist_mask = 0;
-		__builtin_memset(from->runq_wait_hist, 0, sizeof(from->runq_wait_hist));
+	from->runq_wait_hist_mask = 0;
+	tail = (__u8 *)(entry + 1);
+	if (parts & DPM_ENTRY_PAGE_FAULTS) {
+		struct dpm_entry_page_faults *faults = (struct dpm_entry_page_faults *)tail;
+		faults->page_faults = from->page_faults;
+		faults->reserved = 0;
+		from->page_faults = 0;
+		tail += sizeof(*faults);
 	}
-	if (to->page_faults)
-		to->page_faults = __sync_lock_test_and_set(&from->page_faults, 0);
-	if (to->rx_packets) {
-		to->rx_packets = __sync_lock_test_and_set(&from->rx_packets, 0);
-		to->rx_bytes = __sync_lock_test_and_set(&from->rx_bytes, 0);
+	if (parts & DPM_ENTRY_NETWORK) {
+		struct dpm_entry_network *network = (struct dpm_entry_network *)tail;
+		network->rx_bytes = from->rx_bytes;
+		network->tx_bytes = from->tx_bytes;
+		network->rx_packets = from->rx_packets;
+		network->tx_packets = from->tx_packets;
+		from->rx_bytes = 0;
+		from->tx_bytes = 0;
+		from->rx_packets = 0;
+		from->tx_packets = 0;
+		tail += sizeof(*network);
 	}
-	if (to->tx_packets) {
-		to->tx_packets = __sync_lock_test_and_set(&from->tx_packets, 0);
-		to->tx_bytes = __sync_lock_test_and_set(&from->tx_bytes, 0);
+	/* Only the non-zero buckets, lowest first; each is cleared as it is taken. */
+	__u32 *counts = (__u32 *)tail;
+	__u32 bits = mask;
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < DPM_RUNQ_HIST_BUCKETS && bits; i++) {
+		bucket = log2_u64(bits & -bits) & (DPM_RUNQ_HIST_BUCKETS - 1);
+		bits &= bits - 1;
+		counts[written & (DPM_RUNQ_HIST_BUCKETS - 1)] = from->runq_wait_hist[bucket];
+		from->runq_wait_hist[bucket] = 0;
+		written++;
 	}
-}
-
-/* Gives the counts of an entry the ring refused back to its slot, so a later flush carries them. */
-static __always_inline void give_back_counters(struct dpm_slot_counters *to, const struct dpm_slot_counters *taken)
-{
-	to->cpu_ns += taken->cpu_ns;
-	to->runq_wait_ns += taken->runq_wait_ns;
-	to->runq_waits += taken->runq_waits;
-	to->voluntary_switches += taken->voluntary_switches;
-	to->involuntary_switches += taken->involuntary_switches;
-	to->runq_wait_hist_mask |= taken->runq_wait_hist_mask;
-	for (__u32 bucket = 0; bucket < DPM_RUNQ_HIST_BUCKETS; bucket++)
-		to->runq_wait_hist[bucket] += taken->runq_wait_hist[bucket];
-	__sync_fetch_and_add(&to->page_faults, taken->page_faults);
-	__sync_fetch_and_add(&to->rx_packets, taken->rx_packets);
-	__sync_fetch_and_add(&to->rx_bytes, taken->rx_bytes);
-	__sync_fetch_and_add(&to->tx_packets, taken->tx_packets);
-	__sync_fetch_and_add(&to->tx_bytes, taken->tx_bytes);
+	/* The padding to 8 bytes, so a reader never sees stale ring bytes. */
+	if (written & 1)
+		counts[written & (DPM_RUNQ_HIST_BUCKETS - 1)] = 0;
+	return dpm_slot_entry_bytes(parts, mask);
 }
 
 /*
- * Publishes what every slot this CPU touched counted since its last flush, as one record. If the ring is full,
- * counts the drop, gives the counts back and marks the slots touched again: they go out with a later flush.
- * A global function, so the verifier checks it once rather than on every path of its callers.
+ * Publishes what every slot this CPU touched counted since its last flush, as one record reserved in the ring at
+ * its exact size. If the ring has no room, counts the drop and takes nothing: the counts and touched marks stay and
+ * go out with a later flush. A global function, so the verifier checks it once rather than on every path of its
+ * callers.
  */
 __noinline int publish_touched(struct dpm_cpu_state *state, __u64 now)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct dpm_flush_record *batch = bpf_map_lookup_elem(&flush_batch, &cpu);
+	struct dpm_flush_record *header;
+	struct bpf_dynptr record;
 
 	if (!state)
 		return 0;
 	state->last_flush_ns = now;
-	if (!batch)
-		return 0;
-	batch->cpu = cpu;
-	batch->flushed_ns = bpf_ktime_get_ns();
-	/* The count lives in map memory, opaque to the verifier: it need not walk every possible count. */
-	batch->entries = 0;
+	/* First pass: the record's size. */
+	state->flush_entries = 0;
+	state->flush_bytes = sizeof(struct dpm_flush_record);
 #pragma clang loop unroll(disable)
 	for (__u32 word = 0; word < DPM_SLOT_WORDS; word++) {
 		__u64 bits = state->touched[word];
-		state->touched[word] = 0;
 #pragma clang loop unroll(disable)
 		for (__u32 i = 0; i < 64 && bits; i++) {
 			__u32 slot = word * 64 + log2_u64(bits & -bits);
@@ -205,32 +230,52 @@ __noinline int publish_touched(struct dpm_cpu_state *state, __u64 now)
 			struct dpm_slot_counters *counters = bpf_map_lookup_elem(&slot_counters, &slot);
 			if (!counters)
 				continue;
-			struct dpm_slot_entry *entry = &batch->entry[batch->entries & (DPM_FLUSH_BATCH_SLOTS - 1)];
-			entry->slot = slot;
-			take_counters(counters, &entry->counters);
-			batch->entries++;
+			state->flush_bytes += dpm_slot_entry_bytes(entry_parts(counters), counters->runq_wait_hist_mask);
+			state->flush_entries++;
 		}
 	}
-	__u32 entries = batch->entries;
-	if (!entries)
+	if (!state->flush_entries)
 		return 0;
-	__u64 size = offsetof(struct dpm_flush_record, entry) + (__u64)entries * sizeof(struct dpm_slot_entry);
-	/* Hide the compiler's knowledge of `size`, so the bound below reaches the verifier. */
-	asm volatile("" : "+r"(size));
-	if (size > sizeof(*batch))
-		size = sizeof(*batch);
-	if (bpf_ringbuf_output(&records, batch, size, BPF_RB_NO_WAKEUP) == 0)
+	/* Room for the largest entry after the last one, so every entry's slice below has a constant size. */
+	if (bpf_ringbuf_reserve_dynptr(&records, state->flush_bytes + DPM_SLOT_ENTRY_MAX_BYTES, 0, &record)) {
+		bpf_ringbuf_discard_dynptr(&record, BPF_RB_NO_WAKEUP);
+		state->dropped_records++;
 		return 0;
-	state->dropped_records++;
-#pragma clang loop unroll(disable)
-	for (__u32 i = 0; i < DPM_FLUSH_BATCH_SLOTS && i < entries; i++) {
-		struct dpm_slot_entry *entry = &batch->entry[i];
-		__u32 slot = entry->slot;
-		struct dpm_slot_counters *counters = bpf_map_lookup_elem(&slot_counters, &slot);
-		if (counters)
-			give_back_counters(counters, &entry->counters);
-		state->touched[(slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (slot & 63);
 	}
+	header = bpf_dynptr_data(&record, 0, sizeof(*header));
+	if (!header) {
+		bpf_ringbuf_discard_dynptr(&record, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
+	header->cpu = bpf_get_smp_processor_id();
+	header->flushed_ns = bpf_ktime_get_ns();
+	/* Second pass: the entries, over the same slots and counts (nothing else on this CPU runs meanwhile). A slot
+	 * whose entry finds no room (the first pass makes that impossible) stays touched for the next flush. */
+	state->flush_entries = 0;
+	state->flush_bytes = sizeof(*header);
+#pragma clang loop unroll(disable)
+	for (__u32 word = 0; word < DPM_SLOT_WORDS; word++) {
+		__u64 bits = state->touched[word];
+		state->touched[word] = 0;
+#pragma clang loop unroll(disable)
+		for (__u32 i = 0; i < 64 && bits; i++) {
+			__u64 bit = bits & -bits;
+			__u32 slot = word * 64 + log2_u64(bit);
+			bits &= bits - 1;
+			struct dpm_slot_counters *counters = bpf_map_lookup_elem(&slot_counters, &slot);
+			struct dpm_entry_room *room = bpf_dynptr_data(&record, state->flush_bytes, sizeof(*room));
+			if (!counters)
+				continue;
+			if (!room) {
+				state->touched[word] |= bit;
+				continue;
+			}
+			state->flush_bytes += take_counters(slot, counters, room);
+			state->flush_entries++;
+		}
+	}
+	header->entries = state->flush_entries;
+	bpf_ringbuf_submit_dynptr(&record, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -277,17 +322,10 @@ static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 no
 		publish_touched(state, now);
 }
 
-/* A task's cgroup v2 (the default hierarchy's). */
-static __always_inline struct cgroup *cgroup_of(struct task_struct *task)
+/* Resolves a task's slot through its cached state (may be missing: no cache); refreshes the cache when the task's
+ * cgroup v2 (`cgroup`, whose id is `cgroup_id`) or the slot map changed. */
+static __always_inline __u32 cached_slot(struct dpm_task_state *task, struct cgroup *cgroup, __u64 cgroup_id)
 {
-	return BPF_CORE_READ(task, cgroups, dfl_cgrp);
-}
-
-/* Resolves a task's slot through its cached state (may be missing: no cache); refreshes the cache when the cgroup
- * or the slot map changed. */
-static __always_inline __u32 cached_slot(struct dpm_task_state *task, struct cgroup *cgroup)
-{
-	__u64 cgroup_id = BPF_CORE_READ(cgroup, kn, id);
 	__u32 generation = slot_generation;
 
 	if (!task)
@@ -301,19 +339,20 @@ static __always_inline __u32 cached_slot(struct dpm_task_state *task, struct cgr
 }
 
 /* The incoming task's slot, and its run-queue wait if it was enqueued (task state may be missing: no wait). */
-static __always_inline __u32 switch_in(struct dpm_task_state *task, struct cgroup *cgroup, __u64 now, __u64 *wait_ns)
+static __always_inline __u32 switch_in(struct dpm_task_state *task, struct cgroup *cgroup, __u64 cgroup_id,
+					 __u64 now, __u64 *wait_ns)
 {
 	if (task && task->enqueued_ns) {
 		*wait_ns = now - task->enqueued_ns;
 		task->enqueued_ns = 0;
 	}
-	return cached_slot(task, cgroup);
+	return cached_slot(task, cgroup, cgroup_id);
 }
 
-static __always_inline void count_page_fault(struct dpm_task_state *task, struct cgroup *cgroup)
+static __always_inline void count_page_fault(struct dpm_task_state *task, struct cgroup *cgroup, __u64 cgroup_id)
 {
 	struct dpm_cpu_state *state = this_cpu_state();
-	__u32 slot = cached_slot(task, cgroup);
+	__u32 slot = cached_slot(task, cgroup, cgroup_id);
 	struct dpm_slot_counters *counters = bpf_map_lookup_elem(&slot_counters, &slot);
 
 	if (!state || !counters)
@@ -323,6 +362,18 @@ static __always_inline void count_page_fault(struct dpm_task_state *task, struct
 }
 
 /* tp_btf flavour: task pointers are typed, per-task state lives in task storage. */
+
+/* A task's cgroup v2 (the default hierarchy's), by direct loads: the verifier lets a tp_btf program walk typed
+ * kernel pointers (a faulting load reads zero), so the four hops on every switch cost no helper call each. */
+static __always_inline struct cgroup *cgroup_of_btf(struct task_struct *task)
+{
+	return task->cgroups->dfl_cgrp;
+}
+
+static __always_inline __u64 cgroup_id_btf(struct cgroup *cgroup)
+{
+	return cgroup->kn->id;
+}
 
 static __always_inline void stamp_enqueue_btf(struct task_struct *task, __u64 now)
 {
@@ -360,8 +411,11 @@ int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct ta
 	/* A preempted task goes back to the run queue: its wait starts now. */
 	if (prev_state == 0 && prev->pid)
 		stamp_enqueue_btf(prev, now);
-	if (next->pid)
-		next_slot = switch_in(bpf_task_storage_get(&task_state, next, 0, 0), cgroup_of(next), now, &wait_ns);
+	if (next->pid) {
+		struct cgroup *cgroup = cgroup_of_btf(next);
+		next_slot = switch_in(bpf_task_storage_get(&task_state, next, 0, 0), cgroup, cgroup_id_btf(cgroup), now,
+				      &wait_ns);
+	}
 	account_switch(state, now, !preempt && prev_state != 0, next_slot, wait_ns);
 	return 0;
 }
@@ -370,12 +424,24 @@ SEC("tp_btf/page_fault_user")
 int BPF_PROG(page_fault_user_btf)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct cgroup *cgroup = cgroup_of_btf(task);
 
-	count_page_fault(bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE), cgroup_of(task));
+	count_page_fault(bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE), cgroup,
+			 cgroup_id_btf(cgroup));
 	return 0;
 }
 
 /* raw_tp fallback: untyped arguments read with CO-RE, per-task state in the pid-keyed hash. */
+
+static __always_inline struct cgroup *cgroup_of_raw(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp);
+}
+
+static __always_inline __u64 cgroup_id_raw(struct cgroup *cgroup)
+{
+	return BPF_CORE_READ(cgroup, kn, id);
+}
 
 static __always_inline int record_enqueue_raw(struct task_struct *task)
 {
@@ -420,8 +486,11 @@ int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct ta
 	/* A preempted task goes back to the run queue: its wait starts now. */
 	if (prev_state == 0 && prev_pid)
 		record_enqueue_raw(prev);
-	if (next_pid)
-		next_slot = switch_in(bpf_map_lookup_elem(&pid_state, &next_pid), cgroup_of(next), now, &wait_ns);
+	if (next_pid) {
+		struct cgroup *cgroup = cgroup_of_raw(next);
+		next_slot = switch_in(bpf_map_lookup_elem(&pid_state, &next_pid), cgroup, cgroup_id_raw(cgroup), now,
+				      &wait_ns);
+	}
 	account_switch(state, now, !preempt && prev_state != 0, next_slot, wait_ns);
 	return 0;
 }
@@ -430,8 +499,9 @@ SEC("raw_tp/page_fault_user")
 int BPF_PROG(page_fault_user_raw)
 {
 	__u32 pid = bpf_get_current_pid_tgid();
+	struct cgroup *cgroup = cgroup_of_raw((struct task_struct *)bpf_get_current_task());
 
-	count_page_fault(bpf_map_lookup_elem(&pid_state, &pid), cgroup_of((struct task_struct *)bpf_get_current_task()));
+	count_page_fault(bpf_map_lookup_elem(&pid_state, &pid), cgroup, cgroup_id_raw(cgroup));
 	return 0;
 }
 

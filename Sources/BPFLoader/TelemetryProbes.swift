@@ -104,7 +104,6 @@ public final class TelemetryProbes {
         try object.setAutocreate(map: "task_state", flavour == .typed)
         try object.setReadOnlyVariable("flush_interval_ns", to: options.flushIntervalNanoseconds)
         try object.setMaxEntries(map: "records", options.ringBufferBytes)
-        try object.setMaxEntries(map: "flush_batch", UInt32(libbpf_num_possible_cpus()))
         try object.load()
         return object
     }
@@ -156,6 +155,9 @@ public final class TelemetryProbes {
         public var records = 0
         /// Slot entries added to the totals: one per slot a flushing CPU touched.
         public var entries = 0
+        /// Bytes of the records read: entries carry only their non-zero parts, and each record ends in room the
+        /// kernel reserved for one largest entry (`DPM_SLOT_ENTRY_MAX_BYTES`) that stays unused.
+        public var bytes = 0
     }
 
     /// Adds every record waiting in the ring buffer to `totals`.
@@ -164,7 +166,10 @@ public final class TelemetryProbes {
     public func drain(into totals: inout TelemetryTotals) -> Drain {
         totals.withSums { sums in
             var drain = Drain()
-            drain.records = consumer.drain { bytes in drain.entries += folder.fold(bytes, into: sums) }
+            drain.records = consumer.drain { bytes in
+                drain.entries += folder.fold(bytes, into: sums)
+                drain.bytes += bytes.count
+            }
             return drain
         }
     }

@@ -68,41 +68,46 @@ struct TelemetrySums {
     let slots: UnsafeMutablePointer<SlotTelemetry>
     let histograms: UnsafeMutablePointer<UInt64>
 
-    /// Adds what a slot counted on one CPU (a delta: the kernel hands each count out once) to its sums. Straight-line
-    /// code on the tick; `slot` must be below `TelemetryTotals.slotCapacity`.
-    func add(slot: Int, _ delta: UnsafePointer<dpm_slot_counters>) {
+    /// Adds one flush-record entry (what a slot counted on one CPU: a delta, the kernel hands each count out once)
+    /// to its slot's sums; returns where the entry ends. Straight-line code on the tick: the optional parts and the
+    /// non-zero wait buckets that follow the fixed part are read only when the entry says they are there. `slot`
+    /// must be below `TelemetryTotals.slotCapacity`, and all `dpm_slot_entry_bytes` of the entry inside the record.
+    @inline(__always)
+    func add(slot: Int, _ entry: UnsafePointer<dpm_slot_entry>) -> UnsafeRawPointer {
         let sum = slots + slot
-        sum.pointee.cpuNanoseconds &+= delta.pointee.cpu_ns
-        sum.pointee.runQueueWaitNanoseconds &+= delta.pointee.runq_wait_ns
-        sum.pointee.rxBytes &+= delta.pointee.rx_bytes
-        sum.pointee.txBytes &+= delta.pointee.tx_bytes
-        sum.pointee.runQueueWaits &+= UInt64(delta.pointee.runq_waits)
-        sum.pointee.voluntarySwitches &+= UInt64(delta.pointee.voluntary_switches)
-        sum.pointee.involuntarySwitches &+= UInt64(delta.pointee.involuntary_switches)
-        sum.pointee.pageFaults &+= UInt64(delta.pointee.page_faults)
-        sum.pointee.rxPackets &+= UInt64(delta.pointee.rx_packets)
-        sum.pointee.txPackets &+= UInt64(delta.pointee.tx_packets)
-        // Only the buckets the kernel marked non-zero (mostly one or two of 32): the rest are never read.
-        var nonZero = delta.pointee.runq_wait_hist_mask
-        guard nonZero != 0 else { return }
-        let buckets = (UnsafeRawPointer(delta) + RecordLayout.histogram).assumingMemoryBound(to: UInt32.self)
-        let sums = histograms + slot * TelemetryTotals.histogramBuckets
-        while nonZero != 0 {
-            let bucket = nonZero.trailingZeroBitCount
-            sums[bucket] &+= UInt64(buckets[bucket])
-            nonZero &= nonZero - 1
+        sum.pointee.cpuNanoseconds &+= entry.pointee.cpu_ns
+        sum.pointee.runQueueWaitNanoseconds &+= entry.pointee.runq_wait_ns
+        sum.pointee.runQueueWaits &+= UInt64(entry.pointee.runq_waits)
+        sum.pointee.voluntarySwitches &+= UInt64(entry.pointee.voluntary_switches)
+        sum.pointee.involuntarySwitches &+= UInt64(entry.pointee.involuntary_switches)
+        let parts = entry.pointee.parts
+        var tail = UnsafeRawPointer(entry + 1)
+        if parts & DPM_ENTRY_PAGE_FAULTS != 0 {
+            let faults = tail.assumingMemoryBound(to: dpm_entry_page_faults.self)
+            sum.pointee.pageFaults &+= UInt64(faults.pointee.page_faults)
+            tail += MemoryLayout<dpm_entry_page_faults>.size
         }
+        if parts & DPM_ENTRY_NETWORK != 0 {
+            let network = tail.assumingMemoryBound(to: dpm_entry_network.self)
+            sum.pointee.rxBytes &+= network.pointee.rx_bytes
+            sum.pointee.txBytes &+= network.pointee.tx_bytes
+            sum.pointee.rxPackets &+= UInt64(network.pointee.rx_packets)
+            sum.pointee.txPackets &+= UInt64(network.pointee.tx_packets)
+            tail += MemoryLayout<dpm_entry_network>.size
+        }
+        // The counts of the buckets the kernel marked non-zero (mostly one or two of 32), lowest bucket first.
+        var nonZero = entry.pointee.runq_wait_hist_mask
+        let counts = tail.assumingMemoryBound(to: UInt32.self)
+        let sums = histograms + slot * TelemetryTotals.histogramBuckets
+        var index = 0
+        while nonZero != 0 {
+            sums[nonZero.trailingZeroBitCount] &+= UInt64(counts[index])
+            nonZero &= nonZero - 1
+            index += 1
+        }
+        // Bucket counts are padded to 8 bytes.
+        return UnsafeRawPointer(counts + ((index + 1) & ~1))
     }
-}
-
-/// Byte offsets in the kernel's flush records (`bpf/dpm_records.h`), as compile-time constants from the C shim.
-private enum RecordLayout {
-    static var header: Int { Int(DPM_FLUSH_RECORD_HEADER_BYTES) }
-    static var entryCount: Int { Int(DPM_FLUSH_RECORD_ENTRIES_OFFSET) }
-    static var flushedNanoseconds: Int { Int(DPM_FLUSH_RECORD_FLUSHED_NS_OFFSET) }
-    static var entryStride: Int { Int(DPM_SLOT_ENTRY_BYTES) }
-    static var counters: Int { Int(DPM_SLOT_ENTRY_COUNTERS_OFFSET) }
-    static var histogram: Int { Int(DPM_SLOT_COUNTERS_HIST_OFFSET) }
 }
 
 /// Adds the kernel's flush records, read in place, to the totals. Records carry deltas, so all it keeps is when
@@ -121,23 +126,37 @@ final class RecordFolder {
     }
 
     /// Adds one flush record (`bytes`, in the ring buffer: never copied) to `sums`; returns how many of its entries
-    /// counted (entries flushed before their slot was assigned, or malformed, do not).
+    /// counted (entries flushed before their slot was assigned do not; a malformed record stops at its first entry
+    /// that does not fit).
     func fold(_ bytes: UnsafeRawBufferPointer, into sums: TelemetrySums) -> Int {
-        guard bytes.count >= RecordLayout.header, let base = bytes.baseAddress else { return 0 }
-        let entries = Int(base.load(fromByteOffset: RecordLayout.entryCount, as: UInt32.self))
-        let flushedNanoseconds = base.load(fromByteOffset: RecordLayout.flushedNanoseconds, as: UInt64.self)
-        guard entries <= (bytes.count - RecordLayout.header) / RecordLayout.entryStride else { return 0 }
+        let headerBytes = MemoryLayout<dpm_flush_record>.size
+        guard bytes.count >= headerBytes, let base = bytes.baseAddress else { return 0 }
+        let header = base.assumingMemoryBound(to: dpm_flush_record.self)
+        let flushedNanoseconds = header.pointee.flushed_ns
+        let end = base + bytes.count
+        var entry = base + headerBytes
         var counted = 0
-        var entry = base + RecordLayout.header
-        for _ in 0..<entries {
-            let slot = Int(entry.load(as: UInt32.self))
-            if slot < TelemetryTotals.slotCapacity && flushedNanoseconds >= watchedNanoseconds[slot] {
-                sums.add(slot: slot, (entry + RecordLayout.counters).assumingMemoryBound(to: dpm_slot_counters.self))
+        for _ in 0..<header.pointee.entries {
+            let room = end - entry
+            guard room >= MemoryLayout<dpm_slot_entry>.size else { break }
+            let fixed = entry.assumingMemoryBound(to: dpm_slot_entry.self)
+            let slot = Int(fixed.pointee.slot)
+            guard slot < TelemetryTotals.slotCapacity else { break }
+            // The kernel leaves room for a largest entry after its last one, so an entry of its records always fits
+            // whatever it says; only other bytes need its exact size checked.
+            if room < Int(DPM_SLOT_ENTRY_LARGEST_BYTES) && room < Self.bytes(of: fixed) { break }
+            if flushedNanoseconds >= watchedNanoseconds[slot] {
+                entry = sums.add(slot: slot, fixed)
                 counted += 1
+            } else {
+                entry += Self.bytes(of: fixed)
             }
-            entry += RecordLayout.entryStride
         }
         return counted
+    }
+
+    private static func bytes(of entry: UnsafePointer<dpm_slot_entry>) -> Int {
+        Int(dpm_slot_entry_bytes(entry.pointee.parts, entry.pointee.runq_wait_hist_mask))
     }
 
     /// Counts `slot` only from records flushed at or after `nanoseconds` (CLOCK_MONOTONIC), when it got its tenant.

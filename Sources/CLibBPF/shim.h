@@ -81,14 +81,9 @@ static inline int dpm_probe_tp_btf(const char *name)
 	return 1;
 }
 
-/* Byte offsets and sizes of the flush records, as constants Swift imports (MemoryLayout.offset(of:) is not one). */
+/* The largest slot entry, as a constant Swift imports (the header's macro is a sizeof expression). */
 enum {
-	DPM_FLUSH_RECORD_HEADER_BYTES = offsetof(struct dpm_flush_record, entry),
-	DPM_FLUSH_RECORD_ENTRIES_OFFSET = offsetof(struct dpm_flush_record, entries),
-	DPM_FLUSH_RECORD_FLUSHED_NS_OFFSET = offsetof(struct dpm_flush_record, flushed_ns),
-	DPM_SLOT_ENTRY_BYTES = sizeof(struct dpm_slot_entry),
-	DPM_SLOT_ENTRY_COUNTERS_OFFSET = offsetof(struct dpm_slot_entry, counters),
-	DPM_SLOT_COUNTERS_HIST_OFFSET = offsetof(struct dpm_slot_counters, runq_wait_hist),
+	DPM_SLOT_ENTRY_LARGEST_BYTES = DPM_SLOT_ENTRY_MAX_BYTES,
 };
 
 /* The ring buffer's position and header words, shared with the kernel: acquire loads and release stores, as

@@ -19,25 +19,39 @@ import Testing
         return counters
     }
 
-    /// A flush record laid out as the kernel writes it into the ring: header, then `entries` slot entries.
-    private func record(cpu: UInt32, at flushed: UInt64, _ entries: [(slot: UInt32, counters: dpm_slot_counters)])
-        -> [UInt8]
+    /// A flush record laid out as the kernel writes it into the ring: header, then each slot's variable-length entry
+    /// (fixed part, the non-zero optional parts, the non-zero wait buckets), then `slack` unused bytes.
+    private func record(cpu: UInt32, at flushed: UInt64, _ entries: [(slot: UInt32, counters: dpm_slot_counters)],
+                        slack: Int = 0) -> [UInt8]
     {
-        let header = MemoryLayout<dpm_flush_record>.offset(of: \.entry)!
-        var bytes = [UInt8](repeating: 0, count: header + entries.count * MemoryLayout<dpm_slot_entry>.stride)
-        bytes.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: cpu, toByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.cpu)!, as: UInt32.self)
-            raw.storeBytes(of: UInt32(entries.count), toByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.entries)!,
-                           as: UInt32.self)
-            raw.storeBytes(of: flushed, toByteOffset: MemoryLayout<dpm_flush_record>.offset(of: \.flushed_ns)!,
-                           as: UInt64.self)
-            for (index, entry) in entries.enumerated() {
-                let slotEntry = dpm_slot_entry(slot: entry.slot, reserved: 0, counters: entry.counters)
-                raw.storeBytes(of: slotEntry, toByteOffset: header + index * MemoryLayout<dpm_slot_entry>.stride,
-                               as: dpm_slot_entry.self)
+        var bytes: [UInt8] = []
+        func append<T>(_ value: T) { withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) } }
+        append(dpm_flush_record(cpu: cpu, entries: UInt32(entries.count), flushed_ns: flushed))
+        for (slot, counters) in entries {
+            let start = bytes.count
+            var parts: UInt32 = 0
+            if counters.page_faults != 0 { parts |= DPM_ENTRY_PAGE_FAULTS }
+            if counters.rx_bytes | counters.tx_bytes != 0 || counters.rx_packets | counters.tx_packets != 0 {
+                parts |= DPM_ENTRY_NETWORK
             }
+            append(dpm_slot_entry(slot: slot, runq_wait_hist_mask: counters.runq_wait_hist_mask,
+                                  cpu_ns: counters.cpu_ns, runq_wait_ns: counters.runq_wait_ns,
+                                  runq_waits: counters.runq_waits, voluntary_switches: counters.voluntary_switches,
+                                  involuntary_switches: counters.involuntary_switches, parts: parts))
+            if parts & DPM_ENTRY_PAGE_FAULTS != 0 { append(dpm_entry_page_faults(page_faults: counters.page_faults, reserved: 0)) }
+            if parts & DPM_ENTRY_NETWORK != 0 {
+                append(dpm_entry_network(rx_bytes: counters.rx_bytes, tx_bytes: counters.tx_bytes,
+                                         rx_packets: counters.rx_packets, tx_packets: counters.tx_packets))
+            }
+            withUnsafeBytes(of: counters.runq_wait_hist) { buckets in
+                for bucket in 0..<32 where counters.runq_wait_hist_mask & (1 << bucket) != 0 {
+                    append(buckets.load(fromByteOffset: bucket * 4, as: UInt32.self))
+                }
+            }
+            while (bytes.count - start) % 8 != 0 { bytes.append(0) }
+            #expect(bytes.count - start == Int(dpm_slot_entry_bytes(parts, counters.runq_wait_hist_mask)))
         }
-        return bytes
+        return bytes + [UInt8](repeating: 0xee, count: slack)
     }
 
     private func fold(_ folder: RecordFolder, _ bytes: [UInt8], into totals: inout TelemetryTotals) -> Int {
@@ -68,6 +82,29 @@ import Testing
         #expect(histogram[histogram.startIndex + 3] == 1)
         #expect(totals[2].runQueueWaits == 10)
         #expect(histogram.reduce(0, +) == 10)
+    }
+
+    @Test func variableLengthEntriesCarryOnlyTheirNonZeroParts() {
+        var busy = counters(cpuNanoseconds: 5, faults: 2)
+        (busy.rx_bytes, busy.rx_packets, busy.tx_bytes, busy.tx_packets) = (1500, 1, 60, 2)
+        let buckets: [(bucket: Int, count: UInt32)] = [(3, 1), (10, 2), (31, 4)]
+        withUnsafeMutableBytes(of: &busy.runq_wait_hist) { histogram in
+            for (bucket, count) in buckets { histogram.storeBytes(of: count, toByteOffset: bucket * 4, as: UInt32.self) }
+        }
+        busy.runq_wait_hist_mask = buckets.reduce(0) { $0 | 1 << $1.bucket }
+        busy.runq_waits = 7
+        let folder = RecordFolder()
+        var totals = TelemetryTotals()
+        let bytes = record(cpu: 1, at: 5, [(1, busy), (2, counters(cpuNanoseconds: 9, waitBucket: 0, waits: 1)),
+                                           (3, counters(cpuNanoseconds: 11))], slack: 200)
+        #expect(fold(folder, bytes, into: &totals) == 3)
+        #expect(totals[1].cpuNanoseconds == 5 && totals[1].pageFaults == 2 && totals[1].runQueueWaits == 7)
+        #expect(totals[1].rxBytes == 1500 && totals[1].rxPackets == 1 && totals[1].txBytes == 60 && totals[1].txPackets == 2)
+        let histogram = Array(totals.runQueueWaitHistogram(slot: 1))
+        #expect(histogram[3] == 1 && histogram[10] == 2 && histogram[31] == 4 && histogram.reduce(0, +) == 7)
+        #expect(totals[2].cpuNanoseconds == 9 && totals[2].runQueueWaits == 1 && totals[2].pageFaults == 0)
+        #expect(totals.runQueueWaitHistogram(slot: 2).first == 1)
+        #expect(totals[3].cpuNanoseconds == 11 && totals.runQueueWaitHistogram(slot: 3).reduce(0, +) == 0)
     }
 
     @Test func recordsFlushedBeforeASlotGotItsTenantAreIgnored() {

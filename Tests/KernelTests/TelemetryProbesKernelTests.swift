@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized) struct TelemetryProbesKernelTests {
     /// Two fresh tenants watched by fresh probes; everything is removed when `body` returns or throws.
     private func withTwoTenants(
-        flavour: TelemetryProbes.TracepointFlavour? = nil,
+        flavour: TelemetryProbes.TracepointFlavour? = nil, ringBufferBytes: UInt32? = nil,
         _ body: (TelemetryProbes, _ a: TelemetryProbes.Watch, _ b: TelemetryProbes.Watch) throws -> Void
     ) throws {
         let cgroupA = try TelemetryTestCgroup()
@@ -16,6 +16,7 @@ import Testing
         var options = TelemetryProbes.Options()
         options.pinDirectory = PinDirectory(path: telemetryTestPinDirectory())
         options.flavour = flavour
+        if let ringBufferBytes { options.ringBufferBytes = ringBufferBytes }
         let probes = try TelemetryProbes(options: options)
         defer { probes.close() }
         try withExtendedLifetime((cgroupA, cgroupB)) {
@@ -155,6 +156,25 @@ import Testing
             // A full ring would only delay counts (the kernel keeps what it could not publish); with a 4 MiB ring
             // drained every millisecond nothing is dropped at all.
             #expect(try probes.droppedRecords() - droppedBefore == 0)
+        }
+    }
+
+    /// A ring too small for the records of a busy few hundred milliseconds, and no one draining meanwhile: flushes
+    /// are refused and counted as dropped, but the kernel keeps their counts and a later flush carries them.
+    @Test func aFullRingDelaysCountsAndLosesNone() throws {
+        try withTwoTenants(ringBufferBytes: UInt32(sysconf(Int32(_SC_PAGESIZE)))) { probes, a, _ in
+            var totals = TelemetryTotals()
+            let droppedBefore = try probes.droppedRecords()
+            let pages = 20_000
+            let faults = try telemetryTestRun(TelemetryTestProducts.load, [a.cgroupPath, "touch-pages", "\(pages)"])
+            let naps = try telemetryTestRun(TelemetryTestProducts.load, [a.cgroupPath, "nap", "0.3"])
+            #expect(faults.status == 0 && naps.status == 0)
+            #expect(try probes.droppedRecords() - droppedBefore > 0)
+            try drain(probes, into: &totals, milliseconds: 300)
+            let napCount = try #require(UInt64(naps.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(totals[a.slot].pageFaults >= UInt64(pages))
+            #expect(totals[a.slot].runQueueWaits >= napCount, "\(totals[a.slot].runQueueWaits) waits, \(napCount) naps")
+            #expect(totals.runQueueWaitHistogram(slot: a.slot).reduce(0, +) == totals[a.slot].runQueueWaits)
         }
     }
 

@@ -8,7 +8,8 @@ import Glibc
 //       TENANTS tenants that each wake every millisecond; the consumer drains every millisecond for SECONDS per
 //       CONSUMER phase (normal, fifo, fifo-spin; same tenants and probes, one after the other). Even ticks time the
 //       drain by the wall clock, odd ticks by the consumer thread's CPU time (CLOCK_THREAD_CPUTIME_ID): median,
-//       p99, max; records and entries per drain, late ticks, heap allocations in the timed loop, dropped records.
+//       p99, max; records, entries and record bytes per drain, late ticks, heap allocations in the timed loop,
+//       dropped records.
 //       fifo-spin busy-waits between ticks instead of sleeping (caches and TLB stay warm): the difference is the
 //       cold start after a sleep. Anchors of the same run: the same two clock reads around nothing, and a second
 //       drain right after the first (empty ring, warm caches).
@@ -126,6 +127,7 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
     var warmEmptyDrainNanoseconds = [UInt64](repeating: 0, count: samples)
     var records = [UInt64](repeating: 0, count: drains)
     var entries = [UInt64](repeating: 0, count: drains)
+    var recordBytes = [UInt64](repeating: 0, count: drains)
     var lateTicks = 0
     probes.drain(into: &totals)
     totals.reset()
@@ -157,6 +159,7 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
         }
         records[index] = UInt64(drain.records)
         entries[index] = UInt64(drain.entries)
+        recordBytes[index] = UInt64(drain.bytes)
     }
     let elapsed = nanoseconds(CLOCK_MONOTONIC) - start
     let allocations = dpm_allocation_count() - allocationsBefore
@@ -171,6 +174,7 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
     print("  drain wall_us \(summary(wallNanoseconds))  thread_cpu_us \(summary(cpuNanoseconds))  "
         + "(\(wallNanoseconds.count) drains each)")
     print("  records_per_drain \(counts(records))  entries_per_drain \(counts(entries))  "
+        + "record_bytes_per_drain \(counts(recordBytes))  "
         + "entries_total=\(entries.reduce(0, +))  late_ticks=\(lateTicks)")
     print("  anchor empty_interval wall_us \(summary(emptyWallNanoseconds))  thread_cpu_us \(summary(emptyCPUNanoseconds))")
     print("  anchor empty_warm_drain wall_us \(summary(warmEmptyDrainNanoseconds))")

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Old against new telemetry probes in one run, interleaved, for changes to bpf/ or the reader. Each side is a
+# directory holding a release TelemetryBenchmark and TelemetryLoad (copy them aside before rebuilding: the BPF object
+# is embedded). Run as root: Benchmarks/telemetry/compare.sh OLD_DIR NEW_DIR [ROUNDS]
+#   1. ns per run of each program (kernel BPF stats) under `TelemetryBenchmark rate 2 4 fifo` (2 tenants running
+#      perf bench sched pipe), read 3.5 s in
+#   2. drain cost, 64 tenants, SCHED_FIFO consumer (TelemetryBenchmark drain 64 3 fifo)
+#   3. hackbench -p -g 4 -l 1000 and taskset -c 1 perf bench sched pipe -l 50000: without probes, with OLD's, with
+#      NEW's (TelemetryBenchmark rate 0 as probes + consumer, no tenants), order rotated; medians and pair ratios
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+old=$1 new=$2 rounds=${3:-5}
+sysctl -q kernel.bpf_stats_enabled=1
+trap 'sysctl -q kernel.bpf_stats_enabled=0' EXIT
+newest_program_id() { bpftool -j prog show | python3 -c 'import json, sys; print(max(p["id"] for p in json.load(sys.stdin)))'; }
+program_costs() { # programs loaded after id $1: the benchmark's own
+    bpftool -j prog show | python3 -c '
+import json, sys
+for p in json.load(sys.stdin):
+    if p["id"] > int(sys.argv[1]) and p.get("run_cnt"):
+        print("    %-22s run_cnt %9d  ns/run %6.1f" % (p["name"], p["run_cnt"], p["run_time_ns"] / p["run_cnt"]))' "$1"
+}
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "# host: $(uname -r), $(nproc) CPUs; old $old, new $new; $rounds rounds; load $(load)"
+echo "## 1. ns per run (kernel BPF stats), workload: TelemetryBenchmark rate 2 4 fifo"
+for round in $(seq "$rounds"); do
+    for side in old new; do
+        dir=$([ "$side" = old ] && echo "$old" || echo "$new")
+        before=$(newest_program_id)
+        "$dir/TelemetryBenchmark" rate 2 4 fifo 4194304 >/dev/null 2>&1 & pid=$!
+        sleep 3.5
+        echo "  round $round $side (load $(load))"; program_costs "$before"
+        wait "$pid"
+    done
+done
+echo "## 2. drain, 64 tenants, SCHED_FIFO: TelemetryBenchmark drain 64 3 fifo"
+for round in $(seq "$rounds"); do
+    for side in old new; do
+        dir=$([ "$side" = old ] && echo "$old" || echo "$new")
+        echo "  round $round $side: $("$dir/TelemetryBenchmark" drain 64 3 fifo | grep -E 'drain wall|record' | tr -s ' ' | tr '\n' ' ')"
+    done
+done
+measure() { # pipe|hackbench
+    if [ "$1" = pipe ]; then taskset -c 1 perf bench sched pipe -l 50000 | awk '/usecs\/op/ {print $1}'
+    else hackbench -p -g 4 -l 1000 | awk '/^Time:/ {print $2}'; fi
+}
+with_probes() { # DIR BENCH
+    "$1/TelemetryBenchmark" rate 0 60 fifo 4194304 >/dev/null 2>&1 & local pid=$!
+    sleep 1.5
+    measure "$2"
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+}
+for bench in hackbench pipe; do
+    echo "## 3. $bench: without / old / new, order rotated"
+    : > /tmp/dpm-compare-$$
+    for round in $(seq "$rounds"); do
+        case $((round % 3)) in
+            0) a=$(measure $bench); b=$(with_probes "$old" $bench); c=$(with_probes "$new" $bench);;
+            1) b=$(with_probes "$old" $bench); c=$(with_probes "$new" $bench); a=$(measure $bench);;
+            2) c=$(with_probes "$new" $bench); a=$(measure $bench); b=$(with_probes "$old" $bench);;
+        esac
+        echo "  round $round: without $a old $b new $c (load $(load))" | tee -a /tmp/dpm-compare-$$
+    done
+    python3 - /tmp/dpm-compare-$$ <<'PY'
+import statistics as s, sys
+rows = [line.split() for line in open(sys.argv[1])]
+w, o, n = ([float(r[i]) for r in rows] for i in (3, 5, 7))
+print("  median without %.4g old %.4g new %.4g; ratio of medians old %.3f new %.3f; median pair ratio old %.3f new %.3f" % (
+    s.median(w), s.median(o), s.median(n), s.median(o) / s.median(w), s.median(n) / s.median(w),
+    s.median([a / b for a, b in zip(o, w)]), s.median([a / b for a, b in zip(n, w)])))
+PY
+    rm -f /tmp/dpm-compare-$$
+done
