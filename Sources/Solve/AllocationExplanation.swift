@@ -5,6 +5,8 @@ public struct TenantExplanation: Sendable, Codable, Hashable {
     public var tenant: String
     public var tenantClass: TenantClass
     public var exclusiveCoreIDs: [Int]
+    /// The NUMA nodes its memory comes from (`cpuset.mems`).
+    public var memoryNodes: CPUSet
     /// Whole cores the latency sizing asked for (0 for tenants on the shared pool).
     public var coresWanted: Int
     /// Factor a run-queue wait above the SLO put on CPU demand (1 within the SLO).
@@ -24,7 +26,8 @@ public struct ResourceExplanation: Sendable, Codable, Hashable {
     public var quantileDemand: Double
     public var previousAmount: Double
     public var boundBy: Binding
-    /// Dual value of the pool's capacity row: cost saved per extra unit of the pool (0 when the pool has room).
+    /// Dual value of the pool's capacity row (for memory confined to a NUMA node, plus the node's row): cost saved
+    /// per extra unit of the pool (0 when the pool has room).
     public var capacityPrice: Double
     public var costTerms: CostTerms
 }
@@ -43,6 +46,8 @@ public enum Binding: String, Sendable, Codable, Hashable {
     case stability
     /// Limited by the pool's capacity (the capacity row binds).
     case capacity
+    /// Memory limited by the NUMA node the tenant's memory is confined to (the node's row binds).
+    case nodeCapacity = "node-capacity"
     /// Stopped where the pool's load reaches the contention threshold.
     case contention
     /// Nothing asked for and nothing guaranteed.
@@ -59,7 +64,7 @@ extension AllocationState {
         exclusiveCoreIDs(slot: slot, into: &cores)
         let spec = specs[slot]
         let resources = ResourceKind.allCases.map { kind in resourceExplanation(slot: slot, kind: kind) }
-        return TenantExplanation(tenant: spec.name, tenantClass: spec.tenantClass, exclusiveCoreIDs: cores,
+        return TenantExplanation(tenant: spec.name, tenantClass: spec.tenantClass, exclusiveCoreIDs: cores, memoryNodes: memoryNodes(slot: slot),
                                  coresWanted: placement.held[slot] > 0 || coresWanted[slot] > 0 ? coresWanted[slot] : 0,
                                  latencyInflation: latencyInflation[slot], resources: resources)
     }
@@ -79,6 +84,11 @@ extension AllocationState {
             binding = kind == .cpu && placement.held[slot] > 0 ? .exclusiveCores
                 : self.binding(amount: a, lower: lo, upper: hi, expected: e, quantile: q, previous: p,
                                capRaw: specs[slot].cap[kind], row: row, tolerance: 1e-7 * scale)
+            if kind == .memory, let node = memoryNode(slot: slot) {
+                let nodeDual = lp.rowDual(nodeRowStart + node)
+                price -= nodeDual / scale
+                if nodeDual != 0, binding == .capacity || binding == .contention { binding = .nodeCapacity }
+            }
         }
         return ResourceExplanation(resource: kind, amount: row >= 0 ? a : .infinity, minimum: lo, maximum: hi, expectedDemand: e, quantileDemand: q,
                                    previousAmount: p, boundBy: binding, capacityPrice: price, costTerms: terms)
@@ -99,7 +109,7 @@ extension AllocationState {
 
     /// Capacity when the pool is full (its overload column at the top), contention when it stopped at the threshold.
     private func poolBinding(row: Int) -> Binding {
-        let overload = specs.count * 12 + row
+        let overload = overloadColumn(row: row)
         let top = lp.columnBounds(overload).upper
         return lp.columnValue(overload) >= top - 1e-9 ? .capacity : .contention
     }

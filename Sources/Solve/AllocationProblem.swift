@@ -28,20 +28,24 @@ public struct AllocationProblem: Sendable, Codable, Hashable {
         public var numaNodes: Int?
         public var threadsPerCore: Int?
         public var housekeepingCoreIDs: [Int]?
-        /// Memory of the whole host, split evenly over the nodes.
+        /// Memory of the whole host, split evenly over the nodes unless `memoryBytesPerNode` says otherwise.
         public var memoryBytes: Double
+        /// Memory of each NUMA node (its sum replaces `memoryBytes`).
+        public var memoryBytesPerNode: [Double]?
         public var links: [Link]?
         public var reservedMemoryBytes: Double?
         public var reservedBandwidthBitsPerSecond: Double?
 
         public init(coreCount: Int? = nil, cores: [Core]? = nil, numaNodes: Int? = nil, threadsPerCore: Int? = nil, housekeepingCoreIDs: [Int]? = nil,
-                    memoryBytes: Double, links: [Link]? = nil, reservedMemoryBytes: Double? = nil, reservedBandwidthBitsPerSecond: Double? = nil) {
+                    memoryBytes: Double, memoryBytesPerNode: [Double]? = nil, links: [Link]? = nil, reservedMemoryBytes: Double? = nil,
+                    reservedBandwidthBitsPerSecond: Double? = nil) {
             self.coreCount = coreCount
             self.cores = cores
             self.numaNodes = numaNodes
             self.threadsPerCore = threadsPerCore
             self.housekeepingCoreIDs = housekeepingCoreIDs
             self.memoryBytes = memoryBytes
+            self.memoryBytesPerNode = memoryBytesPerNode
             self.links = links
             self.reservedMemoryBytes = reservedMemoryBytes
             self.reservedBandwidthBitsPerSecond = reservedBandwidthBitsPerSecond
@@ -114,9 +118,12 @@ public struct AllocationProblem: Sendable, Codable, Hashable {
             throw .invalidInput(field: "host.memoryBytes", reason: "\(host.memoryBytes) is not a finite non-negative size")
         }
         let nodeCount = (cores.map(\.numaNode).max() ?? 0) + 1
+        if let perNode = host.memoryBytesPerNode, perNode.count != nodeCount {
+            throw .invalidInput(field: "host.memoryBytesPerNode", reason: "\(perNode.count) sizes for \(nodeCount) NUMA nodes")
+        }
         let capacity = HostCapacity(
             cores: cores,
-            memoryBytesPerNode: Array(repeating: host.memoryBytes / Double(nodeCount), count: nodeCount),
+            memoryBytesPerNode: host.memoryBytesPerNode ?? Array(repeating: host.memoryBytes / Double(nodeCount), count: nodeCount),
             links: host.links ?? [],
             housekeepingCoreIDs: host.housekeepingCoreIDs ?? [],
             reservedMemoryBytes: host.reservedMemoryBytes ?? 0,

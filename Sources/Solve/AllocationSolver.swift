@@ -3,10 +3,17 @@ import Pool
 /// Turns each tick's forecasts into an allocation: greedy whole cores for latency-critical tenants, then an LP that
 /// divides the shared CPU pool, memory and link bandwidth under the `CostModel`.
 ///
-/// One solver serves one tenant table: the LP's columns (four cost pieces per tenant and resource, see
-/// `CostModel`) and rows (shared CPU, memory, one per link) are built once, and each tick only changes bounds and
-/// costs, so the LP restarts from the last basis with a few dual simplex pivots. A tenant that leaves is marked
-/// absent (its columns get zero bounds); a new tenant table means a new solver.
+/// One solver serves one tenant table: the LP's columns (cost pieces per tenant and resource, see `CostModel`) and
+/// rows (shared CPU, memory, one per link, and on a NUMA host one per node) are built once, and each tick only
+/// changes bounds, costs and which node row a tenant's memory counts on, so the LP restarts from the last basis with
+/// a few dual simplex pivots. A tenant that leaves is marked absent (its columns get zero bounds); a new tenant
+/// table means a new solver.
+///
+/// Memory and NUMA: a tenant's memory comes from the node of the CPUs it runs on (its exclusive cores, or the
+/// shared pool) when they sit on one node, and from every node otherwise (`memoryNode(slot:)`). The memory row
+/// holds all tenants to the host's tenant memory; each node's row holds the tenants confined to that node to the
+/// node's memory. With sets that are single nodes or the whole host these rows are exactly the condition that
+/// every tenant's memory fits on its nodes.
 ///
 /// - Important: `solve(demands:)` allocates nothing in steady state (the workspace lives in the solver). Read the
 ///   result through the per-slot accessors on the tick; `allocation()` and `explanation(slot:)` build `Pool` values
@@ -50,6 +57,10 @@ public final class AllocationSolver {
     public func memoryMaxBytes(slot: Int) -> Double { state.memoryMaxBytes(slot: slot) }
     /// Egress bandwidth on the tenant's link; infinite for a tenant without a shaped link.
     public func bandwidthBitsPerSecond(slot: Int) -> Double { state.bandwidthBitsPerSecond(slot: slot) }
+    /// The NUMA node `slot`'s memory is confined to (its `cpuset.mems`), nil when it may use every node.
+    public func memoryNode(slot: Int) -> Int? { state.memoryNode(slot: slot) }
+    /// Every present tenant's memory nodes as a `Pool` value (allocates): the `cpuset.mems` that Enforce writes.
+    public func memoryNodePlacement() -> MemoryNodePlacement { state.memoryNodePlacement() }
     /// Value of the LP objective at the last tick's solution (the allocation's total cost minus constants).
     public var lpObjective: Double { state.lp.objective }
     /// The cost model's total for the last tick's amounts: every tenant's terms plus contention.
@@ -84,7 +95,10 @@ struct AllocationState {
     var lpIterations = 0
     var lpStatus: SimplexStatus = .optimal
 
-    static let pieceCount = 4
+    /// Cost pieces per slot × resource: the cost's breakpoints split a cell's range into four pieces; when a unit
+    /// beyond every breakpoint costs more than it gains (stability outweighs utilisation) the LP never uses the
+    /// fourth, so it is not built.
+    let pieceCount: Int
     static let resourceCount = 3
     let lp: SimplexSolver
     /// The LP's rows and columns as built (bounds and costs of the build, not of a tick).
@@ -94,16 +108,24 @@ struct AllocationState {
     /// Normalising capacity of each resource: host cores, tenant memory, tenant bandwidth; and its inverse.
     let unit: [Double]
     let inverseUnit: [Double]
-    /// Scratch per LP row: the guarantees it carries.
+    /// Scratch per LP row: the sum of the guarantees (or amounts) it carries.
     var rowLoad: [Double]
     /// Cores left to the shared pool after this tick's placement.
     var sharedPoolCores = 0
     /// LP row of each slot's network columns (−1 without a shaped link), and each link's capacity.
     let linkRow: [Int]
     let linkCapacity: [Double]
-    /// Tenant memory of the host (the memory row's capacity).
+    /// Tenant memory of the host (the memory row's capacity) and of each NUMA node.
     let memoryCapacity: Double
+    let nodeCapacity: [Double]
+    /// Rows `0..<nodeRowStart` are the pools (shared CPU, memory, links), each with its overload column; then one
+    /// row per NUMA node when the host has more than one.
+    let nodeRowStart: Int
     let rowCount: Int
+    /// Node each slot's memory is confined to, −1 for every node (−2: not yet set; the LP is built with every
+    /// memory column on every node row); and scratch for working it out.
+    var memoryNode: [Int]
+    var coreNodeOfSlot: [Int]
     var present: [Bool]
     /// Per slot × resource (index slot * 3 + kind), raw units; read by the explanation.
     let table: CellTable
@@ -143,7 +165,12 @@ struct AllocationState {
         unit = [max(capacity.cpuCores, 1), max(capacity.memoryBytes, 1), max(capacity.networkBitsPerSecond, 1)]
         inverseUnit = unit.map { 1 / $0 }
         memoryCapacity = capacity.memoryBytes
-        rowLoad = Array(repeating: 0, count: 2 + host.links.count)
+        if host.memoryBytesPerNode.count > 1, let core = host.cores.first(where: { $0.numaNode < 0 || $0.numaNode >= host.memoryBytesPerNode.count }) {
+            throw .invalidInput(field: "host.cores", reason: "CPU \(core.id) is on node \(core.numaNode), but memory is given for \(host.memoryBytesPerNode.count) nodes")
+        }
+        nodeCapacity = host.memoryBytesPerNode.count > 1 ? host.tenantMemoryBytesPerNode : []
+        pieceCount = model.stabilityWeight > model.utilisationWeight ? 3 : 4
+        rowLoad = Array(repeating: 0, count: 2 + host.links.count + nodeCapacity.count)
         sharedPoolCores = host.cores.count
         let linkIndex = Dictionary(uniqueKeysWithValues: host.links.enumerated().map { ($1.name, $0) })
         var rows: [Int] = []
@@ -157,39 +184,50 @@ struct AllocationState {
         linkCapacity = host.links.map { link in
             max(0, link.bandwidthBitsPerSecond - host.reservedBandwidthBitsPerSecond * link.bandwidthBitsPerSecond / max(totalBandwidth, 1))
         }
-        rowCount = 2 + host.links.count
+        nodeRowStart = 2 + host.links.count
+        rowCount = nodeRowStart + nodeCapacity.count
+        memoryNode = Array(repeating: -2, count: specs.count)
+        coreNodeOfSlot = Array(repeating: -2, count: specs.count)
         let cells = specs.count * Self.resourceCount
         present = Array(repeating: true, count: specs.count)
         table = CellTable(count: cells)
         latencyInflation = Array(repeating: 1, count: specs.count)
         coresWanted = Array(repeating: 0, count: specs.count)
         placedWanted = Array(repeating: -1, count: specs.count)
-        placement = CorePlacement(host: host, tenantCount: specs.count)
-        shape = Self.program(specs: specs, linkRow: rows, rowCount: 2 + host.links.count, model: model)
+        placement = CorePlacement(host: host, memoryGuarantees: specs.map(\.guaranteed.memoryBytes))
+        shape = Self.program(specs: specs, linkRow: rows, nodeRowStart: nodeRowStart, nodeCount: nodeCapacity.count,
+                             pieceCount: pieceCount, model: model)
         lp = try SimplexSolver(shape)
         if let previousAllocation { adopt(previousAllocation) }
     }
 
-    /// The LP's shape: rows `cpu`, `memory`, `link:<name>`…; per slot and resource four pieces, then one overload
-    /// column per row (load above the contention threshold). Bounds and costs are set every tick.
-    private static func program(specs: [TenantSpec], linkRow: [Int], rowCount: Int, model: CostModel) -> LinearProgram {
+    /// The LP's shape: rows `cpu`, `memory`, `link<i>`…, `memory-node<k>`…; per slot and resource `pieceCount`
+    /// pieces (a memory piece on the memory row and on every node row, until the first tick sets which node it
+    /// counts on), then one overload column per pool row (load above the contention threshold). Bounds, costs and
+    /// node entries are set every tick.
+    private static func program(specs: [TenantSpec], linkRow: [Int], nodeRowStart: Int, nodeCount: Int, pieceCount: Int, model: CostModel) -> LinearProgram {
         var p = LinearProgram(name: "dpm-allocation")
         p.addRow(name: "cpu", lower: -.infinity, upper: 0)
         p.addRow(name: "memory", lower: -.infinity, upper: 0)
-        for i in 2..<rowCount { p.addRow(name: "link\(i - 2)", lower: -.infinity, upper: 0) }
+        for i in 2..<nodeRowStart { p.addRow(name: "link\(i - 2)", lower: -.infinity, upper: 0) }
+        for node in 0..<nodeCount { p.addRow(name: "memory-node\(node)", lower: -.infinity, upper: 0) }
+        let memoryEntries = [(row: 1, value: 1.0)] + (0..<nodeCount).map { (row: nodeRowStart + $0, value: 1.0) }
         for (slot, spec) in specs.enumerated() {
             for kind in ResourceKind.allCases {
-                let row = kind == .network ? linkRow[slot] : kind.rawValue
+                let entries = kind == .memory ? memoryEntries : (kind == .cpu ? [(row: 0, value: 1.0)] : (linkRow[slot] < 0 ? [] : [(row: linkRow[slot], value: 1.0)]))
                 for piece in 0..<pieceCount {
-                    p.addColumn(name: "\(spec.name)/\(kind)/\(piece)", cost: 0, lower: 0, upper: 0, entries: row < 0 ? [] : [(row, 1)])
+                    p.addColumn(name: "\(spec.name)/\(kind)/\(piece)", cost: 0, lower: 0, upper: 0, entries: entries)
                 }
             }
         }
-        for row in 0..<rowCount {
+        for row in 0..<nodeRowStart {
             p.addColumn(name: "overload/\(p.rowNames[row])", cost: model.contentionWeight, lower: 0, upper: 0, entries: [(row, -1)])
         }
         return p
     }
+
+    /// The column of a pool row's overload (load above the contention threshold).
+    func overloadColumn(row: Int) -> Int { specs.count * Self.resourceCount * pieceCount + row }
 
     // MARK: The tick
 
@@ -252,12 +290,13 @@ struct AllocationState {
                                    previous: (previousUsed[cell] + held) / scale, tenantClass: facts[slot].tenantClass).total
             }
         }
-        for row in 0..<rowCount {
+        for row in 0..<nodeRowStart {
             var load = 0.0
-            for slot in specs.indices where present[slot] && rowOf(slot: slot, kind: row < 2 ? ResourceKind(rawValue: row)! : .network) == row {
-                load += amounts[slot * 3 + (row < 2 ? row : ResourceKind.network.rawValue)]
+            for slot in specs.indices where present[slot] {
+                let carried = cell(onRow: row, slot: slot)
+                if carried >= 0 { load += amounts[carried] }
             }
-            let scale = unit[min(row, 2)]
+            let scale = unit[kind(ofRow: row).rawValue]
             sum += model.contention(total: load / scale, capacity: poolCapacity(row: row) / scale)
         }
         return sum
@@ -270,22 +309,47 @@ struct AllocationState {
         return (lowerAmount[cell], upperAmount[cell], expected[cell], quantile[cell], previousUsed[cell])
     }
 
-    /// What the pool offered the LP on a row: shared CPU cores, tenant memory, a link's bandwidth.
+    /// What the pool offered the LP on a row: shared CPU cores, tenant memory, a link's bandwidth, a node's memory.
     func poolCapacity(row: Int) -> Double {
         switch row {
         case 0: Double(sharedPoolCores)
         case 1: memoryCapacity
-        default: linkCapacity[row - 2]
+        case ..<nodeRowStart: linkCapacity[row - 2]
+        default: nodeCapacity[row - nodeRowStart]
         }
+    }
+
+    /// The NUMA node the slot's memory is confined to, nil when it may use every node (also on a one-node host).
+    func memoryNode(slot: Int) -> Int? {
+        nodeCapacity.isEmpty || memoryNode[slot] < 0 ? nil : memoryNode[slot]
+    }
+
+    /// The NUMA nodes of the slot's memory as a set (allocates).
+    func memoryNodes(slot: Int) -> CPUSet {
+        memoryNode(slot: slot).map { CPUSet([$0]) } ?? CPUSet(0..<max(1, host.memoryBytesPerNode.count))
+    }
+
+    /// Every present slot's memory nodes (allocates).
+    func memoryNodePlacement() -> MemoryNodePlacement {
+        var placement = MemoryNodePlacement()
+        for (slot, spec) in specs.enumerated() where present[slot] { placement.nodesByTenant[spec.name] = memoryNodes(slot: slot) }
+        return placement
     }
 
     /// The LP as the last tick set it (bounds and costs), for export as MPS and comparison with other solvers.
     var linearProgram: LinearProgram {
-        var program = shape
-        for i in 0..<program.rowCount { (program.rowLower[i], program.rowUpper[i]) = lp.rowBounds(i) }
-        for j in 0..<program.columnCount {
-            (program.columnLower[j], program.columnUpper[j]) = lp.columnBounds(j)
-            program.costs[j] = lp.cost(j)
+        var program = LinearProgram(name: shape.name)
+        for i in 0..<shape.rowCount {
+            let (lower, upper) = lp.rowBounds(i)
+            program.addRow(name: shape.rowNames[i], lower: lower, upper: upper)
+        }
+        for j in 0..<shape.columnCount {
+            let (lower, upper) = lp.columnBounds(j)
+            // The entries as this tick set them (a memory piece's node entries change); zeros are left out.
+            let entries = (shape.columnStarts[j]..<shape.columnStarts[j + 1]).map { k in
+                (row: shape.rowIndices[k], value: lp.coefficient(row: shape.rowIndices[k], column: j))
+            }
+            program.addColumn(name: shape.columnNames[j], cost: lp.cost(j), lower: lower, upper: upper, entries: entries)
         }
         return program
     }
@@ -369,7 +433,8 @@ struct AllocationState {
     /// One slot × resource: its demand (scaled by `factor`) and its bounds from guarantee, cap and pool.
     @inline(__always)
     private mutating func prepareCell(slot: Int, kind: ResourceKind, forecast: Forecast, factor: Double) throws(SolveError) {
-        if !(forecast.expected.isFinite && forecast.expected >= 0 && forecast.atQuantile.isFinite && forecast.atQuantile >= 0) {
+        // Finite and non-negative (NaN fails every comparison).
+        if !(forecast.expected >= 0 && forecast.expected < .infinity && forecast.atQuantile >= 0 && forecast.atQuantile < .infinity) {
             throw .invalidInput(field: "\(specs[slot].name).demand.\(kind)", reason: "forecast \(forecast.expected)/\(forecast.atQuantile) is not a finite non-negative amount")
         }
         let cell = slot * 3 + kind.rawValue, link = linkRow[slot]
@@ -417,6 +482,7 @@ struct AllocationState {
             for slot in specs.indices { placedWanted[slot] = coresWanted[slot] }
             sharedPoolCores = host.cores.count
             for slot in specs.indices { sharedPoolCores -= placement.held[slot] }
+            if !nodeCapacity.isEmpty { placeMemoryNodes() }
         }
         for slot in specs.indices {
             let cell = slot * 3, held = Double(placement.held[slot])
@@ -428,60 +494,95 @@ struct AllocationState {
         }
     }
 
+    /// Each slot's memory node after this tick's placement: the node of its exclusive cores, or of the shared pool's
+    /// cores, when they sit on one node, else every node (−1). A slot whose node changed moves its memory pieces'
+    /// entries to that node's row (the LP's shape stays; only coefficients change).
+    private mutating func placeMemoryNodes() {
+        var poolNode = -2
+        for slot in specs.indices { coreNodeOfSlot[slot] = -2 }
+        for c in placement.owner.indices {
+            let t = placement.owner[c], node = placement.nodes[c]
+            if t < 0 {
+                poolNode = poolNode == -2 || poolNode == node ? node : -1
+            } else {
+                coreNodeOfSlot[t] = coreNodeOfSlot[t] == -2 || coreNodeOfSlot[t] == node ? node : -1
+            }
+        }
+        for slot in specs.indices {
+            let node = placement.held[slot] > 0 ? coreNodeOfSlot[slot] : max(poolNode, -1)
+            if node == memoryNode[slot] { continue }
+            memoryNode[slot] = node
+            let first = (slot * 3 + ResourceKind.memory.rawValue) * pieceCount
+            for column in first..<(first + pieceCount) {
+                for k in nodeCapacity.indices { lp.setCoefficient(row: nodeRowStart + k, column: column, k == node ? 1 : 0) }
+            }
+        }
+    }
+
     /// Sets every piece's bounds and cost and every row's capacity for this tick.
     private mutating func setLinearProgram() throws(SolveError) {
         let threshold = model.contentionThreshold
-        for row in 0..<rowCount { rowLoad[row] = 0 }
-        for slot in specs.indices where present[slot] {
-            rowLoad[0] += lowerAmount[slot * 3]
-            rowLoad[1] += lowerAmount[slot * 3 + 1]
-            if linkRow[slot] >= 0 { rowLoad[linkRow[slot]] += lowerAmount[slot * 3 + 2] }
-        }
+        sumPerRow(lowerAmount)
         for row in 0..<rowCount {
             let capacity = poolCapacity(row: row), rowGuarantee = rowLoad[row]
             if rowGuarantee > capacity * (1 + 1e-12) { throw .guaranteesClash([rowClash(row: row)]) }
-            let scale = unit[min(row, 2)]
-            lp.setRowBounds(row, lower: -.infinity, upper: (threshold * capacity - rowGuarantee) / scale)
-            lp.setColumnBounds(specs.count * 12 + row, lower: 0, upper: (1 - threshold) * capacity / scale)
-        }
-        for slot in specs.indices {
-            let tenantClass = facts[slot].tenantClass
-            // A slot without a link keeps its network pieces at zero, as built.
-            for k in 0..<(linkRow[slot] >= 0 ? 3 : 2) {
-                let cell = slot * 3 + k, inverseScale = inverseUnit[k]
-                let lo = lowerAmount[cell] * inverseScale, hi = upperAmount[cell] * inverseScale
-                let e = expected[cell] * inverseScale, q = quantile[cell] * inverseScale, p = previousUsed[cell] * inverseScale
-                let breakpoints = sorted3(min(max(e, lo), hi), min(max(q, lo), hi), min(max(p, lo), hi))
-                let column = cell * Self.pieceCount
-                var start = lo
-                for piece in 0..<Self.pieceCount {
-                    let end = piece == 0 ? breakpoints.0 : (piece == 1 ? breakpoints.1 : (piece == 2 ? breakpoints.2 : hi))
-                    lp.setColumnBounds(column + piece, lower: 0, upper: max(0, end - start))
-                    lp.setCost(column + piece, model.slope(at: start, expected: e, quantile: q, previous: p, tenantClass: tenantClass))
-                    start = end
-                }
+            let scale = unit[kind(ofRow: row).rawValue]
+            if row < nodeRowStart {
+                lp.setRowBounds(row, lower: -.infinity, upper: (threshold * capacity - rowGuarantee) / scale)
+                lp.setColumnBounds(overloadColumn(row: row), lower: 0, upper: (1 - threshold) * capacity / scale)
+            } else {
+                // A node's memory is a hard limit; the memory row charges the pressure.
+                lp.setRowBounds(row, lower: -.infinity, upper: (capacity - rowGuarantee) / scale)
             }
+        }
+        let inverseCPU = inverseUnit[0], inverseMemory = inverseUnit[1], inverseNetwork = inverseUnit[2]
+        for slot in specs.indices {
+            let slopes = model.slopes(for: facts[slot].tenantClass), cell = slot * 3
+            setPieces(cell: cell, inverseScale: inverseCPU, slopes: slopes)
+            setPieces(cell: cell + 1, inverseScale: inverseMemory, slopes: slopes)
+            // A slot without a link keeps its network pieces at zero, as built.
+            if linkRow[slot] >= 0 { setPieces(cell: cell + 2, inverseScale: inverseNetwork, slopes: slopes) }
+        }
+    }
+
+    /// One cell's pieces: the cost's breakpoints (expected and quantile demand, previous amount, within the cell's
+    /// bounds) split its range; each piece is as wide as the gap between breakpoints and costs the slope above its
+    /// start.
+    @inline(__always)
+    private func setPieces(cell: Int, inverseScale: Double, slopes: CostModel.Slopes) {
+        let lo = lowerAmount[cell] * inverseScale, hi = upperAmount[cell] * inverseScale
+        let e = expected[cell] * inverseScale, q = quantile[cell] * inverseScale, p = previousUsed[cell] * inverseScale
+        let (b0, b1, b2) = sorted3(min(max(e, lo), hi), min(max(q, lo), hi), min(max(p, lo), hi))
+        let column = cell * pieceCount
+        lp.setColumnBounds(column, lower: 0, upper: max(0, b0 - lo))
+        lp.setCost(column, slopes.at(lo, expected: e, quantile: q, previous: p))
+        lp.setColumnBounds(column + 1, lower: 0, upper: max(0, b1 - b0))
+        lp.setCost(column + 1, slopes.at(b0, expected: e, quantile: q, previous: p))
+        lp.setColumnBounds(column + 2, lower: 0, upper: max(0, b2 - b1))
+        lp.setCost(column + 2, slopes.at(b1, expected: e, quantile: q, previous: p))
+        if pieceCount == 4 {
+            lp.setColumnBounds(column + 3, lower: 0, upper: max(0, hi - b2))
+            lp.setCost(column + 3, slopes.at(b2, expected: e, quantile: q, previous: p))
         }
     }
 
     /// Amounts from the LP's pieces, trimmed so rounding at the tolerance never lets a pool exceed its capacity.
     private mutating func readAmounts() {
-        for cell in amount.indices {
-            let scale = unit[cell % 3]
-            var sum = 0.0
-            for piece in 0..<Self.pieceCount { sum += lp.columnValue(cell * Self.pieceCount + piece) }
-            amount[cell] = min(upperAmount[cell], lowerAmount[cell] + max(0, sum) * scale)
+        for slot in specs.indices {
+            readAmount(cell: slot * 3, scale: unit[0])
+            readAmount(cell: slot * 3 + 1, scale: unit[1])
+            readAmount(cell: slot * 3 + 2, scale: unit[2])
         }
+        // Trimming only lowers amounts, so a row trimmed earlier stays within its capacity.
+        sumPerRow(amount)
         for row in 0..<rowCount {
-            let kind = row < 2 ? ResourceKind(rawValue: row)! : ResourceKind.network
-            var load = 0.0
-            for slot in specs.indices where rowOf(slot: slot, kind: kind) == row { load += amount[slot * 3 + kind.rawValue] }
-            var excess = load - poolCapacity(row: row)
+            var excess = rowLoad[row] - poolCapacity(row: row)
             if excess <= 0 { continue }
-            for slot in specs.indices where excess > 0 && rowOf(slot: slot, kind: kind) == row {
-                let cell = slot * 3 + kind.rawValue
-                let cut = min(excess, amount[cell] - lowerAmount[cell])
-                amount[cell] -= cut
+            for slot in specs.indices where excess > 0 {
+                let carried = cell(onRow: row, slot: slot)
+                if carried < 0 { continue }
+                let cut = min(excess, amount[carried] - lowerAmount[carried])
+                amount[carried] -= cut
                 excess -= cut
             }
         }
@@ -489,11 +590,44 @@ struct AllocationState {
         hasPrevious = true
     }
 
+    /// A cell's amount: its guarantee plus its pieces, within its cap.
+    @inline(__always)
+    private func readAmount(cell: Int, scale: Double) {
+        let column = cell * pieceCount
+        var sum = lp.columnValue(column) + lp.columnValue(column + 1) + lp.columnValue(column + 2)
+        if pieceCount == 4 { sum += lp.columnValue(column + 3) }
+        amount[cell] = min(upperAmount[cell], lowerAmount[cell] + max(0, sum) * scale)
+    }
+
     // MARK: Helpers
 
-    /// The LP row that carries a slot's amount of a resource, −1 when none does.
+    /// `rowLoad[row]` = the sum of `values` (per slot × resource) over the present slots' cells the row carries.
+    private mutating func sumPerRow(_ values: UnsafeMutableBufferPointer<Double>) {
+        for row in 0..<rowCount { rowLoad[row] = 0 }
+        for slot in specs.indices where present[slot] {
+            let cell = slot * 3
+            rowLoad[0] += values[cell]
+            rowLoad[1] += values[cell + 1]
+            if linkRow[slot] >= 0 { rowLoad[linkRow[slot]] += values[cell + 2] }
+            if memoryNode[slot] >= 0 { rowLoad[nodeRowStart + memoryNode[slot]] += values[cell + 1] }
+        }
+    }
+
+    /// The pool row (shared CPU, memory, link) that carries a slot's amount of a resource, −1 when none does.
     func rowOf(slot: Int, kind: ResourceKind) -> Int {
         kind == .network ? linkRow[slot] : kind.rawValue
+    }
+
+    /// The cell (slot × resource) of `slot` that row `row` carries, −1 when it carries none of the slot's.
+    func cell(onRow row: Int, slot: Int) -> Int {
+        if row < 2 { return slot * 3 + row }
+        if row < nodeRowStart { return linkRow[slot] == row ? slot * 3 + ResourceKind.network.rawValue : -1 }
+        return memoryNode[slot] == row - nodeRowStart ? slot * 3 + ResourceKind.memory.rawValue : -1
+    }
+
+    /// The resource a row divides.
+    func kind(ofRow row: Int) -> ResourceKind {
+        row == 0 ? .cpu : (row == 1 || row >= nodeRowStart ? .memory : .network)
     }
 
     private func sorted3(_ a: Double, _ b: Double, _ c: Double) -> (Double, Double, Double) {
@@ -512,11 +646,15 @@ struct AllocationState {
     }
 
     private func rowClash(row: Int) -> GuaranteeClash {
-        let kind = row < 2 ? ResourceKind(rawValue: row)! : .network
-        let list = specs.indices.filter { present[$0] && rowOf(slot: $0, kind: kind) == row && lowerAmount[$0 * 3 + kind.rawValue] > 0 }
-            .map { (tenant: specs[$0].name, amount: lowerAmount[$0 * 3 + kind.rawValue]) }
+        let list = specs.indices.filter { present[$0] && cell(onRow: row, slot: $0) >= 0 && lowerAmount[cell(onRow: row, slot: $0)] > 0 }
+            .map { (tenant: specs[$0].name, amount: lowerAmount[cell(onRow: row, slot: $0)]) }
             .sorted { $0.amount > $1.amount }
-        let name = row < 2 ? (row == 0 ? "shared cpu" : "memory") : "link \(host.links[row - 2].name)"
+        let name = switch row {
+        case 0: "shared cpu"
+        case 1: "memory"
+        case ..<nodeRowStart: "link \(host.links[row - 2].name)"
+        default: "memory of node \(row - nodeRowStart)"
+        }
         return GuaranteeClash(resource: name, capacity: poolCapacity(row: row), guarantees: list)
     }
 }

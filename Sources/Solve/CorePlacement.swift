@@ -5,7 +5,8 @@ import Pool
 /// - Sticky: a tenant first keeps the cores it held last tick (up to what it wants now), so a small change in
 ///   demand moves no core that need not move.
 /// - Topology-aware: a new core is chosen to complete a physical core the tenant already half-owns (its SMT
-///   sibling), then on the tenant's home NUMA node (where its cores are, or the node with most free cores), then on
+///   sibling), then on the tenant's home NUMA node (where its cores are, or else the node with most free cores
+///   among those whose memory still holds the tenant's memory guarantee, since its memory will live there), then on
 ///   a physical core no other tenant shares; ties go to the lowest CPU number, so the result is deterministic.
 /// - Housekeeping cores are never given.
 ///
@@ -24,8 +25,13 @@ struct CorePlacement {
     private(set) var held: [Int]
     private var freePerNode: [Int]
     private var homeNode: [Int]
+    /// Each slot's guaranteed memory, each node's tenant memory (empty on a one-node host) and, while placing, what
+    /// the guarantees of the tenants homed on a node leave of it.
+    private let memoryGuarantee: [Double]
+    private let nodeMemory: [Double]
+    private var memoryLeft: [Double]
 
-    init(host: HostCapacity, tenantCount: Int) {
+    init(host: HostCapacity, memoryGuarantees: [Double]) {
         let cores = host.cores.sorted { $0.id < $1.id }
         let housekeepingIDs = Set(host.housekeepingCoreIDs)
         coreIDs = cores.map(\.id)
@@ -35,9 +41,12 @@ struct CorePlacement {
         siblings = physical.indices.map { c in physical.indices.filter { $0 != c && physical[$0] == physical[c] } }
         owner = Array(repeating: -1, count: cores.count)
         previousOwner = owner
-        held = Array(repeating: 0, count: tenantCount)
-        freePerNode = Array(repeating: 0, count: (cores.map(\.numaNode).max() ?? 0) + 1)
-        homeNode = Array(repeating: -1, count: tenantCount)
+        held = Array(repeating: 0, count: memoryGuarantees.count)
+        memoryGuarantee = memoryGuarantees
+        nodeMemory = host.memoryBytesPerNode.count > 1 ? host.tenantMemoryBytesPerNode : []
+        memoryLeft = nodeMemory
+        freePerNode = Array(repeating: 0, count: max((cores.map(\.numaNode).max() ?? 0) + 1, nodeMemory.count))
+        homeNode = Array(repeating: -1, count: memoryGuarantees.count)
     }
 
     /// Cores a tenant may own exclusively: every core but the housekeeping ones.
@@ -61,8 +70,15 @@ struct CorePlacement {
                 if homeNode[t] < 0 { homeNode[t] = nodes[c] }
             }
         }
+        for k in memoryLeft.indices { memoryLeft[k] = nodeMemory[k] }
+        if !memoryLeft.isEmpty {
+            for t in held.indices where homeNode[t] >= 0 { memoryLeft[homeNode[t]] -= memoryGuarantee[t] }
+        }
         for t in held.indices where held[t] < wanted[t] {
-            if homeNode[t] < 0 { homeNode[t] = nodeWithMostFreeCores() }
+            if homeNode[t] < 0 {
+                homeNode[t] = newHomeNode(memoryGuarantee: memoryGuarantee[t])
+                if !memoryLeft.isEmpty { memoryLeft[homeNode[t]] -= memoryGuarantee[t] }
+            }
             while held[t] < wanted[t] {
                 guard let c = bestFreeCore(for: t) else { break }
                 owner[c] = t
@@ -77,10 +93,17 @@ struct CorePlacement {
         zip(before, owner).filter { $0 != $1 }.count
     }
 
-    private mutating func nodeWithMostFreeCores() -> Int {
+    /// The node with most free cores among those with a free core whose memory left holds `memoryGuarantee`; the
+    /// node with most free cores when none does.
+    private mutating func newHomeNode(memoryGuarantee room: Double) -> Int {
         for k in freePerNode.indices { freePerNode[k] = 0 }
         for c in owner.indices where owner[c] < 0 && !housekeeping[c] { freePerNode[nodes[c]] += 1 }
-        var best = 0
+        var best = -1
+        for k in memoryLeft.indices where freePerNode[k] > 0 && memoryLeft[k] >= room {
+            if best < 0 || freePerNode[k] > freePerNode[best] { best = k }
+        }
+        if best >= 0 { return best }
+        best = 0
         for k in freePerNode.indices where freePerNode[k] > freePerNode[best] { best = k }
         return best
     }

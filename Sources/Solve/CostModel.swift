@@ -82,8 +82,25 @@ public struct CostModel: Sendable, Hashable, Codable {
 
     /// The slope of `cost_t,r` just above amount `a` (all in capacity fractions): the LP's cost of each piece.
     public func slope(at a: Double, expected: Double, quantile: Double, previous: Double, tenantClass: TenantClass) -> Double {
-        let demandSlope = a < expected ? -needWeight[tenantClass] : (a < quantile ? -headroomWeight[tenantClass] : -utilisationWeight)
-        return demandSlope + (a < previous ? -stabilityWeight : stabilityWeight)
+        slopes(for: tenantClass).at(a, expected: expected, quantile: quantile, previous: previous)
+    }
+
+    /// The weights of one class's slopes, looked up once for the many pieces a tick prices.
+    public func slopes(for tenantClass: TenantClass) -> Slopes {
+        Slopes(need: needWeight[tenantClass], headroom: headroomWeight[tenantClass], utilisation: utilisationWeight, stability: stabilityWeight)
+    }
+
+    /// `slope(at:…)` for one class, with its weights at hand.
+    public struct Slopes: Sendable, Hashable {
+        public var need: Double
+        public var headroom: Double
+        public var utilisation: Double
+        public var stability: Double
+
+        @inline(__always)
+        public func at(_ a: Double, expected: Double, quantile: Double, previous: Double) -> Double {
+            (a < expected ? -need : (a < quantile ? -headroom : -utilisation)) + (a < previous ? -stability : stability)
+        }
     }
 
     /// The terms of `cost_t,r(a)` (capacity fractions), for the explanation and for comparing allocations.

@@ -50,10 +50,16 @@ public final class SimplexSolver {
     /// Whether the reduced costs held from the last solve still belong to the current basis and costs: bound
     /// changes keep them, a cost change or a new basis does not.
     private var dualsCurrent = false
+    /// Whether a coefficient of a basic column changed since the last factorization: the next solve refactors.
+    private var basisMatrixChanged = false
+    /// Cost changes of basic columns folded into the duals since they were last computed in full.
+    private var dualShifts = 0
     private static let tolerance = 1e-9
     private static let pivotTolerance = 1e-9
     private static let refactorInterval = 100
     private static let degenerateLimit = 40
+    /// Basic cost changes folded into the duals before they are recomputed from scratch (rounding stays small).
+    private static let dualShiftLimit = 100
 
     /// Prepares a solver for `program`: validates and scales it and sets up the logical basis.
     public init(_ program: LinearProgram) throws(SolveError) {
@@ -82,6 +88,7 @@ public final class SimplexSolver {
     }
 
     /// Changes the bounds of column `column`; the next `solve()` starts from the current basis.
+    @inline(__always)
     public func setColumnBounds(_ column: Int, lower: Double, upper: Double) {
         let scale = store.columnScale[column]
         let wasFixed = store.lower[column] == store.upper[column]
@@ -91,17 +98,47 @@ public final class SimplexSolver {
     }
 
     /// Changes the objective coefficient of column `column` (in the program's own sense, min or max).
+    @inline(__always)
     public func setCost(_ column: Int, _ cost: Double) {
         let scaled = (maximize ? -cost : cost) * store.columnScale[column]
-        if store.cost[column] != scaled {
+        let old = store.cost[column]
+        if old != scaled {
             store.cost[column] = scaled
-            // A nonbasic column's cost moves only its own reduced cost; a basic one's moves the row prices.
-            if store.state[column] == BasisStatus.basic.rawValue {
+            // A nonbasic column's cost moves only its own reduced cost; a basic one's moves the row prices by its
+            // row of the basis inverse, and the reduced costs of the columns on those rows.
+            if store.state[column] != BasisStatus.basic.rawValue {
+                if dualsCurrent { store.refreshReducedCost(column) }
+            } else if dualsCurrent, dualShifts < Self.dualShiftLimit, let position = store.basisPosition(of: column) {
+                store.shiftDuals(basisPosition: position, by: scaled - old)
+                dualShifts += 1
+            } else {
                 dualsCurrent = false
-            } else if dualsCurrent {
-                store.refreshReducedCost(column)
             }
         }
+    }
+
+    /// Changes the matrix entry at (`row`, `column`), which must be one the program was built with: its value may go
+    /// to zero and back, but which entries exist is fixed at construction. Changing a nonbasic column keeps the
+    /// basis and its inverse; changing a basic one makes the next `solve()` refactor the basis first.
+    public func setCoefficient(row: Int, column: Int, _ coefficient: Double) {
+        guard let k = store.entry(row: row, column: column) else {
+            preconditionFailure("column \(column) has no entry in row \(row) to change")
+        }
+        let scaled = coefficient * store.rowScale[row] * store.columnScale[column]
+        if store.value[k] == scaled { return }
+        store.value[k] = scaled
+        if store.state[column] == BasisStatus.basic.rawValue {
+            basisMatrixChanged = true
+            dualsCurrent = false
+        } else if dualsCurrent {
+            store.refreshReducedCost(column)
+        }
+    }
+
+    /// Current matrix entry at (`row`, `column`), in the program's units (0 where the program has none).
+    public func coefficient(row: Int, column: Int) -> Double {
+        guard let k = store.entry(row: row, column: column) else { return 0 }
+        return store.value[k] / (store.rowScale[row] * store.columnScale[column])
     }
 
     /// Current bounds of a row, in the program's units.
@@ -124,6 +161,7 @@ public final class SimplexSolver {
 
     /// Forgets the basis and starts the next `solve()` from the logical basis (a cold solve).
     public func resetBasis() {
+        basisMatrixChanged = false
         store.setLogicalBasis()
         _ = refactor()
         dualsCurrent = false
@@ -136,7 +174,15 @@ public final class SimplexSolver {
     public func solve() -> SimplexStatus {
         iterations = 0
         degenerateRun = 0
-        if !dualsCurrent { store.computeDuals(phaseOne: false) }
+        if basisMatrixChanged {
+            basisMatrixChanged = false
+            _ = refactor()
+            dualsCurrent = false
+        }
+        if !dualsCurrent {
+            store.computeDuals(phaseOne: false)
+            dualShifts = 0
+        }
         var movableCount = 0
         let dualFeasible = store.placeNonbasic(dualTolerance: Self.tolerance, movableCount: &movableCount)
         status = solveFromCurrentPoint(dualFeasible: dualFeasible, movableCount: movableCount)
@@ -310,7 +356,8 @@ public final class SimplexSolver {
             if leaving < 0 { return .optimal }
             let leavingVariable = s.head[leaving]
             let toLower = s.x[leavingVariable] < s.lower[leavingVariable]
-            var candidates = s.computePivotRow(leaving, toLower: toLower, pivotTolerance: Self.pivotTolerance, movableCount: movableCount)
+            let rowResult = s.computePivotRow(leaving, toLower: toLower, pivotTolerance: Self.pivotTolerance, movableCount: movableCount)
+            var candidates = rowResult.candidates
             if candidates == 0 { return .infeasible }
             // Walk the breakpoints: flip boxed candidates while the leaving variable's infeasibility stays positive.
             var slope = worst, entering = -1, flips = 0
@@ -346,7 +393,7 @@ public final class SimplexSolver {
             s.moveEntering(entering, by: enteringChange)
             s.x[leavingVariable] = bound
             s.state[leavingVariable] = toLower ? BasisStatus.atLower.rawValue : BasisStatus.atUpper.rawValue
-            s.updateReducedCosts(step: dualStep, entering: entering, leaving: leavingVariable, movableCount: movableCount)
+            s.updateReducedCosts(step: dualStep, entering: entering, leaving: leavingVariable, pivotRowCount: rowResult.variables)
             pivot(position: leaving, entering: entering)
             movableCount = s.updateMovable(entering: entering, leaving: leavingVariable, count: movableCount)
             iterations += 1

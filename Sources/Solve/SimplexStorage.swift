@@ -12,6 +12,11 @@ final class SimplexStorage {
     let value: UnsafeMutablePointer<Double>
     let rowScale: UnsafeMutablePointer<Double>
     let columnScale: UnsafeMutablePointer<Double>
+    // The same matrix by rows: row i's entries are rowStart[i]..<rowStart[i+1], each a column and the position of
+    // its value in `value` (so a changed coefficient is changed once).
+    let rowStart: UnsafeMutablePointer<Int>
+    let rowColumn: UnsafeMutablePointer<Int>
+    let rowEntry: UnsafeMutablePointer<Int>
     // Per variable (n + m).
     let cost: UnsafeMutablePointer<Double>
     let lower: UnsafeMutablePointer<Double>
@@ -19,6 +24,10 @@ final class SimplexStorage {
     let x: UnsafeMutablePointer<Double>
     let d: UnsafeMutablePointer<Double>
     let rowAlpha: UnsafeMutablePointer<Double>
+    /// The variables whose `rowAlpha` the last pivot row set (every other movable variable's is zero), and a mark
+    /// per variable while it is built.
+    let pivotRowVariables: UnsafeMutablePointer<Int>
+    let inPivotRow: UnsafeMutablePointer<Bool>
     /// The dual ratio test's candidates as a binary min-heap on (ratio, index), and the variables to flip.
     let candidateIndex: UnsafeMutablePointer<Int>
     let candidateRatio: UnsafeMutablePointer<Double>
@@ -56,12 +65,34 @@ final class SimplexStorage {
         value.update(from: program.values, count: nonzeros)
         rowScale = doubles(m)
         columnScale = doubles(n)
+        rowStart = .allocate(capacity: m + 1)
+        rowStart.initialize(repeating: 0, count: m + 1)
+        rowColumn = .allocate(capacity: max(1, nonzeros))
+        rowColumn.initialize(repeating: 0, count: max(1, nonzeros))
+        rowEntry = .allocate(capacity: max(1, nonzeros))
+        rowEntry.initialize(repeating: 0, count: max(1, nonzeros))
+        for k in 0..<nonzeros { rowStart[program.rowIndices[k] + 1] += 1 }
+        for i in 0..<m { rowStart[i + 1] += rowStart[i] }
+        var cursor = [Int](repeating: 0, count: m)
+        for i in 0..<m { cursor[i] = rowStart[i] }
+        for j in 0..<n {
+            for k in program.columnStarts[j]..<program.columnStarts[j + 1] {
+                let i = program.rowIndices[k]
+                rowColumn[cursor[i]] = j
+                rowEntry[cursor[i]] = k
+                cursor[i] += 1
+            }
+        }
         cost = doubles(total)
         lower = doubles(total)
         upper = doubles(total)
         x = doubles(total)
         d = doubles(total)
         rowAlpha = doubles(total)
+        pivotRowVariables = .allocate(capacity: max(1, total))
+        pivotRowVariables.initialize(repeating: 0, count: max(1, total))
+        inPivotRow = .allocate(capacity: max(1, total))
+        inPivotRow.initialize(repeating: false, count: max(1, total))
         candidateIndex = .allocate(capacity: max(1, total))
         candidateIndex.initialize(repeating: 0, count: max(1, total))
         candidateRatio = doubles(total)
@@ -97,6 +128,11 @@ final class SimplexStorage {
         }
         columnStart.deallocate()
         rowIndex.deallocate()
+        rowStart.deallocate()
+        rowColumn.deallocate()
+        rowEntry.deallocate()
+        pivotRowVariables.deallocate()
+        inPivotRow.deallocate()
         state.deallocate()
         head.deallocate()
         pivotRow.deallocate()
@@ -194,6 +230,12 @@ final class SimplexStorage {
         }
     }
 
+    /// The index in `value` of the entry at (`row`, column `j`), nil when the column has none there.
+    func entry(row: Int, column j: Int) -> Int? {
+        for k in columnStart[j]..<columnStart[j + 1] where rowIndex[k] == row { return k }
+        return nil
+    }
+
     // MARK: Primal and dual values
 
     /// Basic values from the nonbasic ones: x_B = B⁻¹ (−N x_N).
@@ -240,6 +282,32 @@ final class SimplexStorage {
         var dot = 0.0
         for k in columnStart[j]..<columnStart[j + 1] { dot += y[rowIndex[k]] * value[k] }
         d[j] = cost[j] - dot
+    }
+
+    /// The basis position of basic variable `v`, nil when it is not basic.
+    func basisPosition(of v: Int) -> Int? {
+        for i in 0..<m where head[i] == v { return i }
+        return nil
+    }
+
+    /// The duals after the cost of the basic variable at basis position `i` rose by `delta`: y += delta · ρ with ρ
+    /// row i of B⁻¹, and d_j −= delta · ρ · a_j for every nonbasic variable, visiting only the rows where ρ is
+    /// nonzero (the basic variables' reduced costs stay zero).
+    func shiftDuals(basisPosition i: Int, by delta: Double) {
+        let rho = inverse + i * m
+        for k in 0..<m where rho[k] != 0 {
+            let change = delta * rho[k]
+            y[k] += change
+            var e = rowStart[k]
+            let end = rowStart[k &+ 1]
+            while e < end {
+                let j = rowColumn[e]
+                if state[j] != BasisStatus.basic.rawValue { d[j] -= change * value[rowEntry[e]] }
+                e &+= 1
+            }
+            // Row k's logical variable (column −e_k): d = c + y_k.
+            if state[n &+ k] != BasisStatus.basic.rawValue { d[n &+ k] += change }
+        }
     }
 
     /// Row prices y = c_Bᵀ B⁻¹ for the true costs (the duals reported to the caller).
@@ -382,18 +450,58 @@ final class SimplexStorage {
         return rate > 0 ? x[v] < lower[v] - tolerance : !(x[v] > upper[v] + tolerance)
     }
 
-    /// The dual simplex's pivot row and ratio-test candidates in one pass: rowAlpha_j = (row r of B⁻¹) · a_j for
-    /// every variable of the movable set, and a min-heap on the dual
-    /// ratio of those that move the leaving variable toward its violated bound (`toLower`: it lies below its lower
-    /// bound and must rise). Returns the number of candidates (kept in the caller's local: a class's stored `var`
-    /// would cost a dynamic exclusivity check per access).
-    func computePivotRow(_ r: Int, toLower: Bool, pivotTolerance: Double, movableCount: Int) -> Int {
+    /// The dual simplex's pivot row, rowAlpha_j = (row r of B⁻¹) · a_j for the variables of the movable set, and a
+    /// min-heap on the dual ratio of those that move the leaving variable toward its violated bound (`toLower`: it
+    /// lies below its lower bound and must rise). Returns the number of candidates and the number of variables in
+    /// `pivotRowVariables` (kept in the caller's locals: a class's stored `var` would cost a dynamic exclusivity check
+    /// per access).
+    ///
+    /// When row r of B⁻¹ is sparse, as it mostly is for the allocation LP (one capacity row per basic piece), the
+    /// row is built from the matrix's rows where row r is nonzero: only the variables those rows hold are visited.
+    /// Otherwise it is built column by column over the movable set.
+    func computePivotRow(_ r: Int, toLower: Bool, pivotTolerance: Double, movableCount: Int) -> (candidates: Int, variables: Int) {
         let rho = inverse + r * m
+        var rowWork = 0
+        for i in 0..<m where rho[i] != 0 { rowWork &+= rowStart[i &+ 1] &- rowStart[i] &+ 1 }
+        var variables = 0
+        if rowWork < movableCount {
+            for i in 0..<m where rho[i] != 0 {
+                let ri = rho[i]
+                var k = rowStart[i]
+                let end = rowStart[i &+ 1]
+                while k < end {
+                    let j = rowColumn[k]
+                    if movablePosition[j] >= 0 {
+                        if !inPivotRow[j] {
+                            inPivotRow[j] = true
+                            rowAlpha[j] = 0
+                            pivotRowVariables[variables] = j
+                            variables &+= 1
+                        }
+                        rowAlpha[j] += ri * value[rowEntry[k]]
+                    }
+                    k &+= 1
+                }
+                // Row i's logical variable (column −e_i).
+                let logical = n &+ i
+                if movablePosition[logical] >= 0 {
+                    rowAlpha[logical] = -ri
+                    pivotRowVariables[variables] = logical
+                    variables &+= 1
+                }
+            }
+            for t in 0..<variables { inPivotRow[pivotRowVariables[t]] = false }
+        } else {
+            for position in 0..<movableCount {
+                let j = movable[position]
+                rowAlpha[j] = j < n ? dot(rho, column: j) : -rho[j &- n]
+                pivotRowVariables[position] = j
+            }
+            variables = movableCount
+        }
         var count = 0
-        for position in 0..<movableCount {
-            let j = movable[position], s = state[j]
-            let a = j < n ? dot(rho, column: j) : -rho[j &- n]
-            rowAlpha[j] = a
+        for t in 0..<variables {
+            let j = pivotRowVariables[t], s = state[j], a = rowAlpha[j]
             if abs(a) <= pivotTolerance { continue }
             let eligible: Bool
             switch s {
@@ -411,7 +519,7 @@ final class SimplexStorage {
             siftDown(i, count: count)
             i -= 1
         }
-        return count
+        return (count, variables)
     }
 
     /// `v · a_j` for a column; a column with one entry (every allocation column) skips the loop set-up.
@@ -480,12 +588,11 @@ final class SimplexStorage {
         }
     }
 
-    /// Dual update after a pivot on the current pivot row, over the movable set: d_j −= step · rowAlpha_j; the
-    /// entering variable's reduced
-    /// cost becomes 0 and the leaving one's −step.
-    func updateReducedCosts(step: Double, entering: Int, leaving: Int, movableCount: Int) {
-        for position in 0..<movableCount {
-            let j = movable[position]
+    /// Dual update after a pivot on the current pivot row, over its variables (the other movable ones have a zero
+    /// entry): d_j −= step · rowAlpha_j; the entering variable's reduced cost becomes 0 and the leaving one's −step.
+    func updateReducedCosts(step: Double, entering: Int, leaving: Int, pivotRowCount: Int) {
+        for t in 0..<pivotRowCount {
+            let j = pivotRowVariables[t]
             d[j] -= step * rowAlpha[j]
         }
         d[entering] = 0

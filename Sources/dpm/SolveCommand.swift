@@ -126,6 +126,7 @@ struct SolveCommand: ParsableCommand {
         if let exportMPSPath { try MPSWriter.write(solver.linearProgram).write(toFile: exportMPSPath, atomically: true, encoding: .utf8) }
         let allocation = solver.allocation()
         try allocation.validate(host: host, specs: specs)
+        try solver.memoryNodePlacement().validate(allocation: allocation, host: host)
         report.add("status", .text(solver.lpStatus.rawValue))
         report.add("objective", .number(solver.lpObjective))
         report.add("cost", .number(solver.totalCost))
@@ -233,16 +234,16 @@ private struct Report {
         var lines = fields.map { key, value in key.padding(toLength: 18, withPad: " ", startingAt: 0) + render(value) }
         if !tenants.isEmpty {
             lines.append("")
-            let widths = [14, 18, 14, 9, 12, 10, 14, 14, 10]
+            let widths = [14, 18, 14, 9, 12, 6, 10, 14, 14, 10]
             func row(_ cells: [String]) -> String {
                 zip(cells, widths).map { cell, width in cell.padding(toLength: max(width, cell.count + 1), withPad: " ", startingAt: 0) }.joined()
             }
-            lines.append(row(["tenant", "class", "cores", "shared", "memory_GiB", "net_Mbps", "cpu_bound", "memory_bound", "net_bound"]))
+            lines.append(row(["tenant", "class", "cores", "shared", "memory_GiB", "mems", "net_Mbps", "cpu_bound", "memory_bound", "net_bound"]))
             for line in tenants {
                 let a = line.allocation, e = line.explanation
                 let cells = [
                     e.tenant, e.tenantClass.rawValue, a.exclusiveCoreIDs.map(String.init).joined(separator: ","),
-                    String(format: "%.3f", a.sharedCpuCores), String(format: "%.2f", a.memoryMaxBytes / 1_073_741_824),
+                    String(format: "%.3f", a.sharedCpuCores), String(format: "%.2f", a.memoryMaxBytes / 1_073_741_824), e.memoryNodes.description,
                     a.bandwidthBitsPerSecond.isFinite ? String(format: "%.1f", a.bandwidthBitsPerSecond / 1e6) : "-",
                 ] + e.resources.map(\.boundBy.rawValue)
                 lines.append(row(cells))

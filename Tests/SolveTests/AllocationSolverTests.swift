@@ -18,8 +18,10 @@ import Testing
             let demands = problem.demands { _ in 0.8 + 0.4 * random.nextUnit() }
             try solver.solve(demands: demands)
             let allocation = solver.allocation()
-            // Capacity, guarantees, exclusive cores outside housekeeping, one owner per core.
+            // Capacity, guarantees, exclusive cores outside housekeeping, one owner per core; memory within the
+            // NUMA nodes it is confined to.
             try allocation.validate(host: host, specs: specs)
+            try solver.memoryNodePlacement().validate(allocation: allocation, host: host)
             for (slot, spec) in specs.enumerated() {
                 let given = try #require(allocation.tenants[spec.name])
                 #expect(given.cpuCores <= spec.cap.cpuCores + 1e-9)

@@ -28,6 +28,23 @@ import Testing
         #expect(solver.basisStatus(ofColumn: 0) == .atUpper)
     }
 
+    /// A changed matrix entry, of a nonbasic column and of a basic one, gives the optimum a cold solve of the changed
+    /// program gives; an entry set to zero and back restores the first answer.
+    @Test func changedCoefficientsMatchColdSolves() throws {
+        let solver = try SimplexSolver(Self.textbook())
+        #expect(solver.solve() == .optimal)
+        var changed = Self.textbook()
+        for (column, row, coefficient) in [(1, 1, 2.0), (0, 0, 2.0), (1, 0, 0.0), (1, 0, 1.0), (0, 0, 1.0), (1, 1, 3.0)] {
+            solver.setCoefficient(row: row, column: column, coefficient)
+            changed.values[changed.columnStarts[column] + row] = coefficient
+            let cold = try SimplexSolver(changed)
+            #expect(solver.solve() == cold.solve())
+            #expect(abs(solver.objective - cold.objective) < 1e-9, "a[\(row)][\(column)] = \(coefficient)")
+            #expect(solver.coefficient(row: row, column: column) == coefficient)
+        }
+        #expect(abs(solver.objective - 11) < 1e-9)
+    }
+
     @Test func reportsInfeasible() throws {
         var p = LinearProgram()
         let r = p.addRow(name: "r", lower: 5, upper: .infinity)

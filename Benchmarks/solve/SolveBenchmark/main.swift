@@ -107,7 +107,9 @@ func run(size: Int, options: Options) throws -> String {
         ("cold_us", "\(coldMicroseconds)"), ("repeat", "\(options.repeatCount)"), ("drift", "\(options.drift)"), ("seed", "\(options.seed)"),
         ("warm_optimal", "\(optimal)"), ("median_us", "\(wallMedian)"), ("p99_us", "\(wallP99)"),
         ("cpu_median_us", "\(cpuMedian)"), ("cpu_p99_us", "\(cpuP99)"),
-        ("median_iterations", "\(sortedIterations[sortedIterations.count / 2])"), ("allocations_per_step", "\(perStep)"),
+        ("median_iterations", "\(sortedIterations[sortedIterations.count / 2])"),
+        ("p99_iterations", "\(sortedIterations[min(sortedIterations.count - 1, Int((Double(sortedIterations.count) * 0.99).rounded(.up)) - 1)])"),
+        ("allocations_per_step", "\(perStep)"),
     ]
     return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
 }
