@@ -221,6 +221,25 @@ func expectExactRestore(of original: Forecaster, continuing steps: Range<Int>,
         }
     }
 
+    @Test func idleUsageLeavesNoSubnormalState() {
+        // The agent's tick forecaster (1 ms steps) with a 5-minute prior, on a tenant that stays idle: every error
+        // becomes exactly 0 and the level, trend, smoothed errors and error scale decay geometrically toward 0.
+        // Without flushing they stick in the subnormal range (below 2^-1022), where arithmetic is many times slower.
+        let profile = (0..<288).map { 0.3 * sin(2 * Double.pi * Double($0) / 288) }
+        let prior = SeasonalPrior(resource: .cpu, stepSeconds: 300, level: 0.6, trend: 1e-3, seasonalProfile: profile,
+                                  residualStandardDeviation: 0.1, historySteps: 4_032)
+        var forecaster = Forecaster(
+            configuration: ForecasterConfiguration(stepSeconds: 0.001, seasonalPeriods: [], levelRate: 0.05, trendRate: 0.01),
+            prior: prior)
+        // 100 s of ticks inside one 5-minute step of the prior (1.8e9 is a multiple of 300), so the prior's
+        // reference never moves either.
+        for tick in 0..<100_000 { forecaster.update(value: 0, atSeconds: 1_800_000_000 + Double(tick) * 0.001) }
+        let state = [forecaster.level, forecaster.slowLevel, forecaster.trend, forecaster.fastSquaredError,
+                     forecaster.slowSquaredError, forecaster.referenceSquaredError, forecaster.errorScale]
+        #expect(state.allSatisfy { $0 == 0 }, "\(state)")
+        #expect(forecaster.forecast().expected == 0)
+    }
+
     @Test func stateWithAPriorSurvivesSaveAndRestoreBitForBit() throws {
         let profile = (0..<288).map { 3 * cos(2 * Double.pi * Double($0) / 288) }
         let prior = SeasonalPrior(resource: .memory, stepSeconds: 300, level: 12, trend: 0.001,
