@@ -4,8 +4,8 @@
 #
 # Measures, per container, the time from calling `podman run -d` until the container is in the merged tenant table
 # (start latency) and from calling `podman stop -t 0` until it is retired (stop latency). Anchors, same run: the
-# duration of the podman command itself. Samples the watcher's open file descriptors and resident memory every 10
-# containers. Prints what it measured; never passes or fails. Cleans up the service, the image, the containers and
+# duration of the podman command itself. Samples the watcher's open file descriptors and resident memory (all,
+# anonymous, file-backed) every 10 containers (every 50 from 500 on). Prints what it measured; never passes or fails. Cleans up the service, the image, the containers and
 # the watcher, also on failure. Run as root.
 #
 # With `agent` as second argument the watcher is the agent itself (`dpm run` with `sources: [docker:SOCKET]`,
@@ -73,7 +73,10 @@ else
     }
 fi
 sleep 1
-sample() { echo "$1 $(ls /proc/$watcher/fd | wc -l) $(( $(awk '{print $2}' /proc/$watcher/statm) * $(getconf PAGESIZE) / 1024 ))" >>"$work/samples"; }
+# Open fds, then resident memory split as the kernel counts it (/proc/PID/status): all, anonymous (heap, stacks: where a
+# leak grows), file-backed (code and libraries paged in as new paths run: grows once, not per container).
+sample() { echo "$1 $(ls /proc/$watcher/fd | wc -l) $(awk '/^VmRSS/{r=$2} /^RssAnon/{a=$2} /^RssFile/{f=$2} END{print r, a, f}' /proc/$watcher/status)" >>"$work/samples"; }
+every=$(( count >= 500 ? 50 : 10 ))
 
 sample 0
 for i in $(seq 1 "$count"); do
@@ -92,7 +95,7 @@ for i in $(seq 1 "$count"); do
     echo "$(( (t1 - t0) / 1000 ))" >>"$work/stop_cmd_us"
     [ "$seen" = timeout ] && echo timeout >>"$work/stop_us" || echo "$(( (seen - t0) / 1000 ))" >>"$work/stop_us"
     podman rm -f "$name" >/dev/null
-    (( i % 10 == 0 )) && sample "$i"
+    (( i % every == 0 )) && sample "$i"
 done
 
 # median, p99 and max of a file of microseconds, in milliseconds; timeouts counted apart.
@@ -119,6 +122,10 @@ echo "anchor: podman stop -t 0 duration:               $(stats "$work/stop_cmd_u
 echo "ratio of medians: start/run $(awk -v a="$(median "$work/start_us")" -v b="$(median "$work/run_us")" 'BEGIN{printf "%.2f", a/b}'),"\
      "stop/stop-command $(awk -v a="$(median "$work/stop_us")" -v b="$(median "$work/stop_cmd_us")" 'BEGIN{printf "%.2f", a/b}')"
 echo "within 1 s of the command returning: start $(awk '$1<=1000000' "$work/start_after_us" | wc -l)/$count, stop $(awk '$1<=1000000' "$work/stop_after_us" | wc -l)/$count"
-echo "watcher after N containers: open fds, RSS KiB"
+echo "watcher after N containers: open fds, RSS KiB, anonymous KiB, file-backed KiB"
 column -t "$work/samples"
+# Growth over the second half of the run, when every code path has run at least once.
+awk -v n="$count" 'NR==1{next} {c[NR]=$1; f[NR]=$2; r[NR]=$3; a[NR]=$4} END{
+    for (i=2; i<=NR; i++) if (c[i] >= n/2) { h=i; break }
+    printf "second half (containers %d -> %d): fds %+d, RSS %+d KiB, anonymous %+d KiB (%.2f KiB per container)\n", c[h], c[NR], f[NR]-f[h], r[NR]-r[h], a[NR]-a[h], (a[NR]-a[h])/(c[NR]-c[h]) }' "$work/samples"
 echo "lines the watcher wrote to stderr (warnings; the agent's log): $(wc -l <"$work/warnings")"

@@ -51,6 +51,10 @@ public final class Agent: @unchecked Sendable {
     private var discoveredInbox: [TenantSpec]?
     /// Names of the tenants that came from a source rather than the configuration.
     private var discoveredNames: Set<String> = []
+    /// Tenants taken out of the table that Enforce still counts. Enforce forgets each (its state, descriptors and
+    /// baseline entries) once the tick runs a table without it and its cgroup is gone; a tenant a source stops
+    /// reporting while its cgroup lives on keeps what it was given, and counts for capacity, until then.
+    private var leaving: [TenantSpec] = []
     private var loggedSolves = 0
     /// The link to the central service, when the configuration names one (see `CentralLink` for the prior rule).
     private var central: CentralLink?
@@ -216,8 +220,10 @@ public final class Agent: @unchecked Sendable {
         var changed = false
         for name in discoveredNames.sorted() where wanted[name] == nil {
             log("tenant \(name): no longer reported by its source; retired")
-            changed = changed || specs.contains { $0.name == name }
-            specs.removeAll { $0.name == name }
+            if let index = specs.firstIndex(where: { $0.name == name }) {
+                leave(specs.remove(at: index))
+                changed = true
+            }
             waiting.removeAll { $0.name == name }
         }
         for (name, spec) in wanted.sorted(by: { $0.key < $1.key }) {
@@ -265,6 +271,7 @@ public final class Agent: @unchecked Sendable {
             awaitingAdoption = nil
             let keep = Set(currentTable()?.specs.map(\.name) ?? [])
             for slot in slots.release(allBut: keep) { components.telemetry.detach(slot: slot) }
+            forgetLeftTenants(served: keep)
         }
         guard let table = currentTable() else { return }
         let views = loop.snapshot.read(slots: table.slots).tenants
@@ -272,13 +279,14 @@ public final class Agent: @unchecked Sendable {
         var changed = false
         for (spec, view) in zip(table.specs, views) where view.vanished || !cgroupExists(spec.cgroupPath) {
             log("tenant \(spec.name): cgroup \(spec.cgroupPath) vanished; retired")
-            for line in components.enforcer.retire(tenant: spec.name) { log(line) }
             specs.removeAll { $0.name == spec.name }
+            leave(spec)
             waiting.append(spec)
             changed = true
         }
         if adoptDiscovered(into: &specs) { changed = true }
         if retryWaiting {
+            forgetLeftTenants(served: Set(table.specs.map(\.name)))
             for spec in waiting where !specs.contains(where: { $0.name == spec.name }) && attachable(spec) {
                 log("tenant \(spec.name): cgroup \(spec.cgroupPath) found; adopted")
                 specs.append(spec)
@@ -292,6 +300,22 @@ public final class Agent: @unchecked Sendable {
             } catch {
                 log("tenant table change not applied: \(error)")
             }
+        }
+    }
+
+    private func leave(_ spec: TenantSpec) {
+        leaving.removeAll { $0.name == spec.name }
+        leaving.append(spec)
+    }
+
+    /// Has Enforce forget the tenants that left the table `served` names (the one the tick runs) and whose cgroup is
+    /// gone; a tenant back in that table is Enforce's again and leaves the list.
+    private func forgetLeftTenants(served: Set<String>) {
+        leaving.removeAll { spec in
+            if served.contains(spec.name) { return true }
+            guard !cgroupExists(spec.cgroupPath) else { return false }
+            for line in components.enforcer.retire(tenant: spec.name) { log(line) }
+            return true
         }
     }
 

@@ -30,7 +30,8 @@ public final class ControlLoop: @unchecked Sendable {
 
     private var table: TenantTable?
     private var applied = Allocation()
-    private var lastChange: [String: UInt64] = [:]
+    /// When each served tenant's allocation last changed (tick thread only; pruned to the table's tenants on adopt).
+    private(set) var lastChange: [String: UInt64] = [:]
     private var previousTickNanoseconds: UInt64 = 0
     /// When the loop last solved; a missed objective triggers a solve at most once per hysteresis hold.
     private var lastSolveNanoseconds: UInt64 = 0
@@ -140,6 +141,12 @@ public final class ControlLoop: @unchecked Sendable {
             for bucket in 0..<TelemetryFrame.waitBucketCount { waitWindow[slot * TelemetryFrame.waitBucketCount + bucket] = 0 }
         }
         for index in next.slots.indices { forecaster.adopt(cpuPrior: next.cpuPriors[index], slot: next.slots[index]) }
+        // A retired tenant's change time goes with it: kept, the map grows by one entry per tenant ever served and a
+        // newcomer of the same name inherits the old tenant's shrink hold.
+        if !lastChange.isEmpty {
+            let names = Set(next.specs.map(\.name))
+            lastChange = lastChange.filter { names.contains($0.key) }
+        }
         table = next
         loopView.tableGeneration = next.generation
         loopView.tenantCount = Int32(next.specs.count)

@@ -13,12 +13,18 @@ import Pool
 ///
 /// Each pod is a tenant in its pod cgroup (all its containers), named `<namespace>/<name>` when the pod list
 /// knows it, else `pod/<uid>`. Its class comes from the `dpm.io/class` annotation, else from its QoS class as the
-/// path shows it: Guaranteed → latency-critical, Burstable → burstable, BestEffort → best-effort. The other
-/// `dpm.io/…` annotations follow `SpecLabels`. When the pod list cannot be fetched the pods are still found (by
-/// uid) and a warning says why.
+/// path shows it: Guaranteed → latency-critical, Burstable → burstable, BestEffort → best-effort. Its guarantee and
+/// cap come from its containers' resource requests and limits in the pod list (`PodResources`: requests → `cpu.min`,
+/// `memory.min`; limits → `cpu.max`, `memory.max`); the other `dpm.io/…` annotations follow `SpecLabels` and
+/// override them. When the pod list cannot be fetched the pods are still found (by uid, no guarantee or cap) and a
+/// warning says why.
 ///
 /// The kubelet CPU manager's static policy owns the CPUs it gives Guaranteed containers: they are read from its state
 /// file, reported as reserved, and given to their pod as `exclusiveCoreIDs`.
+///
+/// Followed by events: inotify on the kubepods cgroup tree (a pod cgroup created or removed under either driver) and
+/// on the CPU manager's state file trigger a look at once; a look every `pollIntervalSeconds` (default 5) is the
+/// fallback and catches what no event shows (annotations or resources changed in the pod list).
 public struct KubernetesSource: TenantSource {
     /// Where pod names and annotations come from.
     public enum PodList: Sendable, Hashable {
@@ -39,7 +45,7 @@ public struct KubernetesSource: TenantSource {
         podList: PodList = .none,
         cpuManagerStatePath: String? = "/var/lib/kubelet/cpu_manager_state",
         cgroups: CgroupFS = .detect(),
-        pollIntervalSeconds: Double = 1
+        pollIntervalSeconds: Double = 5
     ) {
         self.scanRoot = scanRoot
         self.podList = podList
@@ -84,22 +90,41 @@ public struct KubernetesSource: TenantSource {
             guard let cgroupID = try? cgroups.cgroupID(pod.cgroupPath) else { continue }
             let known = metadata[pod.uid]
             let name = known.map { "\($0.namespace)/\($0.name)" } ?? "pod/\(pod.uid)"
+            let (resources, resourceWarnings) = PodResources.of(known?.spec, pod: name, source: id)
             let (spec, warnings) = SpecLabels.spec(
                 name: name, cgroupPath: pod.cgroupPath, defaultClass: pod.qos.tenantClass,
+                defaultGuaranteed: resources.guaranteed, defaultCap: resources.cap,
                 labels: SpecLabels.specLabels(known?.annotations ?? [:], prefix: SpecLabels.kubernetesPrefix),
                 prefix: SpecLabels.kubernetesPrefix, source: id
             )
             scan.tenants.append(DiscoveredTenant(
                 spec: spec, source: id, cgroupID: cgroupID, runtimeID: pod.uid, exclusiveCoreIDs: exclusive[pod.uid] ?? []
             ))
-            scan.warnings += warnings
+            scan.warnings += resourceWarnings + warnings
         }
         return scan
     }
 
     public func updates() -> AsyncStream<SourceUpdate> {
-        PollingUpdates.stream(of: self, intervalSeconds: pollIntervalSeconds)
+        PollingUpdates.stream(of: self, intervalSeconds: pollIntervalSeconds) { [self] in watchedDirectories() }
     }
+
+    /// Where a pod appears or vanishes: the scan root and the driver and QoS levels under it (pod cgroups are their
+    /// child directories), and the CPU manager's state file (the kubelet renames a new version into place).
+    func watchedDirectories() -> [(directory: String, entries: KernelWatch.Entries)] {
+        let qos: [QoS] = [.burstable, .besteffort]
+        let systemd = ["/kubepods.slice"] + qos.map { "/kubepods.slice/kubepods-\($0.rawValue).slice" }
+        let cgroupfs = ["/kubepods"] + qos.map { "/kubepods/\($0.rawValue)" }
+        var watched: [(directory: String, entries: KernelWatch.Entries)] = []
+        for level in [""] + systemd + cgroupfs { watched.append((directory: cgroups.directory(rootPrefix + level), entries: .directories)) }
+        if let path = cpuManagerStatePath, let slash = path.lastIndex(of: "/") {
+            watched.append((directory: String(path[..<slash]), entries: .named([String(path[path.index(after: slash)...])])))
+        }
+        return watched
+    }
+
+    /// `scanRoot` as a prefix of cgroup paths: "" for the root, else a path starting with "/".
+    private var rootPrefix: String { scanRoot == "/" ? "" : (scanRoot.hasPrefix("/") ? scanRoot : "/" + scanRoot) }
 
     /// A pod as its cgroup shows it.
     struct PodCgroup: Hashable {
@@ -122,7 +147,7 @@ public struct KubernetesSource: TenantSource {
 
     /// Every pod cgroup under `scanRoot`, under either driver.
     func findPods() throws(DiscoveryError) -> [PodCgroup] {
-        let root = scanRoot == "/" ? "" : (scanRoot.hasPrefix("/") ? scanRoot : "/" + scanRoot)
+        let root = rootPrefix
         var pods: [PodCgroup] = []
         // systemd driver
         let systemdRoot = root + "/kubepods.slice"
@@ -168,6 +193,7 @@ public struct KubernetesSource: TenantSource {
         var namespace: String
         var name: String
         var annotations: [String: String]
+        var spec: PodSpec?
     }
 
     /// Fetches a `PodList` and indexes it by pod uid.
@@ -196,7 +222,9 @@ public struct KubernetesSource: TenantSource {
         }
         var byUID: [String: PodMetadata] = [:]
         for item in list.items {
-            byUID[item.metadata.uid] = PodMetadata(namespace: item.metadata.namespace ?? "default", name: item.metadata.name, annotations: item.metadata.annotations ?? [:])
+            byUID[item.metadata.uid] = PodMetadata(
+                namespace: item.metadata.namespace ?? "default", name: item.metadata.name, annotations: item.metadata.annotations ?? [:], spec: item.spec
+            )
         }
         return byUID
     }
@@ -211,6 +239,7 @@ private struct KubernetesPodList: Decodable {
             var annotations: [String: String]?
         }
         var metadata: Metadata
+        var spec: PodSpec?
     }
     var items: [Item]
 }

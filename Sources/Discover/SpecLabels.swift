@@ -14,21 +14,24 @@ import Pool
 /// | `slo.runq-p99` | run-queue wait p99 objective, a number with a unit `ns us ms s` | `dpm.slo.runq-p99=500us` |
 ///
 /// A value that does not parse, or a min above its max, gives the tenant the default for that field and a warning
-/// that names the label and its value. Keys with the prefix but not in the table are warned about too.
+/// that names the label and its value. Keys with the prefix but not in the table are warned about too. The defaults
+/// are no guarantee and no cap unless the source knows better (a pod's requests and limits, `PodResources`).
 public enum SpecLabels {
     public static let dockerPrefix = "dpm."
     public static let kubernetesPrefix = "dpm.io/"
 
-    /// The spec from `labels`; `defaultClass` applies when no valid class label is set.
+    /// The spec from `labels`; `defaultClass`, `defaultGuaranteed` and `defaultCap` apply where no valid label is set.
     public static func spec(
         name: String,
         cgroupPath: String,
         defaultClass: TenantClass,
+        defaultGuaranteed: ResourceVector = .zero,
+        defaultCap: ResourceVector = .unlimited,
         labels: [String: String],
         prefix: String,
         source: SourceID
     ) -> (spec: TenantSpec, warnings: [DiscoveryWarning]) {
-        var spec = TenantSpec(name: name, cgroupPath: cgroupPath, tenantClass: defaultClass)
+        var spec = TenantSpec(name: name, cgroupPath: cgroupPath, tenantClass: defaultClass, guaranteed: defaultGuaranteed, cap: defaultCap)
         var warnings: [DiscoveryWarning] = []
         func warn(_ key: String, _ value: String, _ expected: String) {
             warnings.append(DiscoveryWarning(
@@ -58,13 +61,16 @@ public enum SpecLabels {
             }
         }
         for kind in [ResourceKind.cpu, .memory] where spec.guaranteed[kind] > spec.cap[kind] {
+            // Each bound is a label or, where none is set, the source's default (a pod's request or limit).
+            func bound(_ side: String, _ value: Double) -> String {
+                labels[prefix + "\(kind).\(side)"].map { "label \(prefix)\(kind).\(side)=\($0)" } ?? "the default \(kind).\(side) of \(value) \(kind.unit)"
+            }
             warnings.append(DiscoveryWarning(
                 source: source, tenant: name,
-                message: "label \(prefix)\(kind).min=\(labels[prefix + "\(kind).min"] ?? "") exceeds \(prefix)\(kind).max="
-                    + "\(labels[prefix + "\(kind).max"] ?? ""); using the defaults for both"
+                message: "\(bound("min", spec.guaranteed[kind])) exceeds \(bound("max", spec.cap[kind])); using the defaults for both"
             ))
-            spec.guaranteed[kind] = 0
-            spec.cap[kind] = .infinity
+            spec.guaranteed[kind] = defaultGuaranteed[kind]
+            spec.cap[kind] = defaultCap[kind]
         }
         return (spec, warnings)
     }

@@ -117,6 +117,9 @@ final class UnixSocket: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// The socket's descriptor, to wait on with `poll` (reads still go through this type and its buffer).
+    var descriptor: Int32 { fd }
+
     /// The process at the other end (`SO_PEERCRED`): for a QMP socket, the QEMU process itself.
     func peerProcessID() throws(DiscoveryError) -> Int32 {
         // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (Glibc hides it behind _GNU_SOURCE).
@@ -199,5 +202,119 @@ final class UnixSocket: @unchecked Sendable {
         if count == 0 { return false }
         buffer.append(contentsOf: chunk[0..<count])
         return true
+    }
+}
+
+/// Directories whose entries the kernel reports changes in (inotify), plus any other descriptors a follower waits on,
+/// with a way for another thread to stop the wait: what event-driven sources block on instead of sleeping.
+///
+/// A created or removed cgroup shows as `IN_CREATE` / `IN_DELETE` of a directory entry in its parent; a state file
+/// written in place or renamed into place as `IN_CLOSE_WRITE` / `IN_MOVED_TO` of its name.
+final class KernelWatch: @unchecked Sendable {
+    /// Which entries of a watched directory count.
+    enum Entries: Sendable, Hashable {
+        /// Child directories (cgroups) created, removed or renamed; files written there (cgroup knobs) do not count.
+        case directories
+        /// Entries of these names, whatever happens to them.
+        case named(Set<String>)
+    }
+
+    /// What ended a wait.
+    enum Wake: Equatable {
+        /// A watched directory changed, or one of the extra descriptors is readable (listed).
+        case changed(readable: [Int32])
+        case timedOut
+        case stopped
+    }
+
+    private let inotify: Int32
+    /// A pipe whose read end becomes readable when `stop()` writes to it.
+    private let stopRead: Int32, stopWrite: Int32
+    private var watched: [Int32: Entries] = [:]
+
+    init() throws(DiscoveryError) {
+        inotify = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+        if inotify < 0 { throw .file(path: "inotify", operation: "inotify_init1", errno: errno) }
+        var ends: [Int32] = [-1, -1]
+        if pipe(&ends) != 0 {
+            let code = errno
+            close(inotify)
+            throw .file(path: "pipe", operation: "pipe", errno: code)
+        }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        stopRead = ends[0]
+        stopWrite = ends[1]
+    }
+
+    deinit {
+        close(inotify)
+        close(stopRead)
+        close(stopWrite)
+    }
+
+    /// Watches `directory` (again: a no-op); false when it does not exist (yet).
+    @discardableResult
+    func add(_ directory: String, entries: Entries) -> Bool {
+        let mask = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR)
+        let descriptor = inotify_add_watch(inotify, directory, mask)
+        guard descriptor >= 0 else { return false }
+        watched[descriptor] = entries
+        return true
+    }
+
+    /// Blocks until a watched directory changes as its `Entries` say, one of `descriptors` is readable, `timeoutSeconds`
+    /// pass, or `stop()` is called (from any thread).
+    func wait(timeoutSeconds: Double, alsoReadable descriptors: [Int32] = []) -> Wake {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let end = Double(deadline.tv_sec) + Double(deadline.tv_nsec) / 1e9 + timeoutSeconds
+        while true {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let remaining = end - (Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)
+            if remaining <= 0 { return .timedOut }
+            var fds = ([stopRead, inotify] + descriptors).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining * 1000, 3_600_000).rounded(.up)))
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { return ready == 0 ? .timedOut : .stopped }
+            if fds[0].revents != 0 { return .stopped }
+            let readable = fds.dropFirst(2).filter { $0.revents != 0 }.map(\.fd)
+            let changed = fds[1].revents != 0 && drainEvents()
+            if changed || !readable.isEmpty { return .changed(readable: readable) }
+        }
+    }
+
+    /// Ends the current and every later `wait` with `.stopped`.
+    func stop() {
+        var byte: UInt8 = 1
+        _ = write(stopWrite, &byte, 1)
+    }
+
+    /// Reads every queued event; true when one counts.
+    private func drainEvents() -> Bool {
+        var counts = false
+        let bufferSize = 16 * 1024
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: MemoryLayout<inotify_event>.alignment)
+        defer { buffer.deallocate() }
+        while true {
+            let length = read(inotify, buffer, bufferSize)
+            if length <= 0 { return counts }
+            var offset = 0
+            while offset + MemoryLayout<inotify_event>.size <= length {
+                let event = buffer.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
+                let nameStart = buffer + offset + MemoryLayout<inotify_event>.size
+                let name = event.len > 0 ? String(cString: nameStart.assumingMemoryBound(to: CChar.self)) : ""
+                if event.mask & UInt32(IN_IGNORED) != 0 {
+                    watched[event.wd] = nil  // the directory is gone; `add` watches it again when it comes back
+                } else {
+                    switch watched[event.wd] {
+                    case .directories?: counts = counts || event.mask & UInt32(IN_ISDIR) != 0
+                    case let .named(names)?: counts = counts || names.contains(name)
+                    case nil: break
+                    }
+                }
+                offset += MemoryLayout<inotify_event>.size + Int(event.len)
+            }
+        }
     }
 }

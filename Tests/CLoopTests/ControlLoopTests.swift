@@ -107,6 +107,23 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         #expect(loop.history.recent().first?.reason.contains("missed its run-queue wait objective") == true)
     }
 
+    /// Containers that come and go under fresh names (as a container engine reports them) leave no per-tenant
+    /// state in the loop: what it keeps by name shrinks back to the table's tenants when a table is adopted.
+    @Test func tenantsThatComeAndGoLeaveNoStateBehind() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        let loop = try makeLoop(telemetry, solver, enforcer)
+        var now: UInt64 = 0
+        for generation in 2...101 {
+            let specs = [self.specs[0], TenantSpec(name: "container-\(generation)", cgroupPath: "t/\(generation)", tenantClass: .bestEffort)]
+            loop.tables.publish(TenantTable(generation: UInt64(generation), host: host, specs: specs, slots: [3, 5], plan: try solver.plan(host: host, specs: specs, current: Allocation())))
+            telemetry.cpuNanosecondsPerTick = [3: 100_000, 5: UInt64(generation) * 1_000]
+            now += 1_000_000
+            loop.tick(nowNanoseconds: now)
+            #expect(enforcer.applied.last?.tenants["container-\(generation)"] != nil, "each newcomer gets an allocation, so its change is recorded")
+        }
+        #expect(Set(loop.lastChange.keys) == ["lc", "container-101"])
+    }
+
     @Test func aVanishedTenantGetsNoAllocationAndTheLoopGoesOn() throws {
         let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
         let loop = try makeLoop(telemetry, solver, enforcer)

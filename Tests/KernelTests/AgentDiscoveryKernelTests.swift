@@ -6,20 +6,45 @@ import Testing
 /// The agent following a tenant source: a real podman engine (Docker API) beside a static tenant of the
 /// configuration; containers become tenants while the agent runs and are retired when they stop.
 @Suite(.serialized) struct AgentDiscoveryKernelTests {
-    @Test func aStartedContainerBecomesATenantWithItsLabelsAndIsRetiredWhenItStops() throws {
-        let engine = try PodmanFixture()
-        defer { engine.tearDown() }
-        let cgroups = try AgentTestCgroups(names: ["be"])
-        defer { cgroups.remove() }
-        _ = try cgroups.spawn("be", "stress-ng --cpu 1 --timeout 30s")
-        let agent = try AgentProcess(
-            tenants: ["{name: be, cgroup: \(cgroups.path("be")), class: best-effort}"],
-            sources: ["docker:\(engine.socketPath)"]
-        )
-        defer {
+    /// A podman engine, a static best-effort tenant `be` running `command`, and an agent following both; `tearDown()`
+    /// stops and removes all of it.
+    final class AgentBesideEngine {
+        let engine: PodmanFixture
+        let cgroups: AgentTestCgroups
+        let agent: AgentProcess
+
+        init(beCommand command: String) throws {
+            let engine = try PodmanFixture()
+            var cgroups: AgentTestCgroups?
+            do {
+                let created = try AgentTestCgroups(names: ["be"])
+                cgroups = created
+                _ = try created.spawn("be", command)
+                agent = try AgentProcess(
+                    tenants: ["{name: be, cgroup: \(created.path("be")), class: best-effort}"],
+                    sources: ["docker:\(engine.socketPath)"]
+                )
+                self.cgroups = created
+                self.engine = engine
+            } catch {
+                cgroups?.remove()
+                engine.tearDown()
+                throw error
+            }
+        }
+
+        func tearDown() {
             agent.stop()
             agent.removeDirectory()
+            cgroups.remove()
+            engine.tearDown()
         }
+    }
+
+    @Test func aStartedContainerBecomesATenantWithItsLabelsAndIsRetiredWhenItStops() throws {
+        let setup = try AgentBesideEngine(beCommand: "stress-ng --cpu 1 --timeout 30s")
+        defer { setup.tearDown() }
+        let engine = setup.engine, agent = setup.agent
         try agent.wait(seconds: 5) { $0.loop.ticks > 100 }
 
         try engine.start("lc", labels: ["dpm.class": "latency-critical", "dpm.slo.runq-p99": "300us"], command: ["sh", "-c", "while :; do :; done"])
@@ -40,6 +65,32 @@ import Testing
         let ticks = retired.loop.ticks
         usleep(300_000)
         #expect(try agent.status().loop.ticks > ticks + 100)
+    }
+
+    /// A container its source stops reporting while it runs (the engine's API went away) leaves the table but keeps
+    /// what Enforce gave it; once it stops and its cgroup is gone, Enforce forgets it, so tenants that come and go
+    /// leave no state, descriptors or baseline entries behind.
+    @Test func aTenantItsSourceDroppedIsForgottenByEnforceOnceItsCgroupIsGone() throws {
+        let setup = try AgentBesideEngine(beCommand: "sleep 60")
+        defer { setup.tearDown() }
+        let engine = setup.engine, agent = setup.agent
+        try engine.start("c", labels: ["dpm.class": "burstable"])
+        let name = engine.containerName("c")
+        // Enforce has applied an allocation to it (a quota or cores of its own).
+        let found = try agent.wait(seconds: 10) { $0.tenants.contains { $0.name == name && ($0.cpu_quota_cores > 0 || !$0.cores.isEmpty) } }
+        #expect(found.tenants.contains { $0.name == name }, "\(agent.log)")
+        let forgotten = "tenant \(name): dropped from the enforced state"
+
+        engine.stopService()
+        let dropped = try agent.wait(seconds: 10) { !$0.tenants.contains { $0.name == name } }
+        #expect(!dropped.tenants.contains { $0.name == name }, "\(agent.log)")
+        usleep(1_500_000)
+        #expect(!agent.log.contains(forgotten), "the container still runs: Enforce keeps counting it")
+
+        try engine.stop("c")
+        let deadline = Date().addingTimeInterval(5)
+        while !agent.log.contains(forgotten) && Date() < deadline { usleep(100_000) }
+        #expect(agent.log.contains(forgotten), "\(agent.log)")
     }
 
     @Test func anUnknownSourceInTheConfigurationIsRefusedWithItsLine() throws {

@@ -7,16 +7,19 @@ import Testing
 /// served by a local test server from a recorded API answer, and a kubelet CPU manager checkpoint.
 @Suite(.serialized)
 struct DiscoverKubernetesTests {
-    /// A kubelet `/pods` answer, recorded and trimmed to the fields dpm reads plus a few it must ignore.
+    /// A kubelet `/pods` answer, recorded and trimmed to the fields dpm reads (names, annotations, containers'
+    /// resource requests and limits) plus a few it must ignore.
     static let recordedPodList = #"""
     {"kind":"PodList","apiVersion":"v1","metadata":{},"items":[
      {"metadata":{"name":"checkout-7d9f","namespace":"shop","uid":"1111aaaa-2222-3333-4444-555566667777",
        "annotations":{"dpm.io/slo.runq-p99":"1ms","dpm.io/memory.max":"lots","kubernetes.io/config.seen":"2026-11-29T20:00:00Z"}},
-      "spec":{"nodeName":"node-a","containers":[{"name":"app","resources":{"requests":{"cpu":"500m"}}}]},
+      "spec":{"nodeName":"node-a","containers":[
+        {"name":"app","image":"shop/checkout:4.2","resources":{"requests":{"cpu":"500m","memory":"256Mi"},"limits":{"cpu":"2","memory":"1Gi"}}},
+        {"name":"istio-proxy","resources":{"requests":{"cpu":"100m","memory":"128Mi"},"limits":{"cpu":"1","memory":"512Mi"}}}]},
       "status":{"phase":"Running","qosClass":"Burstable"}},
      {"metadata":{"name":"db-0","namespace":"shop","uid":"88889999-aaaa-bbbb-cccc-ddddeeeeffff",
        "annotations":{"dpm.io/cpu.min":"1"}},
-      "spec":{"nodeName":"node-a","containers":[{"name":"postgres"}]},
+      "spec":{"nodeName":"node-a","containers":[{"name":"postgres","resources":{"requests":{"cpu":"2","memory":"4Gi"},"limits":{"cpu":"2","memory":"4Gi"}}}]},
       "status":{"phase":"Running","qosClass":"Guaranteed"}},
      {"metadata":{"name":"batch-x","namespace":"jobs","uid":"0000ffff-1111-2222-3333-444455556666",
        "annotations":{"dpm.io/class":"latency-critical"}},
@@ -78,7 +81,11 @@ struct DiscoverKubernetesTests {
         #expect(checkout.spec.cgroupPath == trees.burstablePod)
         #expect(checkout.spec.tenantClass == .burstable)
         #expect(checkout.spec.slo.runQueueWaitP99Nanoseconds == 1_000_000)
-        #expect(checkout.spec.cap.memoryBytes == .infinity)
+        // Requests and limits summed over both containers; the malformed memory.max annotation keeps the limits' cap.
+        #expect(abs(checkout.spec.guaranteed.cpuCores - 0.6) < 1e-12)
+        #expect(checkout.spec.guaranteed.memoryBytes == 384 * 1_048_576)
+        #expect(checkout.spec.cap.cpuCores == 3)
+        #expect(checkout.spec.cap.memoryBytes == 1536 * 1_048_576)
         #expect(warnings.contains { $0.tenant == "shop/checkout-7d9f" && $0.message.contains("dpm.io/memory.max=lots") })
         #expect(checkout.cgroupID == (try cgroups.cgroupID(trees.burstablePod)))
         #expect(try cgroups.processIDsRecursively(checkout.spec.cgroupPath).count == 1)
@@ -86,12 +93,17 @@ struct DiscoverKubernetesTests {
         let database = try #require(tenants["shop/db-0"])
         #expect(database.spec.cgroupPath == trees.guaranteedPod)
         #expect(database.spec.tenantClass == .latencyCritical)
-        #expect(database.spec.guaranteed.cpuCores == 1)
+        #expect(database.spec.guaranteed.cpuCores == 1)  // the annotation overrides the request of 2
+        #expect(database.spec.guaranteed.memoryBytes == 4 * 1_073_741_824)
+        #expect(database.spec.cap.cpuCores == 2)
+        #expect(database.spec.cap.memoryBytes == 4 * 1_073_741_824)
         #expect(database.exclusiveCoreIDs == [1])
 
         let batch = try #require(tenants["jobs/batch-x"])
         #expect(batch.spec.cgroupPath == trees.bestEffortPod)
         #expect(batch.spec.tenantClass == .latencyCritical)  // the annotation overrides BestEffort QoS
+        #expect(batch.spec.guaranteed == .zero)
+        #expect(batch.spec.cap.cpuCores == .infinity)
         #expect(tenants.count == 3)
     }
 
@@ -121,6 +133,37 @@ struct DiscoverKubernetesTests {
         #expect(await watcher.wait { table, _ in table["pod/12345678-0000-0000-0000-000000000001"] != nil })
         #expect(rmdir(cgroups.directory(pod)) == 0)
         #expect(await watcher.wait { table, _ in table.tenants.isEmpty })
+    }
+
+    /// With the fallback look once a minute, only events can reflect a change within a second: a pod cgroup created
+    /// under driver and QoS directories that did not exist when the source started, the same pod removed, and a new
+    /// CPU manager checkpoint renamed into place.
+    @Test func podsAndTheCPUManagerStateAreFollowedByInotifyWithinASecond() async throws {
+        let cgroups = CgroupFS.detect()
+        let root = try TestCgroup(cgroups: cgroups)
+        defer { root.remove() }
+        let directory = NSTemporaryDirectory() + discoverRandomName()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let statePath = directory + "/cpu_manager_state"
+        try root.makeChild("kubepods/besteffort/pod12345678-0000-0000-0000-00000000000a")
+        let watcher = await DiscoveryWatcher(sources: [
+            KubernetesSource(scanRoot: root.path, cpuManagerStatePath: statePath, cgroups: cgroups, pollIntervalSeconds: 60),
+        ])
+        defer { watcher.stop() }
+        #expect(await watcher.wait { table, _ in table["pod/12345678-0000-0000-0000-00000000000a"] != nil }, "the first look")
+
+        let pod = try root.makeChild("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12345678_0000_0000_0000_00000000000b.slice")
+        #expect(await watcher.wait(timeoutSeconds: 1) { table, _ in table["pod/12345678-0000-0000-0000-00000000000b"]?.spec.tenantClass == .burstable })
+        #expect(rmdir(cgroups.directory(pod)) == 0)
+        #expect(await watcher.wait(timeoutSeconds: 1) { table, _ in table["pod/12345678-0000-0000-0000-00000000000b"] == nil })
+
+        // Foundation's atomic write renames a temporary file into place, as the kubelet does.
+        try #"{"policyName":"static","defaultCpuSet":"0","entries":{"12345678-0000-0000-0000-00000000000a":{"app":"1"}},"checksum":1}"#
+            .write(toFile: statePath, atomically: true, encoding: .utf8)
+        #expect(await watcher.wait(timeoutSeconds: 1) { table, _ in
+            table.reservedCoreIDs == [1] && table["pod/12345678-0000-0000-0000-00000000000a"]?.exclusiveCoreIDs == [1]
+        })
     }
 }
 

@@ -43,6 +43,33 @@ struct DiscoverMicroVMTests {
         #expect(!processStatus.split(separator: "\n").contains("Cpus_allowed_list:\t0"))
     }
 
+    /// With the fallback look once a minute, only events can reflect a VM within a second: its QMP socket created
+    /// (inotify on the socket's directory) and its QMP connection ending when QEMU exits.
+    @Test func aQEMUStartAndStopReachTheTableWithinASecondThroughInotifyAndQMP() async throws {
+        let cgroups = CgroupFS.detect()
+        let directory = NSTemporaryDirectory() + discoverRandomName()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socketPath = directory + "/qmp.sock"
+        let watcher = await DiscoveryWatcher(sources: [QEMUSource(qmpSocketPaths: [socketPath], cgroups: cgroups, pollIntervalSeconds: 60)])
+        defer { watcher.stop() }
+        #expect(await watcher.wait { _, warnings in warnings.contains { $0.message.contains("QEMU at \(socketPath) cannot be queried") } })
+
+        let qemu = try SpawnedProcess([
+            "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-smp", "2", "-m", "64", "-nographic", "-nodefaults",
+            "-name", "dpm-test-vm", "-qmp", "unix:\(socketPath),server,nowait",
+        ])
+        var running = true
+        defer { if running { qemu.terminate() } }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socketPath) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await watcher.wait(timeoutSeconds: 1) { table, _ in table["qemu/dpm-test-vm"]?.spec.pinnedThreadIDs.count == 2 })
+        #expect(watcher.table["qemu/dpm-test-vm"]?.processID == qemu.processID)
+
+        qemu.terminate()
+        running = false
+        #expect(await watcher.wait(timeoutSeconds: 1) { table, _ in table.tenants.isEmpty })
+    }
+
     @Test func unreachableQMPSocketIsAWarningNotAFailure() async throws {
         let missing = NSTemporaryDirectory() + discoverRandomName() + ".qmp"
         let scan = try await QEMUSource(qmpSocketPaths: [missing]).scan()
