@@ -31,7 +31,8 @@ public enum ComponentFactory {
         } else {
             do {
                 let host = try HostProbe.capacity(config: config)
-                enforcer = try EnforceApplier(host: host, stateDirectory: config.stateDirectory, shapeLinks: !config.links.isEmpty, manageMemory: config.memoryLimits)
+                enforcer = try EnforceApplier(host: host, stateDirectory: config.stateDirectory, shapeLinks: !config.links.isEmpty, manageMemory: config.memoryLimits,
+                                           soak: config.idleSoak)
             } catch {
                 telemetry.close()
                 throw .unavailable(module: "Enforce", reason: "\(error)")

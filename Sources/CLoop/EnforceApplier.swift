@@ -11,9 +11,12 @@ public final class EnforceApplier: AllocationEnforcing, @unchecked Sendable {
     private let lock = NSLock()
     /// When memory limits are not managed, their files are left as they are (not even read).
     private let manageMemory: Bool
+    /// Whether best-effort tenants soak the owned cores' idle cycles at idle priority.
+    private let soak: IdleSoakPolicy
 
-    public init(host: HostCapacity, stateDirectory: String, shapeLinks: Bool, manageMemory: Bool) throws {
+    public init(host: HostCapacity, stateDirectory: String, shapeLinks: Bool, manageMemory: Bool, soak: IdleSoakPolicy) throws {
         self.manageMemory = manageMemory
+        self.soak = soak
         let files = ControlFiles()
         let backend = try CgroupBackend.detect(files: files)
         enforcer = Enforcer(
@@ -30,7 +33,7 @@ public final class EnforceApplier: AllocationEnforcing, @unchecked Sendable {
 
     public func apply(_ allocation: Allocation, specs: [TenantSpec], host: HostCapacity) throws -> Int {
         try allocation.validate(host: host, specs: specs)
-        var targets = Enforcer.targets(allocation: allocation, specs: specs, host: host)
+        var targets = Enforcer.targets(allocation: allocation, specs: specs, host: host, soak: soak)
         if !manageMemory {
             for index in targets.indices {
                 targets[index].settings.memoryMaxBytes = nil
