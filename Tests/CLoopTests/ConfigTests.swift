@@ -23,9 +23,9 @@ import Testing
         #expect(config.tenants[1].slo.runQueueWaitP99Nanoseconds == nil)
     }
 
-    /// Best-effort tenants soak the owned cores' idle cycles unless the file turns it off.
-    @Test func idleSoakingIsOnUnlessTurnedOff() throws {
-        #expect(try ConfigParser.parse("tick: 1ms\n", file: "a.yaml").idleSoak == .ownedCores)
+    /// Best-effort tenants soak the owned cores' idle cycles only when the file turns it on.
+    @Test func idleSoakingIsOffUnlessTurnedOn() throws {
+        #expect(try ConfigParser.parse("tick: 1ms\n", file: "a.yaml").idleSoak == .off)
         #expect(try ConfigParser.parse("best_effort: {soak_owned_cores: false}\n", file: "b.yaml").idleSoak == .off)
         #expect(try ConfigParser.parse("best_effort: {soak_owned_cores: true}\n", file: "c.yaml").idleSoak == .ownedCores)
     }
