@@ -120,6 +120,7 @@ reserve: {cores: [0]}
 control_socket: $SOCKET
 state_dir: $WORK/state
 metrics_port: off
+best_effort: {soak_owned_cores: true}
 tenants:
   - {name: lc, cgroup: $PARENT/lc, class: latency-critical, slo: {runq_wait_p99: 200us}}
   - {name: burst, cgroup: $PARENT/burst, class: burstable, guaranteed: {cpu: 0.2}, cap: {cpu: 1}}

@@ -31,7 +31,9 @@ public enum ComponentFactory {
         } else {
             do {
                 let host = try HostProbe.capacity(config: config)
-                enforcer = try EnforceApplier(host: host, stateDirectory: config.stateDirectory, links: config.links, manageMemory: config.memoryLimits)
+                enforcer = try EnforceApplier(
+                    host: host, stateDirectory: config.stateDirectory, links: config.links, manageMemory: config.memoryLimits, soak: config.idleSoak
+                )
             } catch {
                 telemetry.close()
                 throw .unavailable(module: "Enforce", reason: "\(error)")

@@ -40,6 +40,10 @@ public struct AgentConfig: Sendable, Equatable {
     public var telemetry: TelemetryChoice = .auto
     /// Whether memory limits follow the forecasts (off: each tenant keeps its configured memory cap).
     public var memoryLimits = false
+    /// Whether best-effort tenants run at idle priority and soak up the idle cycles of cores that latency-critical
+    /// tenants own (`best_effort: {soak_owned_cores: …}`; off by default until measured on a quiet host, see
+    /// `Pool.IdleSoakPolicy`).
+    public var idleSoak: IdleSoakPolicy = .off
     /// Workload label of each static tenant (by name) that central groups tenants by for class priors; a tenant
     /// without one (and every discovered tenant) is labelled with its class name (`workload(of:)`).
     public var workloads: [String: String] = [:]

@@ -127,7 +127,7 @@ private struct Reader {
 
     func config(_ root: Field) throws(ConfigError) -> AgentConfig {
         let keys: Set = ["tick", "reserve", "links", "tenants", "sources", "classes", "solve", "hysteresis", "realtime", "tick_cpu",
-                         "metrics_port", "control_socket", "cgroup_root", "state_dir", "telemetry", "memory_limits", "central"]
+                         "metrics_port", "control_socket", "cgroup_root", "state_dir", "telemetry", "memory_limits", "central", "best_effort"]
         let entries = try mapping(root, allowed: keys)
         var config = AgentConfig()
         if let field = entries["tick"] {
@@ -180,6 +180,9 @@ private struct Reader {
             config.telemetry = choice
         }
         if let field = entries["memory_limits"] { config.memoryLimits = try bool(field) }
+        if let field = entries["best_effort"], let soak = try mapping(field, allowed: ["soak_owned_cores"])["soak_owned_cores"] {
+            config.idleSoak = try bool(soak) ? .ownedCores : .off
+        }
         if let field = entries["central"] { config.central = try central(field) }
         if let field = entries["tick_cpu"], let cpu = config.tickCPU, !config.reserve.coreIDs.isEmpty, !config.reserve.coreIDs.contains(cpu) {
             throw fail(field, "the tick thread must run on a housekeeping core (reserve.cores: \(config.reserve.coreIDs))")

@@ -11,11 +11,14 @@ public final class EnforceApplier: AllocationEnforcing, @unchecked Sendable {
     private let lock = NSLock()
     /// When memory limits are not managed, their files are left as they are (not even read).
     private let manageMemory: Bool
+    /// Whether best-effort tenants soak the owned cores' idle cycles at idle priority.
+    private let soak: IdleSoakPolicy
 
     /// - Parameter links: the links to shape; each gets an HTB tree at its bandwidth and the BPF classifier that
     ///   sends a tenant's packets (by its socket's cgroup) to the tenant's class. None: traffic is left alone.
-    public init(host: HostCapacity, stateDirectory: String, links: [Link], manageMemory: Bool) throws {
+    public init(host: HostCapacity, stateDirectory: String, links: [Link], manageMemory: Bool, soak: IdleSoakPolicy) throws {
         self.manageMemory = manageMemory
+        self.soak = soak
         let files = ControlFiles()
         let backend = try CgroupBackend.detect(files: files)
         var shaper: TrafficShaper?
@@ -39,7 +42,7 @@ public final class EnforceApplier: AllocationEnforcing, @unchecked Sendable {
 
     public func apply(_ allocation: Allocation, specs: [TenantSpec], host: HostCapacity) throws -> Int {
         try allocation.validate(host: host, specs: specs)
-        var targets = Enforcer.targets(allocation: allocation, specs: specs, host: host)
+        var targets = Enforcer.targets(allocation: allocation, specs: specs, host: host, soak: soak)
         if !manageMemory {
             for index in targets.indices {
                 targets[index].settings.memoryMaxBytes = nil

@@ -94,6 +94,7 @@ public struct CgroupBackend: Sendable, Equatable {
         case (.v2, .memoryHigh): "memory.high"
         case (.v1, .memoryMin): nil
         case (.v2, .memoryMin): "memory.min"
+        case (_, .cpuIdle): "cpu.idle"
         }
         return name.map { directory(of: cgroupPath, controller: knob.controller) + "/" + $0 }
     }
@@ -113,6 +114,8 @@ public struct CgroupBackend: Sendable, Equatable {
                 return String(min(262_144, max(2, Int(amount) * 1024 / 100)))
             case (.v2, .cpuWeight):
                 return String(min(10_000, max(1, Int(amount))))
+            case (_, .cpuIdle):
+                return amount != 0 ? "1" : "0"
             case (.v1, _):
                 return amount.isFinite ? String(Self.pageAligned(amount)) : "-1"
             case (.v2, _):
@@ -135,6 +138,9 @@ public struct CgroupBackend: Sendable, Equatable {
         case .cpuWeight:
             guard let raw = Double(text) else { return nil }
             return .amount(version == .v1 ? (raw * 100 / 1024).rounded() : raw)
+        case .cpuIdle:
+            guard let flag = Int(text), flag == 0 || flag == 1 else { return nil }
+            return .amount(Double(flag))
         case .memoryMax, .memoryHigh, .memoryMin:
             if text == "max" || text == "-1" { return .amount(.infinity) }
             guard let bytes = Double(text) else { return nil }

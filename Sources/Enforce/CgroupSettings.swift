@@ -11,7 +11,11 @@ public struct CgroupSettings: Sendable, Hashable, Codable {
     /// CPU time per period, in cores (`cpu.max` / `cpu.cfs_quota_us` over a 100 ms period).
     public var cpuQuotaCores: Double?
     /// Relative weight under contention, on the v2 scale 1–10000 (v1 `cpu.shares` = weight × 1024 / 100).
+    /// The kernel refuses a weight for a cgroup at idle priority: leave it nil when `cpuIdle` is true.
     public var cpuWeight: Int?
+    /// Whether the tenant runs at idle priority (`cpu.idle`, v1 and v2): the scheduler runs it only when nothing
+    /// else on a CPU wants to, and any other waking task preempts it (`Pool.IdleSoakPolicy`).
+    public var cpuIdle: Bool?
     /// Hard memory limit (`memory.max` / `memory.limit_in_bytes`).
     public var memoryMaxBytes: Double?
     /// Reclaim-first threshold (`memory.high` / `memory.soft_limit_in_bytes`).
@@ -20,13 +24,14 @@ public struct CgroupSettings: Sendable, Hashable, Codable {
     public var memoryMinBytes: Double?
 
     public init(
-        cpus: CPUSet? = nil, mems: CPUSet? = nil, cpuQuotaCores: Double? = nil, cpuWeight: Int? = nil,
+        cpus: CPUSet? = nil, mems: CPUSet? = nil, cpuQuotaCores: Double? = nil, cpuWeight: Int? = nil, cpuIdle: Bool? = nil,
         memoryMaxBytes: Double? = nil, memoryHighBytes: Double? = nil, memoryMinBytes: Double? = nil
     ) {
         self.cpus = cpus
         self.mems = mems
         self.cpuQuotaCores = cpuQuotaCores
         self.cpuWeight = cpuWeight
+        self.cpuIdle = cpuIdle
         self.memoryMaxBytes = memoryMaxBytes
         self.memoryHighBytes = memoryHighBytes
         self.memoryMinBytes = memoryMinBytes
@@ -35,7 +40,7 @@ public struct CgroupSettings: Sendable, Hashable, Codable {
 
 /// One controllable setting of a cgroup.
 public enum CgroupKnob: String, CaseIterable, Sendable, Codable {
-    case cpus, mems, cpuQuota, cpuWeight, memoryMax, memoryHigh, memoryMin
+    case cpus, mems, cpuQuota, cpuWeight, memoryMax, memoryHigh, memoryMin, cpuIdle
 
     /// The knob's position in `allCases` (an index into per-knob arrays).
     var position: Int {
@@ -47,6 +52,7 @@ public enum CgroupKnob: String, CaseIterable, Sendable, Codable {
         case .memoryMax: 4
         case .memoryHigh: 5
         case .memoryMin: 6
+        case .cpuIdle: 7
         }
     }
 
@@ -54,7 +60,7 @@ public enum CgroupKnob: String, CaseIterable, Sendable, Codable {
     var controller: String {
         switch self {
         case .cpus, .mems: "cpuset"
-        case .cpuQuota, .cpuWeight: "cpu"
+        case .cpuQuota, .cpuWeight, .cpuIdle: "cpu"
         case .memoryMax, .memoryHigh, .memoryMin: "memory"
         }
     }
@@ -78,6 +84,7 @@ extension CgroupSettings {
             case .memoryMax: memoryMaxBytes.map(KnobValue.amount)
             case .memoryHigh: memoryHighBytes.map(KnobValue.amount)
             case .memoryMin: memoryMinBytes.map(KnobValue.amount)
+            case .cpuIdle: cpuIdle.map { .amount($0 ? 1 : 0) }
             }
         }
         set {
@@ -91,6 +98,7 @@ extension CgroupSettings {
             case .memoryMax: memoryMaxBytes = amount()
             case .memoryHigh: memoryHighBytes = amount()
             case .memoryMin: memoryMinBytes = amount()
+            case .cpuIdle: cpuIdle = amount().map { $0 != 0 }
             }
         }
     }

@@ -54,27 +54,37 @@ public final class Enforcer: @unchecked Sendable {
 
     /// Applies a `Pool.Allocation`: each tenant's cpuset is its exclusive cores or else the shared pool (every
     /// online CPU no tenant owns), its memory nodes those of its CPUs, its quota its shared cores, its link ceiling
-    /// its bandwidth with its guarantee as the HTB rate.
+    /// its bandwidth with its guarantee as the HTB rate; under `soak`, best-effort tenants at idle priority also on
+    /// the owned cores (see `targets`).
     @discardableResult
-    public func apply(allocation: Allocation, specs: [TenantSpec], host: HostCapacity) throws(EnforceError) -> [PlannedChange] {
+    public func apply(allocation: Allocation, specs: [TenantSpec], host: HostCapacity, soak: IdleSoakPolicy = .off) throws(EnforceError) -> [PlannedChange] {
         do { try allocation.validate(host: host, specs: specs) } catch { throw .invalidAllocation(error) }
-        return try apply(Self.targets(allocation: allocation, specs: specs, host: host))
+        return try apply(Self.targets(allocation: allocation, specs: specs, host: host, soak: soak))
     }
 
     /// The tenant states that realize an allocation (pure).
-    public static func targets(allocation: Allocation, specs: [TenantSpec], host: HostCapacity) -> [TenantState] {
+    ///
+    /// A tenant that `soak` puts at idle priority gets `cpu.idle = 1`, no weight (the kernel refuses one at idle
+    /// priority), a cpuset of the shared pool plus the cores it soaks (`Allocation.idleSoakCoreIDs`), and a quota of
+    /// its pool share plus one core per soaked core, so that the quota never stops it from using what the owners
+    /// leave idle. Under `.off` the idle knob is not managed at all (kernels before 5.15 have no `cpu.idle`); under
+    /// `.ownedCores` every tenant's is, so a tenant that leaves the best-effort class leaves idle priority too.
+    public static func targets(allocation: Allocation, specs: [TenantSpec], host: HostCapacity, soak: IdleSoakPolicy = .off) -> [TenantState] {
         let owned = CPUSet(allocation.tenants.values.flatMap(\.exclusiveCoreIDs))
         let sharedPool = CPUSet(host.cores.map(\.id)).subtracting(owned)
         let nodeOfCPU = Dictionary(host.cores.map { ($0.id, $0.numaNode) }, uniquingKeysWith: { a, _ in a })
         return specs.compactMap { spec in
             guard let given = allocation.tenants[spec.name] else { return nil }
             let exclusive = !given.exclusiveCoreIDs.isEmpty
-            let cpus = exclusive ? CPUSet(given.exclusiveCoreIDs) : sharedPool
+            let idle = !exclusive && soak.runsAtIdlePriority(spec.tenantClass)
+            let soaked = idle ? CPUSet(allocation.idleSoakCoreIDs(for: spec.tenantClass, policy: soak)) : CPUSet()
+            let cpus = exclusive ? CPUSet(given.exclusiveCoreIDs) : sharedPool.union(soaked)
             var settings = CgroupSettings(
                 cpus: cpus,
                 mems: CPUSet(cpus.members.compactMap { nodeOfCPU[$0] }),
-                cpuQuotaCores: exclusive ? .infinity : max(given.sharedCpuCores, 0.01),
-                cpuWeight: given.cpuWeight,
+                cpuQuotaCores: exclusive ? .infinity : max(given.sharedCpuCores, 0.01) + Double(soaked.count),
+                cpuWeight: idle ? nil : given.cpuWeight,
+                cpuIdle: soak == .off ? nil : idle,
                 memoryMaxBytes: given.memoryMaxBytes,
                 memoryHighBytes: given.memoryHighBytes,
                 memoryMinBytes: given.memoryMinBytes

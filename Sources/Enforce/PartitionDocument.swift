@@ -7,10 +7,11 @@ import Yams
 /// JSON or YAML (JSON is read through the same YAML parser, so both report lines). Keys that are absent leave the
 /// setting as it is. Shape:
 /// `{"tenants": [{"cgroup": "pods/lc", "cores": [1], "cpu_quota_cores": 0.2, "cpu_weight": 100,
-///   "memory_max_bytes": 209715200, "memory_high_bytes": 167772160, "memory_min_bytes": 0, "mems": [0],
+///   "memory_max_bytes": 209715200, "memory_high_bytes": 167772160, "memory_min_bytes": 0, "mems": [0], "cpu_idle": false,
 ///   "bandwidth_bps": {"eth0": 50000000}, "name": "lc", "threads": [1234],
 ///   "guaranteed": {"cpu_cores": 0.1, "memory_bytes": 104857600, "bandwidth_bps": 10000000}}]}`.
-/// A tenant with `cores` owns them exclusively. At the top level, `"ingress_bps": {"eth0": 100000000}` shapes all
+/// A tenant with `cores` owns them exclusively; one with `cpu_idle: true` runs at idle priority and may share them.
+/// At the top level, `"ingress_bps": {"eth0": 100000000}` shapes all
 /// that a link receives (per link, not per tenant; see `Enforcer.shapeIngress`).
 public enum PartitionDocument {
     /// What a document asks for: the tenants, and the links whose received traffic is shaped as a whole.
@@ -116,7 +117,7 @@ public enum PartitionDocument {
             guard let mapping = node.mapping else { throw error(node, field, "must be a mapping") }
             try onlyKeys(mapping, [
                 "name", "cgroup", "cores", "mems", "cpu_quota_cores", "cpu_weight", "memory_max_bytes", "memory_high_bytes",
-                "memory_min_bytes", "bandwidth_bps", "threads", "guaranteed",
+                "memory_min_bytes", "bandwidth_bps", "threads", "guaranteed", "cpu_idle",
             ], field: field)
             guard let cgroup = mapping["cgroup"]?.string, !cgroup.isEmpty, !cgroup.split(separator: "/").contains("..") else {
                 throw error(mapping["cgroup"] ?? node, "\(field).cgroup", "a cgroup path relative to the cgroup root is required")
@@ -134,6 +135,13 @@ public enum PartitionDocument {
                 let value = try number(weight, "\(field).cpu_weight", minimum: 1)
                 if value > 10_000 || value != value.rounded() { throw error(weight, "\(field).cpu_weight", "must be an integer from 1 to 10000") }
                 tenant.settings.cpuWeight = Int(value)
+            }
+            if let idle = mapping["cpu_idle"] {
+                switch idle.scalar?.string {
+                case "true": tenant.settings.cpuIdle = true
+                case "false": tenant.settings.cpuIdle = false
+                default: throw error(idle, "\(field).cpu_idle", "must be true or false")
+                }
             }
             if let bytes = mapping["memory_max_bytes"] { tenant.settings.memoryMaxBytes = try number(bytes, "\(field).memory_max_bytes", minimum: 4096) }
             if let bytes = mapping["memory_high_bytes"] { tenant.settings.memoryHighBytes = try number(bytes, "\(field).memory_high_bytes") }

@@ -9,7 +9,8 @@ public struct PartitionState: Sendable {
     public private(set) var tenants: [TenantState] = []
     private(set) var index: [String: Int] = [:]
     let limits: PartitionLimits
-    /// How many exclusive and shared tenants have each CPU (by number) in their cpuset.
+    /// How many exclusive and shared tenants have each CPU (by number) in their cpuset. Tenants at idle priority
+    /// are not counted: they may share any CPU, exclusive ones included (`Pool.IdleSoakPolicy`).
     private var exclusiveUsers: [Int]
     private var sharedUsers: [Int]
     private var cpuClaimCores = 0.0
@@ -95,12 +96,10 @@ public struct PartitionState: Sendable {
 
     private mutating func account(_ slot: Int, sign: Int) {
         let exclusive = tenants[slot].exclusive
-        if let cpus = tenants[slot].settings.cpus {
-            for cpu in cpus.members { count(cpu: cpu, exclusive: exclusive, sign: sign) }
-        } else {
-            for cpu in limits.onlineCPUs.members { count(cpu: cpu, exclusive: exclusive, sign: sign) }
+        if !Self.isIdle(tenants[slot].settings, exclusive: exclusive) {
+            for cpu in (tenants[slot].settings.cpus ?? limits.onlineCPUs).members { count(cpu: cpu, exclusive: exclusive, sign: sign) }
         }
-        cpuClaimCores += Double(sign) * TenantState.cpuClaimCores(tenants[slot].settings, exclusive: exclusive, onlineCount: limits.onlineCPUs.count)
+        cpuClaimCores += Double(sign) * tenants[slot].cpuClaimCores(onlineCount: limits.onlineCPUs.count)
         if let bytes = tenants[slot].settings.memoryMaxBytes, bytes.isFinite { memoryBytes += Double(sign) * bytes }
         for (link, rate) in tenants[slot].bandwidthBitsPerSecond where rate.isFinite {
             linkBitsPerSecond[link, default: 0] += Double(sign) * rate
@@ -118,6 +117,11 @@ public struct PartitionState: Sendable {
 
     private func users(of cpu: Int) -> (exclusive: Int, shared: Int) {
         cpu < exclusiveUsers.count ? (exclusiveUsers[cpu], sharedUsers[cpu]) : (0, 0)
+    }
+
+    /// A shared tenant at idle priority: it may run on any CPU, since every other tenant there preempts it.
+    static func isIdle(_ settings: CgroupSettings, exclusive: Bool) -> Bool {
+        !exclusive && settings.cpuIdle == true
     }
 
     /// Every way the current state breaks capacity, exclusivity or a guarantee (empty when it is valid).
@@ -170,6 +174,10 @@ public struct PartitionState: Sendable {
     /// Applies a change in place if it makes nothing worse: no CPU given while another tenant holds it against the
     /// exclusivity rule, no total raised above capacity, no tenant lowered below its guarantee. Returns the change
     /// that undoes it (the value it replaced), nil when it is not safe now.
+    ///
+    /// Exclusivity: an exclusive tenant's CPUs hold no other tenant but those at idle priority. So a tenant at idle
+    /// priority may take any CPU, an exclusive tenant may take a CPU that only idle tenants share, and a tenant
+    /// leaves idle priority only once its cpuset holds no exclusive tenant's CPU (its cpuset shrinks first).
     mutating func applyIfSafe(_ change: PlannedChange, at slot: Int) -> PlannedChange? {
         let tolerance = 1e-9
         func worse(_ old: Double, _ new: Double, _ floor: Double) -> Bool { new < floor * (1 - tolerance) && new < old }
@@ -183,9 +191,13 @@ public struct PartitionState: Sendable {
             let old = tenants[slot].settings[knob]
             var after = tenants[slot].settings
             after[knob] = value
-            if knob == .cpus {
-                // Exclusivity: every CPU newly in the cpuset must be free of conflicting users.
-                let oldCPUs = tenants[slot].settings.cpus ?? online
+            let idleBefore = Self.isIdle(tenants[slot].settings, exclusive: exclusive), idleAfter = Self.isIdle(after, exclusive: exclusive)
+            // The kernel refuses a weight for a cgroup at idle priority (EINVAL): it waits until the tenant leaves it.
+            if knob == .cpuWeight && tenants[slot].settings.cpuIdle == true { return nil }
+            if !idleAfter && (knob == .cpus || idleBefore) {
+                // Exclusivity: every CPU newly counted in the cpuset (all of them when leaving idle priority) must be
+                // free of conflicting users.
+                let oldCPUs = idleBefore ? CPUSet() : tenants[slot].settings.cpus ?? online
                 for cpu in (after.cpus ?? online).members where !oldCPUs.contains(cpu) {
                     let (exclusiveOthers, sharedOthers) = users(of: cpu)
                     if exclusive ? exclusiveOthers + sharedOthers > 0 : exclusiveOthers > 0 { return nil }
@@ -193,8 +205,8 @@ public struct PartitionState: Sendable {
             }
             // Capacity: a total may rise only while it stays within capacity; a guarantee may be undercut only by
             // a step that does not lower the amount further.
-            let claimBefore = TenantState.cpuClaimCores(tenants[slot].settings, exclusive: exclusive, onlineCount: online.count)
-            let claimAfter = TenantState.cpuClaimCores(after, exclusive: exclusive, onlineCount: online.count)
+            let claimBefore = TenantState.cpuClaimCores(tenants[slot].settings, exclusive: exclusive, guaranteedCores: guaranteed.cpuCores, onlineCount: online.count)
+            let claimAfter = TenantState.cpuClaimCores(after, exclusive: exclusive, guaranteedCores: guaranteed.cpuCores, onlineCount: online.count)
             if claimAfter - claimBefore > tolerance, cpuClaimCores + claimAfter - claimBefore > Double(online.count) + tolerance { return nil }
             if worse(claimBefore, claimAfter, guaranteed.cpuCores) { return nil }
             if knob == .memoryMax {

@@ -35,15 +35,21 @@ public struct TenantState: Sendable, Hashable, Codable {
         self.guaranteed = guaranteed
     }
 
-    /// The CPU the tenant may use, in cores: its CPUs if exclusive, else its quota bounded by its cpuset.
+    /// The CPU the tenant claims of the host's capacity, in cores: its CPUs if exclusive, else its quota bounded by
+    /// its cpuset; at idle priority no more than its guarantee.
+    ///
+    /// A tenant at idle priority (`cpu.idle`) runs only on cycles no other tenant wants: what it may use beyond its
+    /// guarantee (the idle time of cores others own, what the pool's tenants leave) is taken from nobody, so it is
+    /// no claim on capacity. Its guarantee is, and other tenants' quotas leave room for it.
     public func cpuClaimCores(onlineCount: Int) -> Double {
-        Self.cpuClaimCores(settings, exclusive: exclusive, onlineCount: onlineCount)
+        Self.cpuClaimCores(settings, exclusive: exclusive, guaranteedCores: guaranteed.cpuCores, onlineCount: onlineCount)
     }
 
-    static func cpuClaimCores(_ settings: CgroupSettings, exclusive: Bool, onlineCount: Int) -> Double {
+    static func cpuClaimCores(_ settings: CgroupSettings, exclusive: Bool, guaranteedCores: Double, onlineCount: Int) -> Double {
         let cpuCount = Double(settings.cpus?.count ?? onlineCount)
         if exclusive { return cpuCount }
-        return min(settings.cpuQuotaCores ?? .infinity, cpuCount)
+        let usable = min(settings.cpuQuotaCores ?? .infinity, cpuCount)
+        return settings.cpuIdle == true ? min(guaranteedCores, usable) : usable
     }
 }
 

@@ -23,6 +23,13 @@ import Testing
         #expect(config.tenants[1].slo.runQueueWaitP99Nanoseconds == nil)
     }
 
+    /// Best-effort tenants soak the owned cores' idle cycles only when the file turns it on.
+    @Test func idleSoakingIsOffUnlessTurnedOn() throws {
+        #expect(try ConfigParser.parse("tick: 1ms\n", file: "a.yaml").idleSoak == .off)
+        #expect(try ConfigParser.parse("best_effort: {soak_owned_cores: false}\n", file: "b.yaml").idleSoak == .off)
+        #expect(try ConfigParser.parse("best_effort: {soak_owned_cores: true}\n", file: "c.yaml").idleSoak == .ownedCores)
+    }
+
     @Test func theDeployExampleParses() throws {
         let config = try ConfigParser.load(path: #filePath.replacingOccurrences(of: "Tests/CLoopTests/ConfigTests.swift", with: "deploy/dpm.yaml"))
         #expect(!config.tenants.isEmpty)
@@ -79,6 +86,8 @@ import Testing
         ("central:\n  url: http://c:1\n  token_file: /t\n  prior_refresh: 10ms\n", 4, "central.prior_refresh"),
         ("central:\n  url: http://c:1\n  token_file: /t\n  spool: /s\n", 4, "central.spool"),
         ("tenants:\n  - {name: a, cgroup: a, class: burstable,\n     workload: [web]}\n", 3, "tenants[0].workload"),
+        ("best_effort:\n  soak_owned_cores: maybe\n", 2, "best_effort.soak_owned_cores"),
+        ("best_effort: {soak: true}\n", 1, "best_effort.soak"),
     ])
     func badFilesNameFileLineAndField(text: String, line: Int, field: String) {
         do {

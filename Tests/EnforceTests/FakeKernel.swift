@@ -105,6 +105,7 @@ final class FakeKernel: KernelCalls {
             files["\(cpu)/cpu.cfs_quota_us"] = "-1"
             files["\(cpu)/cpu.cfs_period_us"] = "100000"
             files["\(cpu)/cpu.shares"] = "1024"
+            files["\(cpu)/cpu.idle"] = "0"
             files["\(memory)/cgroup.procs"] = ""
             files["\(memory)/memory.limit_in_bytes"] = "9223372036854771712"
             files["\(memory)/memory.soft_limit_in_bytes"] = "9223372036854771712"

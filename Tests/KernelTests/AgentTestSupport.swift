@@ -200,7 +200,7 @@ func controlFiles(_ cgroups: AgentTestCgroups) -> [String: String] {
     var files: [String: String] = [:]
     for name in cgroups.names {
         for (hierarchy, file) in [("cpuset", "cpuset.cpus"), ("cpuset", "cpuset.mems"), ("cpu", "cpu.cfs_quota_us"), ("cpu", "cpu.cfs_period_us"),
-                                  ("cpu", "cpu.shares"), ("memory", "memory.limit_in_bytes"), ("memory", "memory.soft_limit_in_bytes")] {
+                                  ("cpu", "cpu.shares"), ("cpu", "cpu.idle"), ("memory", "memory.limit_in_bytes"), ("memory", "memory.soft_limit_in_bytes")] {
             let path = "\(cgroups.directory(name, hierarchy: hierarchy))/\(file)"
             if let value = try? read(path) { files[path] = value }
         }
