@@ -7,7 +7,9 @@
 #      idle and under `stress-ng --cpu N`, and solves per second;
 #   3. reaction: tenant t01 is burstable with a guarantee of 0.1 core and a cap of 1 core, and idle, so the solver
 #      gives it its guarantee; in this phase the 8 spinning tenants are best-effort, so a spinner in t01 gets CPU
-#      (its weight beats theirs), shows demand and must raise its allocation toward the cap. (The earlier probe, an
+#      (its weight beats theirs) and raises its allocation toward the cap once its forecast passes the guarantee.
+#      Caveat measured 2026-11-30 under load 10-60: the spinner is held to its 0.1-core quota (and got 0.03-0.05
+#      cores beside the load), so its forecast stayed under its guarantee and no trial reacted. (The earlier probe, an
 #      idle best-effort tenant beside 8 latency-critical spinners, gets quota 0 and weight 1: its spinner measured
 #      5e-5 cores over 0.5 s, so its forecast and allocation legitimately never moved.) A stopped spinner in t01 is
 #      continued at T0 (bash's $EPOCHREALTIME just before `kill -CONT`); the reaction is the time until the tick
