@@ -404,7 +404,7 @@ public final class Agent: @unchecked Sendable {
                   let spec = currentTable()?.specs.first(where: { $0.name == name }) else {
                 return ControlProtocol.encodeError("no tenant named '\(request.tenant ?? "")'; tenants: \(report.tenants.map(\.name).joined(separator: ", "))")
             }
-            let explain = ExplainReport.make(tenant: tenant, spec: spec, history: loop.history.recent(), nowNanoseconds: dpm_monotonic_ns())
+            let explain = ExplainReport.make(tenant: tenant, spec: spec, history: loop.history.recent())
             return (try? encoder.encode(explain)) ?? ControlProtocol.encodeError("cannot encode the explanation")
         default:
             return ControlProtocol.encodeError("unknown command '\(request.command)'; expected status or explain")

@@ -10,8 +10,9 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
     public let sourceName: String
     private let probes: TelemetryProbes
     private var totals = TelemetryTotals()
-    /// BPFLoader's slot for each agent slot, −1 when not watched.
-    private var probeSlot: [Int]
+    /// BPFLoader's slot for each agent slot, −1 when not watched (a fixed buffer: the drain reads it for every
+    /// slot on every tick, with no exclusivity check or copy).
+    private let probeSlot: UnsafeMutableBufferPointer<Int>
     /// v2 hierarchy root: `<root>/unified` on a hybrid host, the root itself on a pure v2 host.
     private let unifiedRoot: String
     private var drains: UInt64 = 0
@@ -20,9 +21,14 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
     public init(cgroupRoot: String, capacity: Int) throws {
         probes = try TelemetryProbes()
         sourceName = "bpf (\(probes.flavour.rawValue))"
-        probeSlot = Array(repeating: -1, count: capacity)
+        probeSlot = .allocate(capacity: capacity)
+        probeSlot.initialize(repeating: -1)
         let hybrid = access("\(cgroupRoot)/unified/cgroup.procs", F_OK) == 0
         unifiedRoot = hybrid ? "\(cgroupRoot)/unified" : cgroupRoot
+    }
+
+    deinit {
+        probeSlot.deallocate()
     }
 
     public func attach(slot: Int, cgroupPath: String) throws {
@@ -41,22 +47,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
     public func drain(into frame: TelemetryFrame, nowNanoseconds: UInt64) {
         frame.measuresRunQueueWait = true
         probes.drain(into: &totals)
-        for slot in 0..<probeSlot.count where probeSlot[slot] >= 0 {
-            let source = probeSlot[slot]
-            frame.cpuNanoseconds[slot] = totals[source].cpuNanoseconds
-            do {
-                // The slice shares the totals' storage: it must be gone before `reset` writes there, or that write
-                // copies every slot's histogram (measured: 60% of a 64-tenant tick).
-                let histogram = totals.runQueueWaitHistogram(slot: source)
-                let base = slot * TelemetryFrame.waitBucketCount
-                var bucket = 0
-                for count in histogram where bucket < TelemetryFrame.waitBucketCount {
-                    frame.waitBuckets[base + bucket] = count
-                    bucket += 1
-                }
-            }
-            totals.reset(slot: source)
-        }
+        Self.move(&totals, into: frame, probeSlot: probeSlot)
         // The drop counter is a per-CPU map lookup: read it once a second, not every tick.
         drains &+= 1
         if drains % 1000 == 0, let dropped = try? probes.droppedRecords() {
@@ -64,6 +55,31 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
             droppedSeen = dropped
         } else {
             frame.droppedRecords = 0
+        }
+    }
+
+    /// Moves each watched slot's sums into the frame and zeroes them: one exclusive access to the totals for the
+    /// whole pass (as a class property, each access would be checked at run time).
+    private static func move(_ totals: inout TelemetryTotals, into frame: TelemetryFrame, probeSlot: UnsafeMutableBufferPointer<Int>) {
+        for slot in probeSlot.indices where probeSlot[slot] >= 0 {
+            let source = probeSlot[slot]
+            frame.clear(slot: slot)
+            // The loop reads only CPU time and waits: a slot with neither since the last drain (a sleeping tenant)
+            // is skipped; the counters the loop does not read keep adding up until the slot is next reset.
+            let counts = totals[source]
+            guard counts.cpuNanoseconds != 0 || counts.runQueueWaits != 0 else { continue }
+            frame.cpuNanoseconds[slot] = counts.cpuNanoseconds
+            do {
+                // The slice shares the totals' storage: it must be gone before `reset` writes there, or that write
+                // copies every slot's histogram (measured: 60% of a 64-tenant tick).
+                let histogram = totals.runQueueWaitHistogram(slot: source)
+                var bucket = 0
+                for count in histogram where bucket < TelemetryFrame.waitBucketCount {
+                    if count != 0 { frame.setWaits(count, slot: slot, bucket: bucket) }
+                    bucket += 1
+                }
+            }
+            totals.reset(slot: source)
         }
     }
 

@@ -19,8 +19,9 @@ public struct AgentConfig: Sendable, Equatable {
     public var classObjectives: [TenantClass: ServiceLevelObjective] = [:]
     /// When the solver runs.
     public var solvePolicy: SolvePolicy = .onChange(relativeThreshold: 0.1)
-    /// Least time between two solves that a moving forecast triggers (a table change or a missed objective
-    /// solves at once); bounds the solver's share of the tick when forecasts are noisy.
+    /// Solves that moving forecasts trigger are held to one per this interval on average, in bursts of up to four
+    /// (a table change or a missed objective solves at once): bounds the solver's share of the tick when forecasts
+    /// are noisy, yet lets a rise that shows over two or three ticks solve on each of them.
     public var solveMinimumIntervalNanoseconds: UInt64 = 5_000_000
     /// How big and how old a change must be before it is applied.
     public var hysteresis = Hysteresis()
@@ -99,8 +100,9 @@ public struct AgentConfig: Sendable, Equatable {
     public enum SolvePolicy: Sendable, Equatable {
         /// Every tick.
         case everyTick
-        /// When any tenant's forecast (at its quantile) moved by more than this fraction since the last solve, or
-        /// a tenant's measured run-queue wait crossed its SLO.
+        /// When any tenant's forecast (at its quantile) moved by more than this fraction, by more than its own
+        /// noise band and by more than `Hysteresis.cpuCores` since the last solve (`Damping.forecastMoved`), or a
+        /// tenant's measured run-queue wait crossed its SLO.
         case onChange(relativeThreshold: Double)
     }
 
@@ -111,7 +113,8 @@ public struct AgentConfig: Sendable, Equatable {
         /// A tenant's memory limit changes only when it moves by at least this fraction.
         public var memoryFraction: Double = 0.05
         /// A tenant whose allocation was just changed is not changed again (downwards) for this long; growth is
-        /// never held back.
+        /// never held back. Solves also size each tenant for its highest forecast over (half to all of) this span,
+        /// so a fall in demand reaches the solver once it has lasted, a rise at once.
         public var shrinkHoldNanoseconds: UInt64 = 100_000_000
         public init() {}
     }

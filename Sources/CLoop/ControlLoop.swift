@@ -8,6 +8,15 @@ import Pool
 ///   solve) it does not allocate: every per-tenant buffer is preallocated for `capacity` slots. A solve builds an
 ///   `Allocation` and a `SolveRecord`, which do allocate; solves happen only when a forecast moved past the
 ///   threshold, an objective was missed or the table changed.
+///
+/// What a steady tick costs per slot: a slot with no waits skips its wait window (the window is kept at a growing
+/// scale, so its uniform decay costs nothing per slot), and a slot quiescent for a second (no CPU, no waits, no
+/// memory reading) skips its forecaster too: it costs a few loads and stores.
+///
+/// Each tenant is sized for the peak of its forecast over the last shrink hold (between half and all of it): a
+/// rise reaches the solver on the tick it is forecast, a fall only once it has lasted. A tenant whose 1 ms usage
+/// flips between 0 and 1 core as the scheduler time-slices it therefore keeps one demand instead of triggering a
+/// solve every few ticks, and the solver never shrinks it on a tick that happened to catch it descheduled.
 public final class ControlLoop: @unchecked Sendable {
     public let capacity: Int
     public let snapshot: SnapshotBuffer
@@ -21,10 +30,28 @@ public final class ControlLoop: @unchecked Sendable {
     private let enforcer: any AllocationEnforcing
 
     private let frame: TelemetryFrame
-    /// Decayed run-queue wait buckets per slot (slot-major), the window the wait quantiles are read from.
+    /// Run-queue wait buckets per slot (slot-major), the window the wait quantiles are read from, stored multiplied
+    /// by `waitScale`: the window decays by `waitDecay` per tick, which is the same as adding each tick's waits at
+    /// a scale that grows by 1/`waitDecay` per tick. A uniform decay moves no quantile, so a slot's quantiles are
+    /// recomputed only on ticks that brought it waits.
     private let waitWindow: UnsafeMutableBufferPointer<Double>
-    /// CPU forecast (at quantile) that each slot had at the last solve.
+    /// Each slot's window total, at `waitScale`.
+    private let waitTotal: UnsafeMutableBufferPointer<Double>
+    private var waitScale = 1.0
+    /// Each slot's run-queue wait objective, p99 in nanoseconds (infinity: none), copied from its spec at adoption
+    /// so the tick does not copy specs.
+    private let waitObjective: UnsafeMutableBufferPointer<Double>
+    /// CPU forecast (at quantile, held at its peak) that each slot had at the last solve.
     private let lastSolvedCpu: UnsafeMutableBufferPointer<Double>
+    /// Each slot's last demand from the forecaster (with this tick's measured wait).
+    private let slotDemand: UnsafeMutableBufferPointer<TenantDemand>
+    /// Consecutive ticks each slot measured nothing (no CPU, no waits, no memory reading), saturating.
+    private let quietTicks: UnsafeMutableBufferPointer<UInt32>
+    /// Highest CPU forecast (by its value at quantile) of each slot in the current and the previous half of the
+    /// shrink hold; the demand the solver sees is the higher of the two.
+    private let peakCurrent: UnsafeMutableBufferPointer<Forecast>
+    private let peakPrevious: UnsafeMutableBufferPointer<Forecast>
+    private var peakWindowStartNanoseconds: UInt64 = 0
     private let views: UnsafeMutableBufferPointer<TenantView>
     private var loopView = LoopView()
 
@@ -35,9 +62,22 @@ public final class ControlLoop: @unchecked Sendable {
     private var previousTickNanoseconds: UInt64 = 0
     /// When the loop last solved; a missed objective triggers a solve at most once per hysteresis hold.
     private var lastSolveNanoseconds: UInt64 = 0
+    /// When the shrink the last solve held back may apply: the loop solves again then (nil: none held).
+    private var shrinkHeldUntilNanoseconds: UInt64?
+    /// Solves that moving forecasts may trigger now: a bucket that fills by one per `solveMinimumInterval` up to
+    /// `solveBurst`; every solve takes one.
+    private var solveTokens = 0.0
+    private var solveTokensAtNanoseconds: UInt64 = 0
+    private let solveBurst = 4.0
 
     /// Per tick, the weight the wait window keeps of its past (a window of about 200 ticks).
     private let waitDecay = 0.995
+    /// The wait scale is folded back into the window (every ~70 s at a 1 ms tick) before it nears overflow.
+    private let waitScaleLimit = 1e150
+    /// After this many ticks of measuring nothing (one second), a slot's forecaster is not fed again until the
+    /// slot measures something: by then its forecast has settled at the slot's idle floor, and Predict takes the
+    /// gap to the next observation as missed steps.
+    private let quiescentAfterTicks: UInt32
 
     public init(
         config: AgentConfig, capacity: Int, telemetry: any TelemetrySource, forecaster: any DemandForecaster,
@@ -48,19 +88,38 @@ public final class ControlLoop: @unchecked Sendable {
         self.telemetry = telemetry
         self.forecaster = forecaster
         self.enforcer = enforcer
+        quiescentAfterTicks = UInt32(clamping: 1_000_000_000 / max(config.tickNanoseconds, 1))
         snapshot = SnapshotBuffer(capacity: capacity)
         frame = TelemetryFrame(capacity: capacity)
         waitWindow = .allocate(capacity: capacity * TelemetryFrame.waitBucketCount)
         waitWindow.initialize(repeating: 0)
+        waitTotal = .allocate(capacity: capacity)
+        waitTotal.initialize(repeating: 0)
+        waitObjective = .allocate(capacity: capacity)
+        waitObjective.initialize(repeating: .infinity)
         lastSolvedCpu = .allocate(capacity: capacity)
         lastSolvedCpu.initialize(repeating: 0)
+        slotDemand = .allocate(capacity: capacity)
+        slotDemand.initialize(repeating: TenantDemand())
+        quietTicks = .allocate(capacity: capacity)
+        quietTicks.initialize(repeating: 0)
+        peakCurrent = .allocate(capacity: capacity)
+        peakCurrent.initialize(repeating: .zero)
+        peakPrevious = .allocate(capacity: capacity)
+        peakPrevious.initialize(repeating: .zero)
         views = .allocate(capacity: capacity)
         views.initialize(repeating: TenantView())
     }
 
     deinit {
         waitWindow.deallocate()
+        waitTotal.deallocate()
+        waitObjective.deallocate()
         lastSolvedCpu.deallocate()
+        slotDemand.deallocate()
+        quietTicks.deallocate()
+        peakCurrent.deallocate()
+        peakPrevious.deallocate()
         views.deallocate()
     }
 
@@ -70,10 +129,10 @@ public final class ControlLoop: @unchecked Sendable {
     /// Runs one tick at `nowNanoseconds` (CLOCK_MONOTONIC).
     public func tick(nowNanoseconds: UInt64) {
         let start = dpm_monotonic_ns()
-        var reason: SolveReason? = config.solvePolicy == .everyTick ? .everyTick : nil
+        var cause: SolveRecord.Cause? = config.solvePolicy == .everyTick ? .everyTick : nil
         if let next = tables.take() {
             adopt(next)
-            reason = .tableChanged
+            cause = .tableChanged(generation: next.generation)
         }
         let elapsed = previousTickNanoseconds == 0 ? config.tickNanoseconds : max(nowNanoseconds - previousTickNanoseconds, 1)
         previousTickNanoseconds = nowNanoseconds
@@ -82,30 +141,47 @@ public final class ControlLoop: @unchecked Sendable {
         let drained = dpm_monotonic_ns()
         histograms.drain.record(drained - start)
 
+        waitScale /= waitDecay
+        if waitScale > waitScaleLimit { renormaliseWaitWindow() }
+        let rotatePeaks = nowNanoseconds &- peakWindowStartNanoseconds >= config.hysteresis.shrinkHoldNanoseconds / 2
+        if rotatePeaks { peakWindowStartNanoseconds = nowNanoseconds }
+        refillSolveTokens(nowNanoseconds: nowNanoseconds)
+        // Read once: every access to a stored property of this class is checked for exclusivity at run time.
+        let scale = waitScale
+        let mayTriggerSolve = solveTokens >= 1
+
         if let table {
             for index in 0..<table.specs.count {
                 let slot = table.slots[index]
-                let demand = fold(slot: slot, spec: table.specs[index], elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds)
-                table.demands[index] = demand
-                if reason == nil {
+                if rotatePeaks {
+                    peakPrevious[slot] = peakCurrent[slot]
+                    peakCurrent[slot] = .zero
+                }
+                fold(slot: slot, waitScale: scale, elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds)
+                if slotDemand[slot].cpuCores.atQuantile > peakCurrent[slot].atQuantile { peakCurrent[slot] = slotDemand[slot].cpuCores }
+                if cause == nil {
+                    let demand = heldDemand(slot: slot)
                     if views[slot].vanished {
                         continue
-                    } else if let objective = table.specs[index].slo.runQueueWaitP99Nanoseconds,
-                              let measured = demand.measuredRunQueueWaitP99Nanoseconds, measured > objective,
+                    } else if let measured = demand.measuredRunQueueWaitP99Nanoseconds, measured > waitObjective[slot],
                               nowNanoseconds >= lastSolveNanoseconds + config.hysteresis.shrinkHoldNanoseconds {
-                        reason = .objectiveMissed(index)
+                        cause = .objectiveMissed(tenant: table.specs[index].name, runQueueWaitP99Nanoseconds: measured)
                     } else if case let .onChange(threshold) = config.solvePolicy,
-                              nowNanoseconds >= lastSolveNanoseconds + config.solveMinimumIntervalNanoseconds,
-                              Damping.forecastMoved(lastSolved: lastSolvedCpu[slot], now: demand.cpuCores.atQuantile, relativeThreshold: threshold) {
-                        reason = .forecastMoved(index)
+                              mayTriggerSolve,
+                              Damping.forecastMoved(
+                                  lastSolved: lastSolvedCpu[slot], now: demand.cpuCores.atQuantile,
+                                  minimumMove: max(demand.cpuCores.atQuantile - demand.cpuCores.expected, config.hysteresis.cpuCores),
+                                  relativeThreshold: threshold) {
+                        cause = .forecastMoved(tenant: table.specs[index].name, toCpuCores: demand.cpuCores.atQuantile, lastSolvedCpuCores: lastSolvedCpu[slot])
                     }
                 }
             }
         }
+        if cause == nil, let heldUntil = shrinkHeldUntilNanoseconds, nowNanoseconds >= heldUntil { cause = .shrinkHoldEnded }
         let predicted = dpm_monotonic_ns()
         histograms.foldAndPredict.record(predicted - drained)
 
-        if let reason, let table { solveAndEnforce(table: table, reason: reason, nowNanoseconds: nowNanoseconds) }
+        if let cause, let table { solveAndEnforce(table: table, cause: cause, nowNanoseconds: nowNanoseconds) }
         let enforced = dpm_monotonic_ns()
 
         loopView.ticks &+= 1
@@ -122,12 +198,6 @@ public final class ControlLoop: @unchecked Sendable {
 
     // MARK: Stages
 
-    private enum SolveReason {
-        case everyTick, tableChanged
-        case forecastMoved(Int)
-        case objectiveMissed(Int)
-    }
-
     private func adopt(_ next: TenantTable) {
         let kept = Set(next.slots)
         if let old = table {
@@ -138,9 +208,18 @@ public final class ControlLoop: @unchecked Sendable {
             views[slot] = TenantView()
             views[slot].slot = Int32(slot)
             lastSolvedCpu[slot] = 0
+            slotDemand[slot] = TenantDemand()
+            peakCurrent[slot] = .zero
+            peakPrevious[slot] = .zero
+            waitTotal[slot] = 0
             for bucket in 0..<TelemetryFrame.waitBucketCount { waitWindow[slot * TelemetryFrame.waitBucketCount + bucket] = 0 }
         }
-        for index in next.slots.indices { forecaster.adopt(cpuPrior: next.cpuPriors[index], slot: next.slots[index]) }
+        for index in next.slots.indices {
+            forecaster.adopt(cpuPrior: next.cpuPriors[index], slot: next.slots[index])
+            // A model rebuilt with a new prior must see observations again, even of an idle tenant.
+            quietTicks[next.slots[index]] = 0
+            waitObjective[next.slots[index]] = next.specs[index].slo.runQueueWaitP99Nanoseconds ?? .infinity
+        }
         // A retired tenant's change time goes with it: kept, the map grows by one entry per tenant ever served and a
         // newcomer of the same name inherits the old tenant's shrink hold.
         if !lastChange.isEmpty {
@@ -152,84 +231,136 @@ public final class ControlLoop: @unchecked Sendable {
         loopView.tenantCount = Int32(next.specs.count)
     }
 
-    /// Folds one slot's telemetry into its view and asks the forecaster for its demand.
+    /// Folds one slot's telemetry into its view and, unless the slot is quiescent, asks the forecaster for its
+    /// demand (left in `slotDemand[slot]`).
     @inline(__always)
-    private func fold(slot: Int, spec: TenantSpec, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64) -> TenantDemand {
+    private func fold(slot: Int, waitScale: Double, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64) {
         let cpu = frame.cpuNanoseconds[slot]
+        let waitMask = frame.waitBucketMasks[slot]
         views[slot].cpuNanosecondsTotal &+= cpu
         views[slot].usageCpuCores = Double(cpu) / Double(elapsedNanoseconds)
         views[slot].usageCpuCoresAverage += (views[slot].usageCpuCores - views[slot].usageCpuCoresAverage) * 0.01
         if frame.vanished[slot] { views[slot].vanished = true }
-        views[slot].usageMemoryBytes = frame.memoryBytes[slot]
+        let memory = frame.memoryBytes[slot]
+        views[slot].usageMemoryBytes = memory
         var waitP99: Double?
         if frame.measuresRunQueueWait {
             let base = slot * TelemetryFrame.waitBucketCount
-            var total = 0.0
-            for bucket in 0..<TelemetryFrame.waitBucketCount {
-                let value = waitWindow[base + bucket] * waitDecay + Double(frame.waitBuckets[base + bucket])
-                waitWindow[base + bucket] = value
-                total += value
-            }
-            if total >= 1 {
-                views[slot].runQueueWaitP50Nanoseconds = waitQuantile(base: base, total: total, quantile: 0.5)
-                views[slot].runQueueWaitP90Nanoseconds = waitQuantile(base: base, total: total, quantile: 0.9)
-                let p99 = waitQuantile(base: base, total: total, quantile: 0.99)
-                views[slot].runQueueWaitP99Nanoseconds = p99
-                waitP99 = p99
-                if let objective = spec.slo.runQueueWaitP99Nanoseconds, p99 > objective {
-                    views[slot].sloViolationTicks &+= 1
+            if waitMask != 0 {
+                var bits = waitMask
+                while bits != 0 {
+                    let bucket = bits.trailingZeroBitCount
+                    let added = Double(frame.waits(slot: slot, bucket: bucket)) * waitScale
+                    waitWindow[base + bucket] += added
+                    waitTotal[slot] += added
+                    bits &= bits - 1
                 }
+                if waitTotal[slot] >= waitScale { updateWaitQuantiles(slot: slot, base: base) }
+            }
+            // The window holds at least one wait (at today's weight): its quantiles stand.
+            if waitTotal[slot] >= waitScale {
+                let p99 = views[slot].runQueueWaitP99Nanoseconds
+                waitP99 = p99
+                if p99 > waitObjective[slot] { views[slot].sloViolationTicks &+= 1 }
             }
         }
         frame.clear(slot: slot)
+        let measuredNothing = cpu == 0 && waitMask == 0 && !memory.isFinite
+        quietTicks[slot] = measuredNothing ? min(quietTicks[slot], quiescentAfterTicks) &+ 1 : 0
+        guard quietTicks[slot] <= quiescentAfterTicks else {
+            slotDemand[slot].measuredRunQueueWaitP99Nanoseconds = waitP99
+            return
+        }
         let demand = forecaster.observe(
-            slot: slot, usage: ResourceVector(cpuCores: views[slot].usageCpuCores, memoryBytes: views[slot].usageMemoryBytes),
+            slot: slot, usage: ResourceVector(cpuCores: views[slot].usageCpuCores, memoryBytes: memory),
             runQueueWaitP99Nanoseconds: waitP99, nowNanoseconds: nowNanoseconds
         )
+        slotDemand[slot] = demand
         views[slot].forecastCpuExpected = demand.cpuCores.expected
         views[slot].forecastCpuAtQuantile = demand.cpuCores.atQuantile
         views[slot].forecastCpuConfidence = demand.cpuCores.confidence
+    }
+
+    /// The demand the solver sees for a slot: its last forecast with the CPU forecast held at its recent peak.
+    @inline(__always)
+    private func heldDemand(slot: Int) -> TenantDemand {
+        var demand = slotDemand[slot]
+        demand.cpuCores = peakPrevious[slot].atQuantile > peakCurrent[slot].atQuantile ? peakPrevious[slot] : peakCurrent[slot]
         return demand
     }
 
-    /// The upper edge of the log2 bucket holding `quantile` of the window's waits.
-    @inline(__always)
-    private func waitQuantile(base: Int, total: Double, quantile: Double) -> Double {
-        let rank = total * quantile
+    /// The p50, p90 and p99 of a slot's wait window in one pass: each is the upper edge of the log2 bucket
+    /// holding it.
+    private func updateWaitQuantiles(slot: Int, base: Int) {
+        let total = waitTotal[slot]
+        let ranks = (total * 0.5, total * 0.9, total * 0.99)
+        var found = (Double.nan, Double.nan, Double.nan)
         var running = 0.0
         for bucket in 0..<TelemetryFrame.waitBucketCount {
             running += waitWindow[base + bucket]
-            if running >= rank { return Double(UInt64(1) << UInt64(bucket + 1)) }
+            let edge = Double(UInt64(1) << UInt64(bucket + 1))
+            if found.0.isNaN, running >= ranks.0 { found.0 = edge }
+            if found.1.isNaN, running >= ranks.1 { found.1 = edge }
+            if running >= ranks.2 {
+                found.2 = edge
+                break
+            }
         }
-        return Double(UInt64(1) << UInt64(TelemetryFrame.waitBucketCount))
+        // Rounding can leave the running sum a hair under a rank: such a quantile is in the top bucket.
+        let top = Double(UInt64(1) << UInt64(TelemetryFrame.waitBucketCount))
+        views[slot].runQueueWaitP50Nanoseconds = found.0.isNaN ? top : found.0
+        views[slot].runQueueWaitP90Nanoseconds = found.1.isNaN ? top : found.1
+        views[slot].runQueueWaitP99Nanoseconds = found.2.isNaN ? top : found.2
     }
 
-    private func solveAndEnforce(table: TenantTable, reason: SolveReason, nowNanoseconds: UInt64) {
+    private func refillSolveTokens(nowNanoseconds: UInt64) {
+        let interval = config.solveMinimumIntervalNanoseconds
+        let earned = interval == 0 ? solveBurst : Double(nowNanoseconds &- solveTokensAtNanoseconds) / Double(interval)
+        solveTokens = min(solveBurst, solveTokens + earned)
+        solveTokensAtNanoseconds = nowNanoseconds
+    }
+
+    /// Divides the scale out of every slot's wait window (rare: see `waitScaleLimit`).
+    private func renormaliseWaitWindow() {
+        let inverse = 1 / waitScale
+        for index in waitWindow.indices { waitWindow[index] *= inverse }
+        for slot in waitTotal.indices { waitTotal[slot] *= inverse }
+        waitScale = 1
+    }
+
+    private func solveAndEnforce(table: TenantTable, cause: SolveRecord.Cause, nowNanoseconds: UInt64) {
         let solveStart = dpm_monotonic_ns()
         lastSolveNanoseconds = nowNanoseconds
+        shrinkHeldUntilNanoseconds = nil
+        solveTokens -= 1
         guard let plan = table.plan else { return }
-        let why = describe(reason, table)
-        for index in table.specs.indices { table.present[index] = !views[table.slots[index]].vanished }
-        let live = table.specs.indices.filter { table.present[$0] }
-        let specs = live.map { table.specs[$0] }
+        var everyonePresent = true
+        for index in table.specs.indices {
+            table.demands[index] = heldDemand(slot: table.slots[index])
+            table.present[index] = !views[table.slots[index]].vanished
+            everyonePresent = everyonePresent && table.present[index]
+        }
+        // The live tenants' specs: the table's own array unless a cgroup vanished (no copy on a steady solve).
+        let specs = everyonePresent ? table.specs : zip(table.specs, table.present).filter { $0.1 }.map { $0.0 }
         var outcome: SolveOutcome
         do {
             outcome = try plan.solve(demands: table.demands, present: table.present)
         } catch {
             loopView.solveFailures &+= 1
-            history.append(SolveRecord(atNanoseconds: nowNanoseconds, reason: why, outcome: nil, applied: applied, changes: [], failure: "solve: \(error)"))
+            history.append(SolveRecord(atNanoseconds: nowNanoseconds, cause: cause, outcome: nil, applied: applied, changes: [], failure: "solve: \(error)"))
             return
         }
         loopView.solves &+= 1
         loopView.solverIterationsTotal &+= UInt64(max(outcome.iterations, 0))
-        for index in live { lastSolvedCpu[table.slots[index]] = table.demands[index].cpuCores.atQuantile }
+        for index in table.specs.indices where table.present[index] { lastSolvedCpu[table.slots[index]] = table.demands[index].cpuCores.atQuantile }
         let solved = dpm_monotonic_ns()
         histograms.solve.record(solved - solveStart)
 
-        let (next, changes) = Damping.damp(
+        let (next, changes, heldUntil) = Damping.damp(
             proposed: outcome.allocation, applied: applied, host: table.host, specs: specs,
             lastChangeNanoseconds: lastChange, nowNanoseconds: nowNanoseconds, settings: config.hysteresis
         )
+        shrinkHeldUntilNanoseconds = heldUntil
         var failure: String?
         if !changes.isEmpty { outcome.explanations = plan.explain(names: changes.map(\.tenant)) }
         if !changes.isEmpty {
@@ -237,7 +368,7 @@ public final class ControlLoop: @unchecked Sendable {
                 loopView.enforceWrites &+= UInt64(try enforcer.apply(next, specs: specs, host: table.host))
                 applied = next
                 for change in changes { lastChange[change.tenant] = nowNanoseconds }
-                for index in live {
+                for index in table.specs.indices where table.present[index] {
                     let slot = table.slots[index]
                     guard let given = next.tenants[table.specs[index].name] else { continue }
                     views[slot].setExclusiveCores(given.exclusiveCoreIDs)
@@ -252,18 +383,7 @@ public final class ControlLoop: @unchecked Sendable {
             }
             histograms.enforce.record(dpm_monotonic_ns() - solved)
         }
-        history.append(SolveRecord(atNanoseconds: nowNanoseconds, reason: why, outcome: outcome, applied: applied, changes: failure == nil ? changes : [], failure: failure))
-    }
-
-    private func describe(_ reason: SolveReason, _ table: TenantTable) -> String {
-        switch reason {
-        case .everyTick: "every tick"
-        case .tableChanged: "tenant table changed (generation \(table.generation))"
-        case let .forecastMoved(index):
-            "forecast of \(table.specs[index].name) moved to \(table.demands[index].cpuCores.atQuantile) cores (last solve used \(lastSolvedCpu[table.slots[index]]))"
-        case let .objectiveMissed(index):
-            "\(table.specs[index].name) missed its run-queue wait objective (p99 \(table.demands[index].measuredRunQueueWaitP99Nanoseconds ?? 0) ns)"
-        }
+        history.append(SolveRecord(atNanoseconds: nowNanoseconds, cause: cause, outcome: outcome, applied: applied, changes: failure == nil ? changes : [], failure: failure))
     }
 
     private func publish() {

@@ -4,11 +4,16 @@ import Pool
 public enum Damping {
     /// Whether a tenant's new forecast moved far enough from the one the last solve used to warrant a new solve.
     ///
-    /// The move is measured relative to the larger of the two values, with a floor of a tenth of a core so that
-    /// a small tenant's millisecond noise (0.01 → 0.03 cores) does not trigger solves.
-    public static func forecastMoved(lastSolved: Double, now: Double, relativeThreshold: Double) -> Bool {
+    /// The move is measured relative to the larger of the two values, with a floor of a tenth of a core, and must
+    /// also exceed `minimumMove`: the loop passes the larger of the forecast's own noise band (its headroom: value
+    /// at quantile minus expected value) and the smallest CPU change that `damp` applies. So a tenant whose usage
+    /// is noisy by nature (a spinner time-sliced at 1 ms shows 0 or 1 core a tick: a headroom of most of a core)
+    /// moves only on a change of its demand, not on the wander of its quantile, and a move too small to change
+    /// any allocation (0.02 → 0.05 cores) solves nothing.
+    public static func forecastMoved(lastSolved: Double, now: Double, minimumMove: Double, relativeThreshold: Double) -> Bool {
         let scale = max(max(abs(lastSolved), abs(now)), 0.1)
-        return abs(now - lastSolved) > relativeThreshold * scale
+        let move = abs(now - lastSolved)
+        return move > relativeThreshold * scale && move > minimumMove
     }
 
     /// One applied change, for `explain` and the log.
@@ -27,29 +32,41 @@ public enum Damping {
     ///
     /// - Parameters:
     ///   - lastChangeNanoseconds: when each tenant's allocation last changed (absent: never).
-    /// - Returns: the allocation to apply and the tenants whose allocation differs from `applied`.
+    /// - Returns: the allocation to apply, the tenants whose allocation differs from `applied`, and the earliest
+    ///   time a shrink held back here may apply (nil: none was held), when the loop must solve again.
     public static func damp(
         proposed: Allocation, applied: Allocation, host: HostCapacity, specs: [TenantSpec],
         lastChangeNanoseconds: [String: UInt64], nowNanoseconds: UInt64, settings: AgentConfig.Hysteresis
-    ) -> (allocation: Allocation, changes: [Change]) {
+    ) -> (allocation: Allocation, changes: [Change], heldUntilNanoseconds: UInt64?) {
         var damped = proposed
+        var heldUntil: UInt64?
         for spec in specs {
             guard var next = proposed.tenants[spec.name], let current = applied.tenants[spec.name] else { continue }
-            let held = lastChangeNanoseconds[spec.name].map { nowNanoseconds < $0 + settings.shrinkHoldNanoseconds } ?? false
+            let holdEnds = lastChangeNanoseconds[spec.name].map { $0 + settings.shrinkHoldNanoseconds }
+            let held = holdEnds.map { nowNanoseconds < $0 } ?? false
+            var shrinkHeld = false
             if next.exclusiveCoreIDs == current.exclusiveCoreIDs {
                 let delta = next.sharedCpuCores - current.sharedCpuCores
-                if abs(delta) < settings.cpuCores || (delta < 0 && held) { next.sharedCpuCores = current.sharedCpuCores }
+                if abs(delta) < settings.cpuCores || (delta < 0 && held) {
+                    shrinkHeld = shrinkHeld || abs(delta) >= settings.cpuCores
+                    next.sharedCpuCores = current.sharedCpuCores
+                }
             }
             if current.memoryMaxBytes.isFinite, next.memoryMaxBytes.isFinite {
                 let delta = next.memoryMaxBytes - current.memoryMaxBytes
                 if abs(delta) < settings.memoryFraction * current.memoryMaxBytes || (delta < 0 && held) {
+                    shrinkHeld = shrinkHeld || abs(delta) >= settings.memoryFraction * current.memoryMaxBytes
                     next.memoryMaxBytes = current.memoryMaxBytes
                     next.memoryHighBytes = current.memoryHighBytes
                 }
             }
+            if shrinkHeld, let holdEnds { heldUntil = min(heldUntil ?? holdEnds, holdEnds) }
             damped.tenants[spec.name] = next
         }
-        if (try? damped.validate(host: host, specs: specs)) == nil { damped = proposed }
+        if (try? damped.validate(host: host, specs: specs)) == nil {
+            damped = proposed
+            heldUntil = nil
+        }
         let changes = specs.compactMap { spec -> Change? in
             guard let after = damped.tenants[spec.name] else { return nil }
             let before = applied.tenants[spec.name] ?? TenantAllocation()
@@ -60,6 +77,6 @@ public enum Damping {
                 beforeMemoryMaxBytes: before.memoryMaxBytes, afterMemoryMaxBytes: after.memoryMaxBytes
             )
         }
-        return (damped, changes)
+        return (damped, changes, heldUntil)
     }
 }

@@ -15,6 +15,8 @@ public struct ExplainReport: Sendable, Codable, Equatable {
 
     public struct Change: Sendable, Codable, Equatable {
         public var seconds_ago: Double
+        /// When the tick that made the change ran, in nanoseconds since the Unix epoch.
+        public var at_unix_ns: UInt64
         public var reason: String
         public var before_cpu_cores: Double
         public var after_cpu_cores: Double
@@ -24,13 +26,15 @@ public struct ExplainReport: Sendable, Codable, Equatable {
         public var after_memory_max_bytes: Double?
     }
 
-    static func make(tenant: StatusReport.Tenant, spec: TenantSpec, history: [SolveRecord], nowNanoseconds: UInt64) -> ExplainReport {
+    static func make(tenant: StatusReport.Tenant, spec: TenantSpec, history: [SolveRecord]) -> ExplainReport {
+        let clock = WallClock()
         let latest = history.first { $0.outcome?.explanations[spec.name] != nil }
         let explanation = latest?.outcome?.explanations[spec.name] ?? TenantRationale()
         let changes = history.flatMap { record in
             record.changes.filter { $0.tenant == spec.name }.map { change in
                 Change(
-                    seconds_ago: Double(nowNanoseconds &- record.atNanoseconds) / 1e9, reason: record.reason,
+                    seconds_ago: Double(clock.monotonicNow &- record.atNanoseconds) / 1e9,
+                    at_unix_ns: clock.unixNanoseconds(monotonic: record.atNanoseconds), reason: record.reason,
                     before_cpu_cores: change.beforeCpuCores, after_cpu_cores: change.afterCpuCores,
                     before_cores: change.beforeCoreIDs, after_cores: change.afterCoreIDs,
                     before_memory_max_bytes: change.beforeMemoryMaxBytes.isFinite ? change.beforeMemoryMaxBytes : nil,

@@ -18,8 +18,12 @@ import Pool
 /// with the new prior and re-anchors on the next value. Forecasters see wall-clock time (CLOCK_MONOTONIC plus the
 /// offset measured at start), so the prior's daily phase lines up.
 public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
-    private var cpu: [Forecaster]
-    private var memory: [Forecaster]
+    // Preallocated per slot and used in place: an element of a Swift array of forecasters is copied (with its
+    // arrays retained) on each read, which cost a third of the tick's forecasting.
+    private let cpu: UnsafeMutableBufferPointer<Forecaster>
+    private let memory: UnsafeMutableBufferPointer<Forecaster>
+    /// Each slot's memory forecast, recomputed only when memory was measured (not every tick).
+    private let memoryForecast: UnsafeMutableBufferPointer<Forecast>
     private let cpuConfiguration: ForecasterConfiguration
     private let memoryConfiguration: ForecasterConfiguration
     /// Seconds since the Unix epoch at CLOCK_MONOTONIC zero.
@@ -30,11 +34,23 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
         // A level rate of 0.05 per tick averages over about 20 ticks; the change detector handles steps.
         cpuConfiguration = ForecasterConfiguration(stepSeconds: step, seasonalPeriods: [], levelRate: 0.05, trendRate: 0.01)
         memoryConfiguration = ForecasterConfiguration(stepSeconds: step * 16, seasonalPeriods: [], levelRate: 0.3, trendRate: 0.02)
-        cpu = Array(repeating: Forecaster(configuration: cpuConfiguration), count: capacity)
-        memory = Array(repeating: Forecaster(configuration: memoryConfiguration), count: capacity)
+        cpu = .allocate(capacity: capacity)
+        cpu.initialize(repeating: Forecaster(configuration: cpuConfiguration))
+        memory = .allocate(capacity: capacity)
+        memory.initialize(repeating: Forecaster(configuration: memoryConfiguration))
+        memoryForecast = .allocate(capacity: capacity)
+        memoryForecast.initialize(repeating: .zero)
         var realtime = timespec()
         clock_gettime(CLOCK_REALTIME, &realtime)
         epochOffsetSeconds = Double(realtime.tv_sec) + Double(realtime.tv_nsec) / 1e9 - Double(dpm_monotonic_ns()) / 1e9
+    }
+
+    deinit {
+        for buffer in [cpu, memory] {
+            _ = buffer.deinitialize()
+            buffer.deallocate()
+        }
+        memoryForecast.deallocate()
     }
 
     /// Share of demand allowed above the forecast at quantile, per class.
@@ -53,6 +69,7 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
         var memoryModel = Forecaster(configuration: memoryConfiguration)
         memoryModel.setShortfallTarget(Self.shortfallTarget(spec.tenantClass))
         memory[slot] = memoryModel
+        memoryForecast[slot] = memoryModel.forecast()
     }
 
     /// Rebuilds the slot's CPU model with `cpuPrior` when it differs from the one it has; no prior keeps the model.
@@ -64,10 +81,13 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
     public func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand {
         let seconds = epochOffsetSeconds + Double(nowNanoseconds) / 1e9
         cpu[slot].update(value: usage.cpuCores, atSeconds: seconds)
-        if usage.memoryBytes.isFinite { memory[slot].update(value: usage.memoryBytes, atSeconds: seconds) }
+        if usage.memoryBytes.isFinite {
+            memory[slot].update(value: usage.memoryBytes, atSeconds: seconds)
+            memoryForecast[slot] = memory[slot].forecast()
+        }
         return TenantDemand(
             cpuCores: cpu[slot].forecast(),
-            memoryBytes: memory[slot].forecast(),
+            memoryBytes: memoryForecast[slot],
             networkBitsPerSecond: .zero,
             measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds
         )

@@ -19,8 +19,12 @@ public final class TelemetryFrame: @unchecked Sendable {
     public let capacity: Int
     /// CPU time each tenant used since the previous drain, in nanoseconds.
     public let cpuNanoseconds: UnsafeMutableBufferPointer<UInt64>
-    /// Run-queue waits since the previous drain, `waitBucketCount` buckets per slot (slot-major).
-    public let waitBuckets: UnsafeMutableBufferPointer<UInt64>
+    /// Run-queue waits since the previous drain, `waitBucketCount` buckets per slot (slot-major); written only
+    /// through `setWaits` so that `waitBucketMasks` says which buckets hold counts.
+    private let waitBuckets: UnsafeMutableBufferPointer<UInt64>
+    /// Per slot, bit `b` set when bucket `b` has waits since the previous drain: a slot whose mask is zero had no
+    /// waits, and the loop skips its wait window without reading the buckets.
+    public let waitBucketMasks: UnsafeMutableBufferPointer<UInt32>
     /// Memory each tenant holds, in bytes (NaN when the source does not measure it).
     public let memoryBytes: UnsafeMutableBufferPointer<Double>
     /// Whether the source measures run-queue wait at all (a cgroup-file source does not).
@@ -36,6 +40,8 @@ public final class TelemetryFrame: @unchecked Sendable {
         cpuNanoseconds.initialize(repeating: 0)
         waitBuckets = .allocate(capacity: capacity * Self.waitBucketCount)
         waitBuckets.initialize(repeating: 0)
+        waitBucketMasks = .allocate(capacity: capacity)
+        waitBucketMasks.initialize(repeating: 0)
         vanished = .allocate(capacity: capacity)
         vanished.initialize(repeating: false)
         memoryBytes = .allocate(capacity: capacity)
@@ -45,16 +51,33 @@ public final class TelemetryFrame: @unchecked Sendable {
     deinit {
         cpuNanoseconds.deallocate()
         waitBuckets.deallocate()
+        waitBucketMasks.deallocate()
         vanished.deallocate()
         memoryBytes.deallocate()
     }
 
-    /// Zeroes one slot's per-interval counts (tick thread).
+    /// Sets the number of waits in one bucket of one slot since the previous drain (tick thread, the source).
+    @inline(__always)
+    public func setWaits(_ count: UInt64, slot: Int, bucket: Int) {
+        waitBuckets[slot * Self.waitBucketCount + bucket] = count
+        if count != 0 { waitBucketMasks[slot] |= 1 << UInt32(bucket) } else { waitBucketMasks[slot] &= ~(1 << UInt32(bucket)) }
+    }
+
+    /// The waits in one bucket of one slot since the previous drain.
+    @inline(__always)
+    public func waits(slot: Int, bucket: Int) -> UInt64 { waitBuckets[slot * Self.waitBucketCount + bucket] }
+
+    /// Zeroes one slot's per-interval counts (tick thread): only the wait buckets its mask marks.
     @inline(__always)
     public func clear(slot: Int) {
         cpuNanoseconds[slot] = 0
+        var mask = waitBucketMasks[slot]
         let base = slot * Self.waitBucketCount
-        for bucket in 0..<Self.waitBucketCount { waitBuckets[base + bucket] = 0 }
+        while mask != 0 {
+            waitBuckets[base + mask.trailingZeroBitCount] = 0
+            mask &= mask - 1
+        }
+        waitBucketMasks[slot] = 0
     }
 }
 

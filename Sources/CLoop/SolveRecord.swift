@@ -3,10 +3,32 @@ import Pool
 
 /// What one solve decided and why: the material of `dpm explain`.
 public final class SolveRecord: AtomicReference, @unchecked Sendable {
+    /// Why the loop solved on a tick, as numbers: the tick thread records it, readers format it (`description`).
+    public enum Cause: Sendable, Equatable, CustomStringConvertible {
+        case everyTick
+        case tableChanged(generation: UInt64)
+        /// The tenant's forecast (held at its recent peak, cores at quantile) moved past the threshold.
+        case forecastMoved(tenant: String, toCpuCores: Double, lastSolvedCpuCores: Double)
+        case objectiveMissed(tenant: String, runQueueWaitP99Nanoseconds: Double)
+        /// The shrink hold of a tenant whose shrink the last solve held back ended.
+        case shrinkHoldEnded
+
+        public var description: String {
+            switch self {
+            case .everyTick: "every tick"
+            case let .tableChanged(generation): "tenant table changed (generation \(generation))"
+            case let .forecastMoved(tenant, now, last): "forecast of \(tenant) moved to \(now) cores (last solve used \(last))"
+            case let .objectiveMissed(tenant, p99): "\(tenant) missed its run-queue wait objective (p99 \(p99) ns)"
+            case .shrinkHoldEnded: "a shrink held back by the shrink hold may now apply"
+            }
+        }
+    }
+
     /// CLOCK_MONOTONIC time of the tick that solved.
     public let atNanoseconds: UInt64
+    public let cause: Cause
     /// Why the loop solved on that tick (table change, a tenant's forecast moved, an SLO was missed, every tick).
-    public let reason: String
+    public var reason: String { cause.description }
     public let outcome: SolveOutcome?
     /// What the loop applied after damping, and the tenants it changed.
     public let applied: Allocation
@@ -14,9 +36,9 @@ public final class SolveRecord: AtomicReference, @unchecked Sendable {
     /// A solve or enforce failure, if there was one (the previous allocation then stays).
     public let failure: String?
 
-    init(atNanoseconds: UInt64, reason: String, outcome: SolveOutcome?, applied: Allocation, changes: [Damping.Change], failure: String?) {
+    init(atNanoseconds: UInt64, cause: Cause, outcome: SolveOutcome?, applied: Allocation, changes: [Damping.Change], failure: String?) {
         self.atNanoseconds = atNanoseconds
-        self.reason = reason
+        self.cause = cause
         self.outcome = outcome
         self.applied = applied
         self.changes = changes

@@ -36,6 +36,25 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var lateness_p99_ns: UInt64
         public var work_p50_ns: UInt64
         public var work_p99_ns: UInt64
+        /// Mean tick work: times the tick rate, the tick thread's share of a core spent working.
+        public var work_mean_ns: UInt64
+        /// Each stage of the tick (drain, fold_predict, solve, enforce, publish) since start.
+        public var stages: [String: Stage]
+    }
+
+    /// One stage's durations: how often it ran, and its p50, p99 and mean.
+    public struct Stage: Sendable, Codable, Equatable {
+        public var count: UInt64
+        public var p50_ns: UInt64
+        public var p99_ns: UInt64
+        public var mean_ns: UInt64
+
+        init(_ snapshot: LatencyHistogram.Snapshot) {
+            count = snapshot.count
+            p50_ns = snapshot.quantile(0.5)
+            p99_ns = snapshot.quantile(0.99)
+            mean_ns = snapshot.count == 0 ? 0 : snapshot.sumNanoseconds / snapshot.count
+        }
     }
 
     public struct Forecast: Sendable, Codable, Equatable {
@@ -75,11 +94,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
         histograms: LoopHistograms
     ) -> StatusReport {
         let specs = table?.specs ?? []
-        // Views keep CLOCK_MONOTONIC times; reports give wall-clock times a script can compare with `date +%s%N`.
-        let monotonicNow = dpm_monotonic_ns()
-        var wall = timespec()
-        clock_gettime(CLOCK_REALTIME, &wall)
-        let wallNow = UInt64(wall.tv_sec) * 1_000_000_000 + UInt64(wall.tv_nsec)
+        let clock = WallClock()
         let tenants = zip(specs, views).map { spec, view in
             let measured = view.runQueueWaitP99Nanoseconds.isNaN ? nil : view.runQueueWaitP99Nanoseconds
             return Tenant(
@@ -94,7 +109,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 slo_runq_wait_p99_ns: spec.slo.runQueueWaitP99Nanoseconds,
                 slo_violated: measured.map { value in spec.slo.runQueueWaitP99Nanoseconds.map { value > $0 } ?? false } ?? false,
                 slo_violation_ticks: view.sloViolationTicks,
-                last_change_unix_ns: view.lastChangeNanoseconds == 0 ? nil : wallNow &- (monotonicNow &- view.lastChangeNanoseconds),
+                last_change_unix_ns: view.lastChangeNanoseconds == 0 ? nil : clock.unixNanoseconds(monotonic: view.lastChangeNanoseconds),
                 vanished: view.vanished
             )
         }
@@ -114,7 +129,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 solves: loop.solves, solve_failures: loop.solveFailures, solver_iterations: loop.solverIterationsTotal,
                 enforce_writes: loop.enforceWrites, enforce_failures: loop.enforceFailures, dropped_records: loop.droppedRecords,
                 lateness_p50_ns: lateness.quantile(0.5), lateness_p99_ns: lateness.quantile(0.99),
-                work_p50_ns: work.quantile(0.5), work_p99_ns: work.quantile(0.99)
+                work_p50_ns: work.quantile(0.5), work_p99_ns: work.quantile(0.99), work_mean_ns: Stage(work).mean_ns,
+                stages: Dictionary(uniqueKeysWithValues: histograms.stages.map { ($0.name, Stage($0.histogram.snapshot())) })
             ),
             tenants: tenants
         )
@@ -151,4 +167,21 @@ public struct StatusReport: Sendable, Codable, Equatable {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// Views and solve records keep CLOCK_MONOTONIC times; reports give wall-clock times a script can compare with
+/// `date +%s%N`. One reading of both clocks converts every time of one report.
+struct WallClock {
+    let monotonicNow: UInt64
+    let unixNow: UInt64
+
+    init() {
+        monotonicNow = dpm_monotonic_ns()
+        var wall = timespec()
+        clock_gettime(CLOCK_REALTIME, &wall)
+        unixNow = UInt64(wall.tv_sec) * 1_000_000_000 + UInt64(wall.tv_nsec)
+    }
+
+    /// The Unix time (ns) of a CLOCK_MONOTONIC time in the past.
+    func unixNanoseconds(monotonic: UInt64) -> UInt64 { unixNow &- (monotonicNow &- monotonic) }
 }

@@ -15,17 +15,20 @@ private final class ScriptedTelemetry: TelemetrySource, @unchecked Sendable {
     func drain(into frame: TelemetryFrame, nowNanoseconds: UInt64) {
         frame.measuresRunQueueWait = true
         for (slot, nanoseconds) in cpuNanosecondsPerTick { frame.cpuNanoseconds[slot] = nanoseconds }
-        for (slot, bucket) in waitBucketPerTick { frame.waitBuckets[slot * TelemetryFrame.waitBucketCount + bucket] = 10 }
+        for (slot, bucket) in waitBucketPerTick { frame.setWaits(10, slot: slot, bucket: bucket) }
         for slot in vanishedSlots { frame.vanished[slot] = true }
     }
     func close() {}
 }
 
 private final class LastValueForecaster: DemandForecaster, @unchecked Sendable {
+    /// Observations fed, per slot.
+    var observations: [Int: Int] = [:]
     func prepare(slot: Int, spec: TenantSpec, cpuPrior: SeasonalPrior?) {}
     func adopt(cpuPrior: SeasonalPrior?, slot: Int) {}
     func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand {
-        TenantDemand(cpuCores: Forecast(expected: usage.cpuCores, atQuantile: usage.cpuCores, confidence: 1), measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds)
+        observations[slot, default: 0] += 1
+        return TenantDemand(cpuCores: Forecast(expected: usage.cpuCores, atQuantile: usage.cpuCores, confidence: 1), measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds)
     }
 }
 
@@ -64,11 +67,14 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
     let specs = [TenantSpec(name: "lc", cgroupPath: "t/lc", tenantClass: .latencyCritical, slo: .init(runQueueWaitP99Nanoseconds: 200_000)),
                  TenantSpec(name: "be", cgroupPath: "t/be", tenantClass: .bestEffort)]
 
-    private func makeLoop(_ telemetry: ScriptedTelemetry, _ solver: QuotaPlan, _ enforcer: RecordingEnforcer) throws -> ControlLoop {
+    private func makeLoop(
+        _ telemetry: ScriptedTelemetry, _ solver: QuotaPlan, _ enforcer: RecordingEnforcer, shrinkHoldNanoseconds: UInt64 = 0,
+        forecaster: LastValueForecaster = LastValueForecaster()
+    ) throws -> ControlLoop {
         var config = AgentConfig()
-        config.hysteresis.shrinkHoldNanoseconds = 0
+        config.hysteresis.shrinkHoldNanoseconds = shrinkHoldNanoseconds
         config.solveMinimumIntervalNanoseconds = 0
-        let loop = ControlLoop(config: config, capacity: 8, telemetry: telemetry, forecaster: LastValueForecaster(), enforcer: enforcer)
+        let loop = ControlLoop(config: config, capacity: 8, telemetry: telemetry, forecaster: forecaster, enforcer: enforcer)
         loop.tables.publish(TenantTable(generation: 1, host: host, specs: specs, slots: [3, 5], plan: try solver.plan(host: host, specs: specs, current: Allocation())))
         return loop
     }
@@ -122,6 +128,89 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
             #expect(enforcer.applied.last?.tenants["container-\(generation)"] != nil, "each newcomer gets an allocation, so its change is recorded")
         }
         #expect(Set(loop.lastChange.keys) == ["lc", "container-101"])
+    }
+
+    @Test func aRiseReachesTheSolverAtOnceAFallOnlyOnceItLastedAndAHeldShrinkAppliesWhenItsHoldEnds() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        let loop = try makeLoop(telemetry, solver, enforcer, shrinkHoldNanoseconds: 10_000_000)
+        telemetry.cpuNanosecondsPerTick = [5: 1_000_000]
+        for tick in 1...3 { loop.tick(nowNanoseconds: UInt64(tick) * 1_000_000) }
+        #expect(solver.solves == 1)
+        telemetry.cpuNanosecondsPerTick = [5: 100_000]
+        // The 1-core peak stays in the held demand until both halves of the hold (5 ms each) have passed without it.
+        for tick in 4...9 { loop.tick(nowNanoseconds: UInt64(tick) * 1_000_000) }
+        #expect(solver.solves == 1)
+        loop.tick(nowNanoseconds: 10_000_000)
+        #expect(solver.solves == 2)
+        #expect(loop.history.recent().first?.reason.contains("forecast of be moved to 0.1") == true)
+        // be changed at 1 ms, so Damping holds its shrink until 11 ms; the loop solves again then and applies it.
+        #expect(enforcer.applied.last?.tenants["be"]?.sharedCpuCores == 1)
+        loop.tick(nowNanoseconds: 11_000_000)
+        #expect(solver.solves == 3)
+        #expect(enforcer.applied.last?.tenants["be"]?.sharedCpuCores == 0.1)
+        telemetry.cpuNanosecondsPerTick = [5: 800_000]
+        loop.tick(nowNanoseconds: 12_000_000)
+        #expect(solver.solves == 4)
+        #expect(enforcer.applied.last?.tenants["be"]?.sharedCpuCores == 0.8)
+    }
+
+    @Test func aTenantTimeSlicedBetweenNoCoreAndOneCoreIsNotResolvedEveryFewTicks() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        let loop = try makeLoop(telemetry, solver, enforcer, shrinkHoldNanoseconds: 100_000_000)
+        // Three ticks on the CPU, five off, for 400 ticks: the usage a spinner sharing a core shows at 1 ms.
+        for tick in 1...400 {
+            telemetry.cpuNanosecondsPerTick = [5: tick % 8 < 3 ? 1_000_000 : 0]
+            loop.tick(nowNanoseconds: UInt64(tick) * 1_000_000)
+        }
+        #expect(solver.solves == 1, "one solve for the table, sized for the 1-core peaks; none for the flips")
+        #expect(enforcer.applied.last?.tenants["be"]?.sharedCpuCores == 1)
+    }
+
+    @Test func aSlotThatMeasuresNothingForASecondStopsFeedingItsForecasterUntilItUsesCPU() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        let forecaster = LastValueForecaster()
+        let loop = try makeLoop(telemetry, solver, enforcer, forecaster: forecaster)
+        telemetry.cpuNanosecondsPerTick = [5: 200_000]
+        for tick in 1...1500 { loop.tick(nowNanoseconds: UInt64(tick) * 1_000_000) }
+        #expect(forecaster.observations[3] == 1000, "lc measured nothing: fed for its first second only")
+        #expect(forecaster.observations[5] == 1500)
+        telemetry.cpuNanosecondsPerTick = [3: 500_000, 5: 200_000]
+        loop.tick(nowNanoseconds: 1_501_000_000)
+        #expect(forecaster.observations[3] == 1001)
+        #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.5)
+    }
+
+    /// The wait window kept at a growing scale gives the quantiles of a window decayed by 0.995 every tick, also
+    /// across the rescaling (about every 69,000 ticks).
+    @Test func waitQuantilesMatchAWindowDecayedEveryTick() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        let loop = try makeLoop(telemetry, solver, enforcer)
+        var reference = [Double](repeating: 0, count: TelemetryFrame.waitBucketCount)
+        func quantile(_ q: Double) -> Double {
+            let rank = reference.reduce(0, +) * q
+            var running = 0.0
+            for (bucket, count) in reference.enumerated() {
+                running += count
+                if running >= rank { return Double(UInt64(1) << UInt64(bucket + 1)) }
+            }
+            return Double(UInt64(1) << UInt64(TelemetryFrame.waitBucketCount))
+        }
+        var mismatches = 0
+        for tick in 1...70_000 {
+            // Mostly short waits, a long one every 37 ticks, none on every fifth tick.
+            let bucket: Int? = tick % 5 == 0 ? nil : (tick % 37 == 0 ? 21 : 9 + tick % 4)
+            telemetry.waitBucketPerTick = bucket.map { [5: $0] } ?? [:]
+            loop.tick(nowNanoseconds: UInt64(tick) * 1_000_000)
+            for index in reference.indices { reference[index] *= 0.995 }
+            if let bucket { reference[bucket] += 10 }
+            if tick % 97 == 0 || tick > 69_990 {
+                let view = loop.snapshot.read(slots: [5]).tenants[0]
+                if view.runQueueWaitP50Nanoseconds != quantile(0.5) || view.runQueueWaitP90Nanoseconds != quantile(0.9)
+                    || view.runQueueWaitP99Nanoseconds != quantile(0.99) { mismatches += 1 }
+            }
+        }
+        #expect(mismatches == 0)
+        #expect(loop.snapshot.read(slots: [5]).tenants[0].runQueueWaitP99Nanoseconds == Double(1 << 22))
     }
 
     @Test func aVanishedTenantGetsNoAllocationAndTheLoopGoesOn() throws {

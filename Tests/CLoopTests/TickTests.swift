@@ -114,11 +114,20 @@ import Testing
     }
 
     @Test func forecastMovesAreRelativeWithAFloor() {
-        #expect(!Damping.forecastMoved(lastSolved: 0.001, now: 0.003, relativeThreshold: 0.1))
-        #expect(!Damping.forecastMoved(lastSolved: 0.01, now: 0.019, relativeThreshold: 0.1))
-        #expect(Damping.forecastMoved(lastSolved: 0, now: 1, relativeThreshold: 0.1))
-        #expect(!Damping.forecastMoved(lastSolved: 1, now: 1.05, relativeThreshold: 0.1))
-        #expect(Damping.forecastMoved(lastSolved: 1, now: 1.2, relativeThreshold: 0.1))
+        #expect(!Damping.forecastMoved(lastSolved: 0.001, now: 0.003, minimumMove: 0, relativeThreshold: 0.1))
+        #expect(!Damping.forecastMoved(lastSolved: 0.01, now: 0.019, minimumMove: 0, relativeThreshold: 0.1))
+        #expect(Damping.forecastMoved(lastSolved: 0, now: 1, minimumMove: 0, relativeThreshold: 0.1))
+        #expect(!Damping.forecastMoved(lastSolved: 1, now: 1.05, minimumMove: 0, relativeThreshold: 0.1))
+        #expect(Damping.forecastMoved(lastSolved: 1, now: 1.2, minimumMove: 0, relativeThreshold: 0.1))
+    }
+
+    @Test func aMoveSmallerThanTheMinimumIsNoMove() {
+        // A time-sliced spinner: its quantile wanders 1.3 → 1.46 inside a headroom of 0.7 core.
+        #expect(!Damping.forecastMoved(lastSolved: 1.3, now: 1.46, minimumMove: 0.7, relativeThreshold: 0.1))
+        #expect(Damping.forecastMoved(lastSolved: 1.3, now: 2.2, minimumMove: 0.7, relativeThreshold: 0.1))
+        #expect(Damping.forecastMoved(lastSolved: 1.46, now: 0.05, minimumMove: 0.05, relativeThreshold: 0.1))
+        // A throttled tenant's 0.02 → 0.05 cores is below the 0.05-core change Damping would apply.
+        #expect(!Damping.forecastMoved(lastSolved: 0.02, now: 0.05, minimumMove: 0.05, relativeThreshold: 0.1))
     }
 }
 

@@ -119,6 +119,6 @@ import Testing
         #expect(CgroupBackend.v1Hybrid.encode(.cpuIdle, .amount(0)) == "0")
         #expect(CgroupBackend.v2.decode(.cpuIdle, "1") == .amount(1))
         #expect(CgroupBackend.v2.decode(.cpuIdle, "2") == nil)
-        #expect(try PartitionDocument.parse("tenants: [{cgroup: pods/be, cpu_idle: true}]", file: "p.yaml").first?.settings.cpuIdle == true)
+        #expect(try PartitionDocument.parse("tenants: [{cgroup: pods/be, cpu_idle: true}]", file: "p.yaml").tenants.first?.settings.cpuIdle == true)
     }
 }
