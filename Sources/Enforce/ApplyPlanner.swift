@@ -61,9 +61,15 @@ public enum ApplyPlanner {
         for (slot, target) in zip(slots, targets) {
             split(from: state.tenants[slot], to: target, slot: slot, into: &buffers)
         }
+        buffers.arriving.append(contentsOf: repeatElement(false, count: state.tenants.count))
         for (slot, target) in zip(slots, targets) {
-            // The tenant's exclusivity and guarantee are the target's from the first step on.
-            state.setPolicy(at: slot, from: target)
+            // The guarantee is the target's from the first step on, and so is a lost exclusivity. A tenant that
+            // becomes an owner is counted as shared until its last step: counted as an owner on the shared CPUs it
+            // is leaving, it would block the way back of the owner it replaces (a swap of an owned core with no
+            // order). It enters a CPU only once nobody else holds it.
+            let arriving = target.exclusive && !state.tenants[slot].exclusive
+            buffers.arriving[slot] = arriving
+            state.setPolicy(at: slot, from: target, exclusive: target.exclusive && !arriving)
         }
         // Shrinks first, then grows.
         buffers.pending.append(contentsOf: buffers.grows)
@@ -74,7 +80,10 @@ public enum ApplyPlanner {
         while buffers.plan.count < buffers.pending.count {
             var progressed = false
             for index in buffers.pending.indices where !buffers.done[index] {
-                guard let inverse = state.applyIfSafe(buffers.pending[index], at: buffers.pendingSlots[index]) else { continue }
+                let slot = buffers.pendingSlots[index]
+                if buffers.arriving[slot], case let .knob(.cpus, .set(cpus)) = buffers.pending[index].target,
+                   !state.freeToEnter(cpus, slot: slot) { continue }
+                guard let inverse = state.applyIfSafe(buffers.pending[index], at: slot) else { continue }
                 buffers.plan.append(buffers.pending[index])
                 buffers.planSlots.append(buffers.pendingSlots[index])
                 buffers.inverses.append(inverse)
@@ -85,6 +94,10 @@ public enum ApplyPlanner {
                 let stuck = buffers.pending.indices.filter { !buffers.done[$0] }.map { buffers.pending[$0].tenant }
                 throw .noSafeOrder(tenants: Array(Set(stuck)).sorted())
             }
+        }
+        for (slot, target) in zip(slots, targets) where buffers.arriving[slot] {
+            guard state.holdsAlone(slot: slot) else { throw .noSafeOrder(tenants: [target.name]) }
+            state.setPolicy(at: slot, from: target, exclusive: true)
         }
     }
 
@@ -145,6 +158,8 @@ struct PlanBuffers {
     var plan: [PlannedChange] = []
     var planSlots: [Int] = []
     var inverses: [PlannedChange] = []
+    /// By slot: the tenant becomes exclusive in this plan (counted as shared until the plan's end).
+    var arriving: [Bool] = []
 
     mutating func reset() {
         pending.removeAll(keepingCapacity: true)
@@ -155,5 +170,6 @@ struct PlanBuffers {
         plan.removeAll(keepingCapacity: true)
         planSlots.removeAll(keepingCapacity: true)
         inverses.removeAll(keepingCapacity: true)
+        arriving.removeAll(keepingCapacity: true)
     }
 }

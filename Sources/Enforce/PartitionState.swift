@@ -71,10 +71,11 @@ public struct PartitionState: Sendable {
         return (slot, last)
     }
 
-    /// Takes the target's exclusivity, guarantee, cgroup and pinned threads (they hold from the first step on).
-    mutating func setPolicy(at slot: Int, from target: TenantState) {
+    /// Takes the target's guarantee, cgroup and pinned threads, and `exclusive` (the planner decides when a tenant
+    /// becomes an owner).
+    mutating func setPolicy(at slot: Int, from target: TenantState, exclusive: Bool) {
         account(slot, sign: -1)
-        tenants[slot].exclusive = target.exclusive
+        tenants[slot].exclusive = exclusive
         tenants[slot].guaranteed = target.guaranteed
         if tenants[slot].cgroupPath != target.cgroupPath { tenants[slot].cgroupPath = target.cgroupPath }
         if !target.pinnedThreadIDs.isEmpty && tenants[slot].pinnedThreadIDs != target.pinnedThreadIDs {
@@ -117,6 +118,28 @@ public struct PartitionState: Sendable {
 
     private func users(of cpu: Int) -> (exclusive: Int, shared: Int) {
         cpu < exclusiveUsers.count ? (exclusiveUsers[cpu], sharedUsers[cpu]) : (0, 0)
+    }
+
+    /// Whether every CPU of `cpus` that the tenant in `slot` does not hold yet is held by no tenant (tenants at idle
+    /// priority aside).
+    func freeToEnter(_ cpus: CPUSet, slot: Int) -> Bool {
+        let held = tenants[slot].settings.cpus ?? limits.onlineCPUs
+        for cpu in cpus.members where !held.contains(cpu) {
+            let (exclusive, shared) = users(of: cpu)
+            if exclusive + shared > 0 { return false }
+        }
+        return true
+    }
+
+    /// Whether the tenant in `slot` is the only one holding each CPU of its cpuset (tenants at idle priority aside).
+    func holdsAlone(slot: Int) -> Bool {
+        let own = tenants[slot]
+        let counted = Self.isIdle(own.settings, exclusive: own.exclusive) ? 0 : 1
+        for cpu in (own.settings.cpus ?? limits.onlineCPUs).members {
+            let (exclusive, shared) = users(of: cpu)
+            if exclusive + shared - counted > 0 { return false }
+        }
+        return true
     }
 
     /// A shared tenant at idle priority: it may run on any CPU, since every other tenant there preempts it.

@@ -51,6 +51,23 @@ import Testing
         #expect(violationsAlong(plan, from: start).allSatisfy { $0.isEmpty })
     }
 
+    /// The agent's case on a 2-CPU host: a owned CPU 1 and returns to the shared CPU 0, b leaves CPU 0 to own CPU 1.
+    /// Counted as an owner from the first step, b blocked a's way out and a blocked b's way in (no safe order).
+    @Test func handsAnOwnedCoreToANewOwnerWhileTheOldOneReturnsToTheSharedPool() throws {
+        let full = PartitionLimits(onlineCPUs: [0, 1], memoryBytes: 1_000)
+        let start = [tenant("a", cpus: [1]), tenant("b", cpus: [0], exclusive: false, quota: 0.4), tenant("c", cpus: [0], exclusive: false, quota: 0.4)]
+        let target = [tenant("a", cpus: [0], exclusive: false, quota: 0.4), tenant("b", cpus: [1]), tenant("c", cpus: [0], exclusive: false, quota: 0.4)]
+        for order in [target, target.reversed()] {
+            var state = PartitionState(tenants: start, limits: full)
+            let plan = try ApplyPlanner.plan(in: &state, to: order)
+            let moves = plan.map(\.description).filter { $0.contains("cpus") }
+            #expect(moves == ["a: cpus = 0", "b: cpus = 1"], "b may arrive only once a has left")
+            #expect(state.tenant(named: "b")?.exclusive == true)
+            #expect(state.tenant(named: "a")?.exclusive == false)
+            #expect(state.violations.isEmpty, "\(state.violations)")
+        }
+    }
+
     @Test func refusesASwapWithNoFreeCore() {
         let full = PartitionLimits(onlineCPUs: [0, 1], memoryBytes: 1_000)
         let guarantee = ResourceVector(cpuCores: 1)
