@@ -82,7 +82,7 @@ public enum ApplyPlanner {
             for index in buffers.pending.indices where !buffers.done[index] {
                 let slot = buffers.pendingSlots[index]
                 if buffers.arriving[slot], case let .knob(.cpus, .set(cpus)) = buffers.pending[index].target,
-                   !state.freeToEnter(cpus, slot: slot) { continue }
+                   !state.canEnter(cpus, holding: state.tenants[slot].settings.cpus ?? state.limits.onlineCPUs, exclusive: true) { continue }
                 guard let inverse = state.applyIfSafe(buffers.pending[index], at: slot) else { continue }
                 buffers.plan.append(buffers.pending[index])
                 buffers.planSlots.append(buffers.pendingSlots[index])

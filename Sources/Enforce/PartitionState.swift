@@ -120,13 +120,12 @@ public struct PartitionState: Sendable {
         cpu < exclusiveUsers.count ? (exclusiveUsers[cpu], sharedUsers[cpu]) : (0, 0)
     }
 
-    /// Whether every CPU of `cpus` that the tenant in `slot` does not hold yet is held by no tenant (tenants at idle
-    /// priority aside).
-    func freeToEnter(_ cpus: CPUSet, slot: Int) -> Bool {
-        let held = tenants[slot].settings.cpus ?? limits.onlineCPUs
+    /// Whether a tenant holding `held` may enter the rest of `cpus`: each must be free of every other tenant when it
+    /// enters as an owner (`exclusive`), of owners otherwise (tenants at idle priority are not counted).
+    func canEnter(_ cpus: CPUSet, holding held: CPUSet, exclusive: Bool) -> Bool {
         for cpu in cpus.members where !held.contains(cpu) {
-            let (exclusive, shared) = users(of: cpu)
-            if exclusive + shared > 0 { return false }
+            let (owners, sharers) = users(of: cpu)
+            if exclusive ? owners + sharers > 0 : owners > 0 { return false }
         }
         return true
     }
@@ -221,10 +220,7 @@ public struct PartitionState: Sendable {
                 // Exclusivity: every CPU newly counted in the cpuset (all of them when leaving idle priority) must be
                 // free of conflicting users.
                 let oldCPUs = idleBefore ? CPUSet() : tenants[slot].settings.cpus ?? online
-                for cpu in (after.cpus ?? online).members where !oldCPUs.contains(cpu) {
-                    let (exclusiveOthers, sharedOthers) = users(of: cpu)
-                    if exclusive ? exclusiveOthers + sharedOthers > 0 : exclusiveOthers > 0 { return nil }
-                }
+                if !canEnter(after.cpus ?? online, holding: oldCPUs, exclusive: exclusive) { return nil }
             }
             // Capacity: a total may rise only while it stays within capacity; a guarantee may be undercut only by
             // a step that does not lower the amount further.
