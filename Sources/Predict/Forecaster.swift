@@ -36,8 +36,13 @@ public struct Forecaster: Sendable, Hashable, Codable {
     public private(set) var seasonalOffsets: [Double]
     /// Relative size of the error at each slot of the first period (1 = average); empty without seasonality.
     public private(set) var volatilityProfile: [Double]
-    /// Smoothed absolute forecast error (the error scale), in the resource's unit.
+    /// Smoothed absolute forecast error (the error scale), in the resource's unit: sets the headroom. With a prior
+    /// it starts at the prior's residual size.
     public private(set) var errorScale: Double = 0
+    /// The same smoothed absolute error, started at 0 whatever the prior: the unit of the change detector's
+    /// errors, so that only this tenant's own errors decide when its level has shifted. Without a prior it equals
+    /// `errorScale`.
+    public private(set) var changeScale: Double = 0
     public private(set) var headroom: HeadroomController
     public private(set) var changeDetector = ChangeDetector()
     /// Smoothed squared errors of the fast model, the slow model and the reference: the ensemble's weights.
@@ -157,9 +162,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
         headroom.observe(
             shortfall: value > limit, target: configuration.shortfallTarget, gain: configuration.headroomGain)
 
-        // Error size: rise fast after a large error, fall slowly after small ones, and let no single error count
-        // for more than four scales (one spike must not blow the headroom up for hours). The profile keeps the
-        // shape of error size over the day, normalised around 1.
+        // Error size (`smoothedScale`); the profile keeps the shape of error size over the day, normalised around 1.
         let absoluteError = abs(error)
         let inverseScale = errorScale > 0 ? 1 / errorScale : 0
         if errorScale > 0, slot >= 0 {
@@ -168,11 +171,11 @@ public struct Forecaster: Sendable, Hashable, Codable {
                 volatilityProfile[slot] + configuration.volatilityProfileRate * (relative - volatilityProfile[slot]))
         }
         let inverseVolatility = 1 / max(volatility, 0.1)
-        var scaledError = absoluteError * inverseVolatility
-        if errorScale > 0 { scaledError = min(scaledError, 4 * errorScale) }
-        let scaleRate = updateCount < 3
-            ? 0.5 : (scaledError > errorScale ? configuration.scaleRiseRate : configuration.scaleFallRate)
-        errorScale = Self.flushingTiny(errorScale + scaleRate * (scaledError - errorScale))
+        let inverseChangeScale = changeScale > 0 ? 1 / changeScale : 0
+        let scaledError = absoluteError * inverseVolatility
+        let starting = updateCount < 3
+        errorScale = Self.smoothedScale(errorScale, scaledError: scaledError, starting: starting, configuration: configuration)
+        changeScale = Self.smoothedScale(changeScale, scaledError: scaledError, starting: starting, configuration: configuration)
 
         let ensemble = configuration.ensembleRate
         fastSquaredError = Self.flushingTiny(fastSquaredError + ensemble * ((value - fast) * (value - fast) - fastSquaredError))
@@ -184,8 +187,11 @@ public struct Forecaster: Sendable, Hashable, Codable {
 
         // CUSUM on the slow model's errors, clipped to ±3 scales: a lone spike is not a level shift, a run of large
         // errors is, and the slow level would take many periods to get there on its own.
-        let slowError = (value - slow) * inverseScale * inverseVolatility
-        let standardised = errorScale > 0 ? min(max(slowError, -3), 3) : 0
+        // Its unit is `changeScale`, not `errorScale`: a class prior's residual size is the spread of a whole
+        // class and, as the unit, hid this tenant's own level shifts for hours (1-step forecasts of new tenants 1%
+        // worse than without a prior on the Azure traces).
+        let slowError = (value - slow) * inverseChangeScale * inverseVolatility
+        let standardised = changeScale > 0 ? min(max(slowError, -3), 3) : 0
         let deseasonalised = value - season
         if changeDetector.observe(
             standardisedError: standardised, drift: configuration.changeDrift,
@@ -327,6 +333,18 @@ public struct Forecaster: Sendable, Hashable, Codable {
         let pairForecast = fastPair > 0 ? (fastWeight * fast + referenceWeight * reference) / fastPair : fast
         let pairWeight = max(fastWeight, referenceWeight)
         return (pairWeight * pairForecast + slowWeight * slow) / (pairWeight + slowWeight)
+    }
+
+    /// `scale` moved toward a new absolute error (already divided by the slot's volatility): fast while the first
+    /// values come, then rising fast after a large error and falling slowly after small ones; no single error counts
+    /// for more than four scales (one spike must not blow the headroom up for hours). Static, as `blend`.
+    @inline(__always)
+    private static func smoothedScale(
+        _ scale: Double, scaledError: Double, starting: Bool, configuration: ForecasterConfiguration
+    ) -> Double {
+        let error = scale > 0 ? min(scaledError, 4 * scale) : scaledError
+        let rate = starting ? 0.5 : (error > scale ? configuration.scaleRiseRate : configuration.scaleFallRate)
+        return Self.flushingTiny(scale + rate * (error - scale))
     }
 
     /// The value, or 0 when it is within 2^-900 (about 1e-271) of 0. Smoothing an error that has become exactly 0

@@ -195,6 +195,35 @@ func expectExactRestore(of original: Forecaster, continuing steps: Range<Int>,
         #expect(errorWith < 0.85 * errorWithout, "with prior \(errorWith), without \(errorWithout)")
     }
 
+    @Test func classPriorsSpreadDoesNotHideALevelShift() {
+        // A class prior whose residual size (200) is the spread of a whole class, on a tenant with noise of 0.3 whose
+        // level jumps from 10 to 20 after 30 steps. The headroom keeps part of the prior's scale (its first steps
+        // move it fast toward the local errors, then it falls slowly); the change detector measures errors in the
+        // tenant's own scale and re-anchors the slow level within a few steps. In the headroom's scale (about 30
+        // by then) each error of 10 is below the drift: the shift would never be noticed.
+        let prior = SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 15, residualStandardDeviation: 200,
+                                  historySteps: 10_000)
+        var forecaster = Forecaster(configuration: ForecasterConfiguration(stepSeconds: 1, seasonalPeriods: []),
+                                    prior: prior)
+        var noise = Noise(seed: 5)
+        for step in 0..<30 { forecaster.update(value: 10 + 0.3 * noise.gaussian(), atSeconds: Double(step)) }
+        let changesBefore = forecaster.changeCount
+        #expect(forecaster.changeScale < 1)
+        #expect(forecaster.errorScale > 10, "the headroom still carries the prior's spread")
+        for step in 30..<35 { forecaster.update(value: 20 + 0.3 * noise.gaussian(), atSeconds: Double(step)) }
+        #expect(forecaster.changeCount == changesBefore + 1)
+        #expect(abs(forecaster.slowLevel - 20) < 1, "slow level \(forecaster.slowLevel)")
+    }
+
+    @Test func withoutAPriorTheChangeScaleIsTheErrorScale() {
+        var forecaster = Forecaster(configuration: ForecasterConfiguration(stepSeconds: 1, seasonalPeriods: [12]))
+        var noise = Noise(seed: 6)
+        for step in 0..<200 {
+            forecaster.update(value: 10 + Double(step / 50) * 5 + noise.gaussian(), atSeconds: Double(step))
+            #expect(forecaster.changeScale == forecaster.errorScale)
+        }
+    }
+
     @Test func blendFollowsTheSourceWithSmallerErrors() {
         // A prior that is wrong by 20 loses its weight once the local models have seen the real level.
         let prior = SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 30, residualStandardDeviation: 1,
@@ -235,7 +264,8 @@ func expectExactRestore(of original: Forecaster, continuing steps: Range<Int>,
         // reference never moves either.
         for tick in 0..<100_000 { forecaster.update(value: 0, atSeconds: 1_800_000_000 + Double(tick) * 0.001) }
         let state = [forecaster.level, forecaster.slowLevel, forecaster.trend, forecaster.fastSquaredError,
-                     forecaster.slowSquaredError, forecaster.referenceSquaredError, forecaster.errorScale]
+                     forecaster.slowSquaredError, forecaster.referenceSquaredError, forecaster.errorScale,
+                     forecaster.changeScale]
         #expect(state.allSatisfy { $0 == 0 }, "\(state)")
         #expect(forecaster.forecast().expected == 0)
     }
