@@ -21,6 +21,9 @@ import Pool
 ///   falling slowly), `v[slot]` the error profile over the first seasonal period (errors are larger at some times
 ///   of day), and `k` the headroom multiplier that a `HeadroomController` steers so that the observed shortfall
 ///   rate equals the configured target.
+/// - the change detector re-anchors both levels after a run of large errors of the slow model, measured in
+///   `changeScale`: the same smoothed error as `s`, but started at 0 even with a prior, so a class's spread sets
+///   the first headroom without hiding this tenant's own level shifts.
 public struct Forecaster: Sendable, Hashable, Codable {
     public private(set) var configuration: ForecasterConfiguration
     /// The prior the local model starts from and is blended with; nil when there is none.
