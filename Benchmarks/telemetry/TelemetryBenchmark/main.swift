@@ -13,9 +13,11 @@ import Glibc
 //       fifo-spin busy-waits between ticks instead of sleeping (caches and TLB stay warm): the difference is the
 //       cold start after a sleep. Anchors of the same run: the same two clock reads around nothing, and a second
 //       drain right after the first (empty ring, warm caches).
-//   TelemetryBenchmark rate TENANTS SECONDS normal|fifo RING_BYTES
+//   TelemetryBenchmark rate TENANTS SECONDS normal|fifo|none RING_BYTES
 //       TENANTS tenants each running `perf bench sched pipe` (scheduler events as fast as the host allows); the
-//       consumer drains every millisecond: events per second seen and dropped records.
+//       consumer drains every millisecond: events per second seen and dropped records. `none`: the probes stay
+//       attached for SECONDS and nothing drains (once the ring is full, flushes count drops), so a workload run
+//       beside it shows what the probes cost without the consumer's millisecond wake-ups.
 //
 // Tenants start through posix_spawn (no Foundation), so the benchmark also runs under valgrind --tool=callgrind.
 
@@ -231,11 +233,13 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 5, let tenantCount = Int(arguments[2]), let seconds = Double(arguments[3]) else {
-    fail("usage: TelemetryBenchmark drain TENANTS SECONDS CONSUMER[,CONSUMER…] | rate TENANTS SECONDS normal|fifo RING_BYTES")
+    fail("usage: TelemetryBenchmark drain TENANTS SECONDS CONSUMER[,CONSUMER…] | rate TENANTS SECONDS normal|fifo|none RING_BYTES")
 }
 let mode = arguments[1]
 let consumers = arguments[4].split(separator: ",").map(String.init)
-guard consumers.allSatisfy(["normal", "fifo", "fifo-spin"].contains) else { fail("unknown consumer \(arguments[4])") }
+guard consumers.allSatisfy(["normal", "fifo", "fifo-spin", "none"].contains) else {
+    fail("unknown consumer \(arguments[4])")
+}
 var options = TelemetryProbes.Options()
 options.pinDirectory = nil
 let command: [String]
@@ -257,7 +261,12 @@ do {
     print("# \(mode): \(tenantCount) tenants, ring_bytes=\(options.ringBufferBytes), one drain per millisecond")
     usleep(200_000)
     for consumer in consumers {
-        try measure(probes, consumer: consumer, tenantCount: tenantCount, drains: Int(seconds * 1000))
+        if consumer == "none" {
+            usleep(UInt32(seconds * 1e6))
+            print("consumer=none tenants=\(tenantCount) seconds=\(seconds) dropped_records=\(try probes.droppedRecords())")
+        } else {
+            try measure(probes, consumer: consumer, tenantCount: tenantCount, drains: Int(seconds * 1000))
+        }
     }
     stopTenants(tenants)
 } catch {
