@@ -5,9 +5,10 @@
 # add two clock reads to every run, anchors included). Run as root: Benchmarks/telemetry/floor/floor.sh [DIR] [ROUNDS]
 # DIR holds a release TelemetryBenchmark (default .build/release).
 set -euo pipefail
-cd "$(dirname "$0")"
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
-dir=$(realpath "${1:-../../../.build/release}") rounds=${2:-3}
+here=$(dirname "$0")
+dir=$(realpath "${1:-$here/../../../.build/release}") rounds=${2:-3}
+cd "$here"
 work=$(mktemp -d)
 trap 'sysctl -q kernel.bpf_stats_enabled=0; rm -rf "$work"' EXIT
 "${CLANG:-clang}" -target bpf -g -O2 -mcpu=v3 -D__TARGET_ARCH_x86 -I ../../../bpf/vmlinux/x86_64 \
