@@ -124,7 +124,7 @@ struct dpm_cpu_state {
  * slot. */
 struct dpm_task_state {
 	__u64 enqueued_ns;          /* last wake-up or preemption; 0 once switched in */
-	__u64 cgroup_id;            /* cgroup of the cached slot */
+	__u64 css_set;              /* the task's css_set (pointer as a number) when `slot` was cached */
 	__u32 slot;
 	__u32 slot_generation;      /* `slot_generation` when `slot` was cached */
 };

@@ -322,37 +322,49 @@ static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 no
 		publish_touched(state, now);
 }
 
-/* Resolves a task's slot through its cached state (may be missing: no cache); refreshes the cache when the task's
- * cgroup v2 (`cgroup`, whose id is `cgroup_id`) or the slot map changed. */
-static __always_inline __u32 cached_slot(struct dpm_task_state *task, struct cgroup *cgroup, __u64 cgroup_id)
+/*
+ * A task's slot through its cached state (may be missing: no cache). The cache holds while the task's css_set
+ * (`css_set`, the pointer as a number) and the slot map are the ones it was filled with; a task that moves to
+ * another cgroup gets another css_set. Comparing the pointer costs one load from the task on every switch, where
+ * the cgroup id costs four dependent loads (css_set, cgroup, kernfs node, id; 6-14 ns a run here, measured by
+ * Benchmarks/telemetry/floor) and in the raw_tp fallback four probe-read helper calls instead of one. The climb (`slot_of_cgroup_tree`, from the css_set's cgroup v2 `dfl_cgrp`) runs only when the cache does not hold.
+ * A css_set freed and another allocated at its address could fool the cache only for a task moved twice without
+ * running in between (a css_set is not freed while a task uses it, and a moved task refills at its next switch).
+ */
+static __always_inline bool slot_cache_holds(const struct dpm_task_state *task, __u64 css_set, __u32 generation)
 {
-	__u32 generation = slot_generation;
-
-	if (!task)
-		return slot_of_cgroup_tree(cgroup);
-	if (task->cgroup_id == cgroup_id && task->slot_generation == generation)
-		return task->slot;
-	task->cgroup_id = cgroup_id;
-	task->slot = slot_of_cgroup_tree(cgroup);
-	task->slot_generation = generation;
-	return task->slot;
+	return task && task->css_set == css_set && task->slot_generation == generation;
 }
 
-/* The incoming task's slot, and its run-queue wait if it was enqueued (task state may be missing: no wait). */
-static __always_inline __u32 switch_in(struct dpm_task_state *task, struct cgroup *cgroup, __u64 cgroup_id,
-					 __u64 now, __u64 *wait_ns)
+/* Climbs from the cgroup v2 of the task's css_set and caches the answer (task state may be missing: no cache). */
+static __always_inline __u32 fill_slot_cache(struct dpm_task_state *task, __u64 css_set, __u32 generation,
+					     struct cgroup *dfl_cgrp)
 {
+	__u32 slot = slot_of_cgroup_tree(dfl_cgrp);
+
+	if (task) {
+		task->css_set = css_set;
+		task->slot = slot;
+		task->slot_generation = generation;
+	}
+	return slot;
+}
+
+/* The incoming task's run-queue wait if it was enqueued, and clears the stamp (task state may be missing: none). */
+static __always_inline __u64 take_wait(struct dpm_task_state *task, __u64 now)
+{
+	__u64 wait_ns = 0;
+
 	if (task && task->enqueued_ns) {
-		*wait_ns = now - task->enqueued_ns;
+		wait_ns = now - task->enqueued_ns;
 		task->enqueued_ns = 0;
 	}
-	return cached_slot(task, cgroup, cgroup_id);
+	return wait_ns;
 }
 
-static __always_inline void count_page_fault(struct dpm_task_state *task, struct cgroup *cgroup, __u64 cgroup_id)
+static __always_inline void count_page_fault(__u32 slot)
 {
 	struct dpm_cpu_state *state = this_cpu_state();
-	__u32 slot = cached_slot(task, cgroup, cgroup_id);
 	struct dpm_slot_counters *counters = bpf_map_lookup_elem(&slot_counters, &slot);
 
 	if (!state || !counters)
@@ -363,16 +375,16 @@ static __always_inline void count_page_fault(struct dpm_task_state *task, struct
 
 /* tp_btf flavour: task pointers are typed, per-task state lives in task storage. */
 
-/* A task's cgroup v2 (the default hierarchy's), by direct loads: the verifier lets a tp_btf program walk typed
- * kernel pointers (a faulting load reads zero), so the four hops on every switch cost no helper call each. */
-static __always_inline struct cgroup *cgroup_of_btf(struct task_struct *task)
+/* A task's slot, by direct loads: the verifier lets a tp_btf program walk typed kernel pointers (a faulting load
+ * reads zero), so the hops cost no helper call each. */
+static __always_inline __u32 slot_of_task_btf(struct dpm_task_state *state, struct task_struct *task)
 {
-	return task->cgroups->dfl_cgrp;
-}
+	struct css_set *set = task->cgroups;
+	__u32 generation = slot_generation;
 
-static __always_inline __u64 cgroup_id_btf(struct cgroup *cgroup)
-{
-	return cgroup->kn->id;
+	if (slot_cache_holds(state, (__u64)set, generation))
+		return state->slot;
+	return fill_slot_cache(state, (__u64)set, generation, set->dfl_cgrp);
 }
 
 static __always_inline void stamp_enqueue_btf(struct task_struct *task, __u64 now)
@@ -412,9 +424,9 @@ int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct ta
 	if (prev_state == 0 && prev->pid)
 		stamp_enqueue_btf(prev, now);
 	if (next->pid) {
-		struct cgroup *cgroup = cgroup_of_btf(next);
-		next_slot = switch_in(bpf_task_storage_get(&task_state, next, 0, 0), cgroup, cgroup_id_btf(cgroup), now,
-				      &wait_ns);
+		struct dpm_task_state *next_state = bpf_task_storage_get(&task_state, next, 0, 0);
+		wait_ns = take_wait(next_state, now);
+		next_slot = slot_of_task_btf(next_state, next);
 	}
 	account_switch(state, now, !preempt && prev_state != 0, next_slot, wait_ns);
 	return 0;
@@ -424,23 +436,22 @@ SEC("tp_btf/page_fault_user")
 int BPF_PROG(page_fault_user_btf)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct cgroup *cgroup = cgroup_of_btf(task);
 
-	count_page_fault(bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE), cgroup,
-			 cgroup_id_btf(cgroup));
+	count_page_fault(slot_of_task_btf(bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE),
+					  task));
 	return 0;
 }
 
 /* raw_tp fallback: untyped arguments read with CO-RE, per-task state in the pid-keyed hash. */
 
-static __always_inline struct cgroup *cgroup_of_raw(struct task_struct *task)
+static __always_inline __u32 slot_of_task_raw(struct dpm_task_state *state, struct task_struct *task)
 {
-	return BPF_CORE_READ(task, cgroups, dfl_cgrp);
-}
+	struct css_set *set = BPF_CORE_READ(task, cgroups);
+	__u32 generation = slot_generation;
 
-static __always_inline __u64 cgroup_id_raw(struct cgroup *cgroup)
-{
-	return BPF_CORE_READ(cgroup, kn, id);
+	if (slot_cache_holds(state, (__u64)set, generation))
+		return state->slot;
+	return fill_slot_cache(state, (__u64)set, generation, BPF_CORE_READ(set, dfl_cgrp));
 }
 
 static __always_inline int record_enqueue_raw(struct task_struct *task)
@@ -487,9 +498,9 @@ int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct ta
 	if (prev_state == 0 && prev_pid)
 		record_enqueue_raw(prev);
 	if (next_pid) {
-		struct cgroup *cgroup = cgroup_of_raw(next);
-		next_slot = switch_in(bpf_map_lookup_elem(&pid_state, &next_pid), cgroup, cgroup_id_raw(cgroup), now,
-				      &wait_ns);
+		struct dpm_task_state *next_state = bpf_map_lookup_elem(&pid_state, &next_pid);
+		wait_ns = take_wait(next_state, now);
+		next_slot = slot_of_task_raw(next_state, next);
 	}
 	account_switch(state, now, !preempt && prev_state != 0, next_slot, wait_ns);
 	return 0;
@@ -499,9 +510,9 @@ SEC("raw_tp/page_fault_user")
 int BPF_PROG(page_fault_user_raw)
 {
 	__u32 pid = bpf_get_current_pid_tgid();
-	struct cgroup *cgroup = cgroup_of_raw((struct task_struct *)bpf_get_current_task());
 
-	count_page_fault(bpf_map_lookup_elem(&pid_state, &pid), cgroup, cgroup_id_raw(cgroup));
+	count_page_fault(slot_of_task_raw(bpf_map_lookup_elem(&pid_state, &pid),
+					  (struct task_struct *)bpf_get_current_task()));
 	return 0;
 }
 

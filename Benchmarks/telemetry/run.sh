@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Telemetry overhead benchmarks. Prints what it measured, on what, how many runs, medians, p99 and ratios against
 # the no-probes anchor of the same run. Run as root on a quiet machine: Benchmarks/telemetry/run.sh [PAIRS]
-#   1. cost per probe run as the kernel accounts it (kernel.bpf_stats_enabled=1: run_time_ns / run_cnt), both flavours
+#   1. cost per probe run as the kernel accounts it (kernel.bpf_stats_enabled=1: run_time_ns / run_cnt), both flavours;
+#      1b. anchors: what an empty program, one clock read, one task-storage lookup cost on the same switches
 #   2. `perf bench sched pipe` and `hackbench -p` without and with the probes attached and `dpm telemetry` draining
-#      every millisecond: PAIRS (default 10) interleaved pairs, median of each side, median of the pair ratios
+#      every millisecond: PAIRS (default 10) interleaved pairs, median of each side, median of the pair ratios;
+#      2b. hackbench with the probes attached but no consumer; 2c. the probes' run time during hackbench
 #   3. consumer cost of one drain with 64 busy tenants (median, p99; wall clock and the consumer thread's CPU time),
 #      normal priority and SCHED_FIFO, heap allocations per drain
 #   4. event rate handled without drops, normal priority and SCHED_FIFO, two ring sizes
@@ -58,20 +60,28 @@ for flavour in tp_btf raw_tp; do
     sysctl -q kernel.bpf_stats_enabled=0
 done
 
+echo "## 1b. where a sched_switch probe's time goes: anchors beside the probes (Benchmarks/telemetry/floor/floor.sh)"
+Benchmarks/telemetry/floor/floor.sh "$bin" 3
+
 measure() { # pipe|hackbench → one figure (µs per op, or seconds)
     # Both pipe tasks on one CPU: every round trip is two context switches, with no idle exit in between.
     if [ "$1" = pipe ]; then in_tenant taskset -c 1 perf bench sched pipe -l 50000 | awk '/usecs\/op/ {print $1}'
     else in_tenant hackbench -p -g 4 -l 1000 | awk '/^Time:/ {print $2}'; fi
 }
-for bench in pipe hackbench; do
-    label=$([ "$bench" = pipe ] && echo "taskset -c 1 perf bench sched pipe -l 50000 (usecs/op)" || echo "hackbench -p -g 4 -l 1000 (s)")
-    echo "## 2. $label: $pairs interleaved pairs, without / with probes + dpm telemetry draining every 1 ms"
+probes_pid=
+start_probes_only() { # the probes attached, nothing drains (records pile up, then flushes count drops)
+    "$bin/TelemetryBenchmark" rate 0 600 none 4194304 >/dev/null & probes_pid=$!
+    for _ in $(seq 100); do bpftool -j prog show | grep -q '"name":"sched_switch_btf"' && break; sleep 0.1; done
+    sleep 0.5
+}
+stop_probes_only() { kill -TERM "$probes_pid"; wait "$probes_pid" 2>/dev/null || true; }
+interleave() { # BENCH START STOP: $pairs pairs without / with, order alternating; medians and ratios
     : > /tmp/dpm-bench-without; : > /tmp/dpm-bench-with; : > /tmp/dpm-bench-ratio
     for i in $(seq "$pairs"); do
         if [ $((i % 2)) = 1 ]; then
-            without=$(measure "$bench"); start_telemetry; with=$(measure "$bench"); stop_telemetry
+            without=$(measure "$1"); $2; with=$(measure "$1"); $3
         else
-            start_telemetry; with=$(measure "$bench"); stop_telemetry; without=$(measure "$bench")
+            $2; with=$(measure "$1"); $3; without=$(measure "$1")
         fi
         echo "$without" >> /tmp/dpm-bench-without; echo "$with" >> /tmp/dpm-bench-with
         awk -v a="$with" -v b="$without" 'BEGIN {print a / b}' >> /tmp/dpm-bench-ratio
@@ -79,7 +89,17 @@ for bench in pipe hackbench; do
     done
     m_without=$(median < /tmp/dpm-bench-without); m_with=$(median < /tmp/dpm-bench-with)
     echo "median without $m_without, median with $m_with, ratio of medians $(awk -v a="$m_with" -v b="$m_without" 'BEGIN {printf "%.3f", a / b}'), median pair ratio $(median < /tmp/dpm-bench-ratio)"
+}
+for bench in pipe hackbench; do
+    label=$([ "$bench" = pipe ] && echo "taskset -c 1 perf bench sched pipe -l 50000 (usecs/op)" || echo "hackbench -p -g 4 -l 1000 (s)")
+    echo "## 2. $label: $pairs interleaved pairs, without / with probes + dpm telemetry draining every 1 ms"
+    interleave "$bench" start_telemetry stop_telemetry
 done
+echo "## 2b. hackbench -p -g 4 -l 1000 (s): $pairs interleaved pairs, without / with the probes attached and nothing"
+echo "##     draining (TelemetryBenchmark rate 0 600 none): the probes' part of section 2's slowdown, without the consumer"
+interleave hackbench start_probes_only stop_probes_only
+echo "## 2c. the probes' run time during hackbench, program by program (Benchmarks/telemetry/probe-share.sh)"
+Benchmarks/telemetry/probe-share.sh "$bin" 5
 
 echo "## 3. consumer: one drain per millisecond, 64 tenants each waking every millisecond; 5000 drains per consumer"
 echo "##    phase (normal, SCHED_FIFO, SCHED_FIFO busy-waiting between ticks), one process, same tenants"

@@ -13,16 +13,57 @@ import Glibc
 //       fifo-spin busy-waits between ticks instead of sleeping (caches and TLB stay warm): the difference is the
 //       cold start after a sleep. Anchors of the same run: the same two clock reads around nothing, and a second
 //       drain right after the first (empty ring, warm caches).
-//   TelemetryBenchmark rate TENANTS SECONDS normal|fifo RING_BYTES
+//   TelemetryBenchmark rate TENANTS SECONDS normal|fifo|none RING_BYTES
 //       TENANTS tenants each running `perf bench sched pipe` (scheduler events as fast as the host allows); the
-//       consumer drains every millisecond: events per second seen and dropped records.
+//       consumer drains every millisecond: events per second seen and dropped records. `none`: the probes stay
+//       attached for SECONDS and nothing drains (once the ring is full, flushes count drops), so a workload run
+//       beside it shows what the probes cost without the consumer's millisecond wake-ups.
 //
 // Tenants start through posix_spawn (no Foundation), so the benchmark also runs under valgrind --tool=callgrind.
 
 func fail(_ message: String) -> Never {
     let line = "TelemetryBenchmark: \(message)\n"
     _ = write(2, line, line.utf8.count)
+    removeTenantCgroups()
     exit(2)
+}
+
+/// The tenant cgroups this process made (path and its `cgroup.kill`, as C strings made when the cgroup was), so that
+/// every way out removes them: the end of the run, `fail`, an uncaught error, SIGINT, SIGTERM and SIGHUP (before,
+/// a run that ended any other way than normally left its cgroups behind). Fixed storage: the signal handler reads it.
+nonisolated(unsafe) let tenantCgroups = UnsafeMutablePointer<(path: UnsafeMutablePointer<CChar>,
+    kill: UnsafeMutablePointer<CChar>)>.allocate(capacity: 1024)
+nonisolated(unsafe) var tenantCgroupCount = 0
+
+/// Kills what runs in each tenant cgroup and removes it, waiting up to 30 s per cgroup for its tasks to exit and
+/// killing again meanwhile (a task that joined after the first kill). Async-signal-safe: system calls only.
+func removeTenantCgroups() {
+    for index in 0..<tenantCgroupCount { killTasks(ofCgroup: index) }
+    for index in 0..<tenantCgroupCount {
+        var attempts = 0
+        while rmdir(tenantCgroups[index].path) != 0 && errno == EBUSY && attempts < 3000 {
+            killTasks(ofCgroup: index)
+            var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+            nanosleep(&pause, nil)
+            attempts += 1
+        }
+        if access(tenantCgroups[index].path, F_OK) == 0 {
+            let message = "TelemetryBenchmark: could not remove the tenant cgroup "
+            _ = write(2, message, strlen(message))
+            _ = write(2, tenantCgroups[index].path, strlen(tenantCgroups[index].path))
+            _ = write(2, "\n", 1)
+        }
+    }
+    tenantCgroupCount = 0
+}
+
+/// Writes `cgroup.kill` of the tenant cgroup at `index`: SIGKILL to every task in it and below.
+func killTasks(ofCgroup index: Int) {
+    let kill = open(tenantCgroups[index].kill, O_WRONLY)
+    if kill >= 0 {
+        _ = write(kill, "1", 1)
+        close(kill)
+    }
 }
 
 func nanoseconds(_ clock: clockid_t) -> UInt64 {
@@ -67,26 +108,34 @@ func spawn(in cgroup: String, _ arguments: [String]) -> pid_t {
 
 /// Creates `count` cgroups `dpm-bench-<pid>-<i>` and starts `command` in each.
 func startTenants(_ count: Int, _ command: [String]) -> [(path: String, pid: pid_t)] {
-    (0..<count).map { index in
+    guard count <= 1024 else { fail("at most 1024 tenants") }
+    return (0..<count).map { index in
         let path = "/sys/fs/cgroup/unified/dpm-bench-\(getpid())-\(index)"
         guard mkdir(path, 0o755) == 0 else { fail("mkdir \(path): errno \(errno)") }
+        tenantCgroups[tenantCgroupCount] = (strdup(path)!, strdup("\(path)/cgroup.kill")!)
+        tenantCgroupCount += 1
         return (path, spawn(in: path, command))
     }
 }
 
-/// Kills every process of each tenant (`cgroup.kill`: forked children too), then removes the cgroups.
+/// Kills every process of each tenant (`cgroup.kill`: forked children too), reaps the ones this process started,
+/// and removes the cgroups.
 func stopTenants(_ tenants: [(path: String, pid: pid_t)]) {
-    for tenant in tenants {
-        let kill = open("\(tenant.path)/cgroup.kill", O_WRONLY)
-        if kill >= 0 {
-            _ = write(kill, "1", 1)
-            close(kill)
-        }
-    }
+    for index in 0..<tenantCgroupCount { killTasks(ofCgroup: index) }
     for tenant in tenants {
         var status: Int32 = 0
         waitpid(tenant.pid, &status, 0)
-        for _ in 0..<200 where rmdir(tenant.path) != 0 && errno == EBUSY { usleep(10_000) }
+    }
+    removeTenantCgroups()
+}
+
+/// SIGINT, SIGTERM and SIGHUP remove the tenant cgroups before the process ends.
+func removeTenantCgroupsOnSignals() {
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        _ = Glibc.signal(signal) { received in
+            removeTenantCgroups()
+            _exit(128 + received)
+        }
     }
 }
 
@@ -184,11 +233,13 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 5, let tenantCount = Int(arguments[2]), let seconds = Double(arguments[3]) else {
-    fail("usage: TelemetryBenchmark drain TENANTS SECONDS CONSUMER[,CONSUMER…] | rate TENANTS SECONDS normal|fifo RING_BYTES")
+    fail("usage: TelemetryBenchmark drain TENANTS SECONDS CONSUMER[,CONSUMER…] | rate TENANTS SECONDS normal|fifo|none RING_BYTES")
 }
 let mode = arguments[1]
 let consumers = arguments[4].split(separator: ",").map(String.init)
-guard consumers.allSatisfy(["normal", "fifo", "fifo-spin"].contains) else { fail("unknown consumer \(arguments[4])") }
+guard consumers.allSatisfy(["normal", "fifo", "fifo-spin", "none"].contains) else {
+    fail("unknown consumer \(arguments[4])")
+}
 var options = TelemetryProbes.Options()
 options.pinDirectory = nil
 let command: [String]
@@ -202,12 +253,22 @@ case "rate":
     command = ["perf", "bench", "sched", "pipe", "-l", "2000000000"]
 default: fail("unknown mode \(mode)")
 }
-let probes = try TelemetryProbes(options: options)
-let tenants = startTenants(tenantCount, command)
-defer { stopTenants(tenants) }
-for tenant in tenants { _ = try probes.watch(cgroupPath: tenant.path) }
-print("# \(mode): \(tenantCount) tenants, ring_bytes=\(options.ringBufferBytes), one drain per millisecond")
-usleep(200_000)
-for consumer in consumers {
-    try measure(probes, consumer: consumer, tenantCount: tenantCount, drains: Int(seconds * 1000))
+removeTenantCgroupsOnSignals()
+do {
+    let probes = try TelemetryProbes(options: options)
+    let tenants = startTenants(tenantCount, command)
+    for tenant in tenants { _ = try probes.watch(cgroupPath: tenant.path) }
+    print("# \(mode): \(tenantCount) tenants, ring_bytes=\(options.ringBufferBytes), one drain per millisecond")
+    usleep(200_000)
+    for consumer in consumers {
+        if consumer == "none" {
+            usleep(UInt32(seconds * 1e6))
+            print("consumer=none tenants=\(tenantCount) seconds=\(seconds) dropped_records=\(try probes.droppedRecords())")
+        } else {
+            try measure(probes, consumer: consumer, tenantCount: tenantCount, drains: Int(seconds * 1000))
+        }
+    }
+    stopTenants(tenants)
+} catch {
+    fail("\(error)")
 }
