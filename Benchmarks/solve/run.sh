@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Solve benchmark: dpm's simplex against GLPK (C) and HiGHS (highspy) on the allocation LPs at 4, 16, 64 and 256
 # tenants × 3 resources, cold and warm under the same seeded drift, in one run; then the whole Solve step (cost
-# model, greedy cores, LP, read-back) under demand drift with its allocations per step (SolveBenchmark, malloc
-# counter); then a heap-allocation count of both warm paths with valgrind and instruction counts with callgrind.
+# model, greedy cores, LP, read-back) under the agent's demand drift (a few tenants changed per step, all of them
+# every tenth step; reported apart) with its allocations per step (SolveBenchmark, malloc counter); then a
+# heap-allocation count of both warm paths with valgrind and instruction counts with callgrind.
 # Usage: Benchmarks/solve/run.sh            (REPEAT, DRIFT, SEED, SIZES override the defaults; DPM=path/to/dpm and
 #        STEP=path/to/SolveBenchmark use already built release binaries instead of building them)
 set -euo pipefail
@@ -64,6 +65,9 @@ d1=$(instructions "$DPM" solve --mps "$OUT/alloc-$n.mps" --repeat 500 --drift "$
 d2=$(instructions "$DPM" solve --mps "$OUT/alloc-$n.mps" --repeat 2500 --drift "$DRIFT" --seed "$SEED")
 g1=$(instructions "$OUT/glpk_anchor" "$OUT/alloc-$n.mps" free 500 "$DRIFT" "$SEED")
 g2=$(instructions "$OUT/glpk_anchor" "$OUT/alloc-$n.mps" free 2500 "$DRIFT" "$SEED")
-s1=$(instructions "$STEP" --sizes "$n" --seed "$SEED" --repeat 500 --drift "$DRIFT")
-s2=$(instructions "$STEP" --sizes "$n" --seed "$SEED" --repeat 2500 --drift "$DRIFT")
-echo "instructions per warm solve at $n tenants (callgrind): dpm LP $(perSolve "$d1" "$d2"), GLPK $(perSolve "$g1" "$g2"), dpm whole step $(perSolve "$s1" "$s2")"
+# The whole step twice: every step with 3 tenants changed, and every step with all of them changed.
+f1=$(instructions "$STEP" --sizes "$n" --seed "$SEED" --repeat 500 --drift "$DRIFT" --few 3 --all-every 1000000)
+f2=$(instructions "$STEP" --sizes "$n" --seed "$SEED" --repeat 2500 --drift "$DRIFT" --few 3 --all-every 1000000)
+s1=$(instructions "$STEP" --sizes "$n" --seed "$SEED" --repeat 500 --drift "$DRIFT" --all-every 1)
+s2=$(instructions "$STEP" --sizes "$n" --seed "$SEED" --repeat 2500 --drift "$DRIFT" --all-every 1)
+echo "instructions per warm solve at $n tenants (callgrind): dpm LP $(perSolve "$d1" "$d2"), GLPK $(perSolve "$g1" "$g2"), dpm whole step with 3 tenants changed $(perSolve "$f1" "$f2"), with all changed $(perSolve "$s1" "$s2")"

@@ -23,3 +23,7 @@ for n in sizes:
           f"HiGHS/dpm = {rows['highs']['median_us'] / d:.1f}x; objective |dpm-glpk| = {abs(rows['dpm']['objective'] - rows['glpk']['objective']):.2e}")
     print(f"{'':>7} whole step (greedy + LP + read-back): thread CPU median {step['cpu_median_us']:.2f} us, p99 {step['cpu_p99_us']:.2f} us; "
           f"{step['allocations_per_step']:.3f} allocations/step; GLPK warm LP alone / dpm whole step (medians) = {rows['glpk']['median_us'] / step['median_us']:.1f}x")
+    print(f"{'':>7} whole step, {step['few_changed']} tenants changed: wall median {step['few_median_us']:.2f} us, p99 {step['few_p99_us']:.2f} us; "
+          f"thread CPU median {step['few_cpu_median_us']:.2f} us, p99 {step['few_cpu_p99_us']:.2f} us")
+    print(f"{'':>7} whole step, all {n} changed (every {step['all_every']}th step): wall median {step['all_median_us']:.2f} us, p99 {step['all_p99_us']:.2f} us; "
+          f"thread CPU median {step['all_cpu_median_us']:.2f} us, p99 {step['all_cpu_p99_us']:.2f} us")

@@ -92,6 +92,8 @@ struct AllocationState {
     /// What the tick needs of each spec, without the strings and arrays whose reference counts a copy would touch.
     let facts: [TenantFacts]
     let model: CostModel
+    /// Each slot's cost slopes (its class's weights), looked up once.
+    let slopesOfSlot: [CostModel.Slopes]
     var lpIterations = 0
     var lpStatus: SimplexStatus = .optimal
 
@@ -137,7 +139,14 @@ struct AllocationState {
     var previousUsed: UnsafeMutableBufferPointer<Double> { table.previousUsed }
     var amount: UnsafeMutableBufferPointer<Double> { table.amount }
     var latencyInflation: [Double]
+    /// Each slot's whole-core wish from its demand, and what placement grants of it this tick (within the budget).
+    var coresWish: [Int]
     var coresWanted: [Int]
+    /// The demand and presence each slot's cells were last prepared from: a slot whose both are unchanged keeps
+    /// its cells (most ticks change a few tenants' forecasts), so the tick's cost follows what changed.
+    var preparedDemand: [TenantDemand]
+    var preparedPresent: [Bool]
+    var isPrepared: [Bool]
     /// The core counts the current placement was made for (−1 before the first placement).
     var placedWanted: [Int]
     var hasPrevious = false
@@ -160,6 +169,7 @@ struct AllocationState {
         self.specs = specs
         facts = specs.map { TenantFacts(tenantClass: $0.tenantClass, guaranteed: $0.guaranteed, cap: $0.cap, sloNanoseconds: $0.slo.runQueueWaitP99Nanoseconds) }
         self.model = model
+        slopesOfSlot = specs.map { model.slopes(for: $0.tenantClass) }
         slotByName = names
         let capacity = host.tenantCapacity
         unit = [max(capacity.cpuCores, 1), max(capacity.memoryBytes, 1), max(capacity.networkBitsPerSecond, 1)]
@@ -188,11 +198,14 @@ struct AllocationState {
         rowCount = nodeRowStart + nodeCapacity.count
         memoryNode = Array(repeating: -2, count: specs.count)
         coreNodeOfSlot = Array(repeating: -2, count: specs.count)
-        let cells = specs.count * Self.resourceCount
         present = Array(repeating: true, count: specs.count)
-        table = CellTable(count: cells)
+        table = CellTable(slotCount: specs.count)
         latencyInflation = Array(repeating: 1, count: specs.count)
+        coresWish = Array(repeating: 0, count: specs.count)
         coresWanted = Array(repeating: 0, count: specs.count)
+        preparedDemand = Array(repeating: TenantDemand(), count: specs.count)
+        preparedPresent = Array(repeating: false, count: specs.count)
+        isPrepared = Array(repeating: false, count: specs.count)
         placedWanted = Array(repeating: -1, count: specs.count)
         placement = CorePlacement(host: host, memoryGuarantees: specs.map(\.guaranteed.memoryBytes))
         shape = Self.program(specs: specs, linkRow: rows, nodeRowStart: nodeRowStart, nodeCount: nodeCapacity.count,
@@ -368,28 +381,31 @@ struct AllocationState {
         if allocations.count != specs.count {
             allocations = Array(repeating: TenantAllocation(), count: specs.count)
         }
-        // Cores in one pass over the host (an absent slot owns none), not one pass per slot.
-        for slot in specs.indices { allocations[slot].exclusiveCoreIDs.removeAll(keepingCapacity: true) }
-        for c in placement.owner.indices where placement.owner[c] >= 0 {
-            allocations[placement.owner[c]].exclusiveCoreIDs.append(placement.coreIDs[c])
-        }
-        for slot in specs.indices {
-            guard present[slot] else {
-                allocations[slot].sharedCpuCores = 0
-                allocations[slot].memoryMaxBytes = 0
-                allocations[slot].memoryHighBytes = 0
-                allocations[slot].memoryMinBytes = 0
-                allocations[slot].bandwidthBitsPerSecond = 0
-                continue
+        // One exclusive access to the array for the whole pass, not a uniqueness check per field written.
+        allocations.withUnsafeMutableBufferPointer { out in
+            // Cores in one pass over the host (an absent slot owns none), not one pass per slot.
+            for slot in specs.indices { out[slot].exclusiveCoreIDs.removeAll(keepingCapacity: true) }
+            for c in placement.owner.indices where placement.owner[c] >= 0 {
+                out[placement.owner[c]].exclusiveCoreIDs.append(placement.coreIDs[c])
             }
-            let shared = sharedCpuCores(slot: slot), memory = memoryMaxBytes(slot: slot), guaranteedMemory = facts[slot].guaranteed.memoryBytes
-            let classFactor = facts[slot].tenantClass == .latencyCritical ? 4.0 : (facts[slot].tenantClass == .burstable ? 2.0 : 1.0)
-            allocations[slot].sharedCpuCores = shared
-            allocations[slot].cpuWeight = max(1, min(10_000, Int((100 * classFactor * max(shared, 0.01)).rounded())))
-            allocations[slot].memoryMaxBytes = memory
-            allocations[slot].memoryHighBytes = max(guaranteedMemory, 0.9 * memory)
-            allocations[slot].memoryMinBytes = guaranteedMemory
-            allocations[slot].bandwidthBitsPerSecond = bandwidthBitsPerSecond(slot: slot)
+            for slot in specs.indices {
+                guard present[slot] else {
+                    out[slot].sharedCpuCores = 0
+                    out[slot].memoryMaxBytes = 0
+                    out[slot].memoryHighBytes = 0
+                    out[slot].memoryMinBytes = 0
+                    out[slot].bandwidthBitsPerSecond = 0
+                    continue
+                }
+                let shared = sharedCpuCores(slot: slot), memory = memoryMaxBytes(slot: slot), guaranteedMemory = facts[slot].guaranteed.memoryBytes
+                let classFactor = facts[slot].tenantClass == .latencyCritical ? 4.0 : (facts[slot].tenantClass == .burstable ? 2.0 : 1.0)
+                out[slot].sharedCpuCores = shared
+                out[slot].cpuWeight = max(1, min(10_000, Int((100 * classFactor * max(shared, 0.01)).rounded())))
+                out[slot].memoryMaxBytes = memory
+                out[slot].memoryHighBytes = max(guaranteedMemory, 0.9 * memory)
+                out[slot].memoryMinBytes = guaranteedMemory
+                out[slot].bandwidthBitsPerSecond = bandwidthBitsPerSecond(slot: slot)
+            }
         }
     }
 
@@ -409,42 +425,60 @@ struct AllocationState {
         hasPrevious = true
     }
 
-    /// Demands after latency sizing; bounds from guarantees and caps; LC core counts.
+    /// Demands after latency sizing; bounds from guarantees and caps; LC core wishes. Only slots whose demand or
+    /// presence changed since they were last prepared are worked out again.
     private mutating func prepareDemands(_ demands: [TenantDemand]) throws(SolveError) {
         for slot in specs.indices {
-            let spec = facts[slot], demand = demands[slot]
+            let demand = demands[slot]
+            if isPrepared[slot], preparedPresent[slot] == present[slot], Self.sameNumbers(demand, preparedDemand[slot]) { continue }
+            // Cleared first: a forecast that throws leaves the slot to be prepared again next tick.
+            isPrepared[slot] = false
+            let spec = facts[slot]
             let inflation = model.latencyInflation(measuredWaitNanoseconds: demand.measuredRunQueueWaitP99Nanoseconds, sloNanoseconds: spec.sloNanoseconds)
             latencyInflation[slot] = inflation
             let cpuFactor = inflation / (spec.tenantClass == .latencyCritical ? model.latencyTargetUtilisation : 1)
             // Explicit per kind, not a loop over `allCases`: that array costs a retain and release per tenant.
-            try prepareCell(slot: slot, kind: .cpu, forecast: demand.cpuCores, factor: cpuFactor)
-            try prepareCell(slot: slot, kind: .memory, forecast: demand.memoryBytes, factor: 1)
-            try prepareCell(slot: slot, kind: .network, forecast: demand.networkBitsPerSecond, factor: 1)
-            let cpu = slot * 3
-            coresWanted[slot] = 0
+            let cpu = try preparedCell(slot: slot, kind: .cpu, forecast: demand.cpuCores, factor: cpuFactor)
+            let memory = try preparedCell(slot: slot, kind: .memory, forecast: demand.memoryBytes, factor: 1)
+            let network = try preparedCell(slot: slot, kind: .network, forecast: demand.networkBitsPerSecond, factor: 1)
+            table.setCPUBeforeCores(slot: slot, cpu)
+            table.set(cell: slot * 3 + 1, memory)
+            table.set(cell: slot * 3 + 2, network)
+            coresWish[slot] = 0
             if present[slot], spec.tenantClass == .latencyCritical {
                 let guaranteedCores = Int((spec.guaranteed.cpuCores - 1e-9).rounded(.up))
                 let cappedCores = spec.cap.cpuCores.isFinite ? Int((spec.cap.cpuCores + 1e-9).rounded(.down)) : Int.max
-                coresWanted[slot] = min(cappedCores, max(guaranteedCores, Int((quantile[cpu] - 1e-9).rounded(.up))))
+                coresWish[slot] = min(cappedCores, max(guaranteedCores, Int((cpu.quantile - 1e-9).rounded(.up))))
             }
+            preparedDemand[slot] = demand
+            preparedPresent[slot] = present[slot]
+            isPrepared[slot] = true
         }
+    }
+
+    /// Whether two forecasts carry the same numbers for the solver (their confidence is not one of them); compared
+    /// field by field, which costs a tenth of the synthesized `==`.
+    @inline(__always)
+    private static func sameNumbers(_ a: TenantDemand, _ b: TenantDemand) -> Bool {
+        a.cpuCores.expected == b.cpuCores.expected && a.cpuCores.atQuantile == b.cpuCores.atQuantile
+            && a.memoryBytes.expected == b.memoryBytes.expected && a.memoryBytes.atQuantile == b.memoryBytes.atQuantile
+            && a.networkBitsPerSecond.expected == b.networkBitsPerSecond.expected
+            && a.networkBitsPerSecond.atQuantile == b.networkBitsPerSecond.atQuantile
+            && a.measuredRunQueueWaitP99Nanoseconds == b.measuredRunQueueWaitP99Nanoseconds
     }
 
     /// One slot × resource: its demand (scaled by `factor`) and its bounds from guarantee, cap and pool.
     @inline(__always)
-    private mutating func prepareCell(slot: Int, kind: ResourceKind, forecast: Forecast, factor: Double) throws(SolveError) {
+    private func preparedCell(slot: Int, kind: ResourceKind, forecast: Forecast, factor: Double) throws(SolveError) -> CellTable.Cell {
         // Finite and non-negative (NaN fails every comparison).
         if !(forecast.expected >= 0 && forecast.expected < .infinity && forecast.atQuantile >= 0 && forecast.atQuantile < .infinity) {
             throw .invalidInput(field: "\(specs[slot].name).demand.\(kind)", reason: "forecast \(forecast.expected)/\(forecast.atQuantile) is not a finite non-negative amount")
         }
-        let cell = slot * 3 + kind.rawValue, link = linkRow[slot]
-        let isOn = present[slot] && (kind != .network || link >= 0)
-        expected[cell] = isOn ? forecast.expected * factor : 0
-        quantile[cell] = isOn ? max(forecast.expected, forecast.atQuantile) * factor : 0
-        lowerAmount[cell] = isOn ? facts[slot].guaranteed[kind] : 0
-        let poolLimit = kind == .network && link >= 0 ? linkCapacity[link - 2] : unit[kind.rawValue]
-        upperAmount[cell] = isOn ? min(facts[slot].cap[kind], poolLimit) : 0
-        previousUsed[cell] = hasPrevious ? previous[cell] : quantile[cell]
+        let link = linkRow[slot]
+        guard present[slot] && (kind != .network || link >= 0) else { return CellTable.Cell(expected: 0, quantile: 0, lower: 0, upper: 0) }
+        let poolLimit = kind == .network ? linkCapacity[link - 2] : unit[kind.rawValue]
+        return CellTable.Cell(expected: forecast.expected * factor, quantile: max(forecast.expected, forecast.atQuantile) * factor,
+                              lower: facts[slot].guaranteed[kind], upper: min(facts[slot].cap[kind], poolLimit))
     }
 
     /// Whole cores for latency-critical tenants within what the shared pool's guarantees leave; the shared CPU
@@ -469,6 +503,7 @@ struct AllocationState {
         if guaranteedCores > budget { throw .guaranteesClash([coreClash(budget: budget)]) }
         // Guarantees first, then the rest of each tenant's wish in slot order while the budget lasts.
         var left = budget - guaranteedCores
+        for slot in specs.indices { coresWanted[slot] = coresWish[slot] }
         for slot in specs.indices where coresWanted[slot] > 0 {
             let guaranteed = Int((facts[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
             let extra = min(left, max(0, coresWanted[slot] - guaranteed))
@@ -484,13 +519,13 @@ struct AllocationState {
             for slot in specs.indices { sharedPoolCores -= placement.held[slot] }
             if !nodeCapacity.isEmpty { placeMemoryNodes() }
         }
+        let before = table.cpuBeforeCores
         for slot in specs.indices {
-            let cell = slot * 3, held = Double(placement.held[slot])
-            expected[cell] = max(0, expected[cell] - held)
-            quantile[cell] = max(0, quantile[cell] - held)
-            lowerAmount[cell] = max(0, lowerAmount[cell] - held)
-            upperAmount[cell] = held > 0 ? lowerAmount[cell] : max(lowerAmount[cell], upperAmount[cell] - held)
-            if !hasPrevious { previousUsed[cell] = quantile[cell] }
+            let cell = slot * 3, raw = slot * 4, held = Double(placement.held[slot])
+            expected[cell] = max(0, before[raw] - held)
+            quantile[cell] = max(0, before[raw + 1] - held)
+            lowerAmount[cell] = max(0, before[raw + 2] - held)
+            upperAmount[cell] = held > 0 ? lowerAmount[cell] : max(lowerAmount[cell], before[raw + 3] - held)
         }
     }
 
@@ -519,7 +554,7 @@ struct AllocationState {
         }
     }
 
-    /// Sets every piece's bounds and cost and every row's capacity for this tick.
+    /// Sets every piece's bounds and cost and every row's capacity for this tick (`CellTable.setPieces`).
     private mutating func setLinearProgram() throws(SolveError) {
         let threshold = model.contentionThreshold
         sumPerRow(lowerAmount)
@@ -536,42 +571,28 @@ struct AllocationState {
             }
         }
         let inverseCPU = inverseUnit[0], inverseMemory = inverseUnit[1], inverseNetwork = inverseUnit[2]
+        // Through the table (a class) and locals: a call on this struct's own method copied much of it per slot.
+        let cells = table, lp = self.lp, pieceCount = self.pieceCount, hasPrevious = self.hasPrevious
         for slot in specs.indices {
-            let slopes = model.slopes(for: facts[slot].tenantClass), cell = slot * 3
-            setPieces(cell: cell, inverseScale: inverseCPU, slopes: slopes)
-            setPieces(cell: cell + 1, inverseScale: inverseMemory, slopes: slopes)
+            let slopes = slopesOfSlot[slot], cell = slot * 3
+            cells.setPieces(cell: cell, inverseScale: inverseCPU, slopes: slopes, hasPrevious: hasPrevious, pieceCount: pieceCount, lp: lp)
+            cells.setPieces(cell: cell + 1, inverseScale: inverseMemory, slopes: slopes, hasPrevious: hasPrevious, pieceCount: pieceCount, lp: lp)
             // A slot without a link keeps its network pieces at zero, as built.
-            if linkRow[slot] >= 0 { setPieces(cell: cell + 2, inverseScale: inverseNetwork, slopes: slopes) }
-        }
-    }
-
-    /// One cell's pieces: the cost's breakpoints (expected and quantile demand, previous amount, within the cell's
-    /// bounds) split its range; each piece is as wide as the gap between breakpoints and costs the slope above its
-    /// start.
-    @inline(__always)
-    private func setPieces(cell: Int, inverseScale: Double, slopes: CostModel.Slopes) {
-        let lo = lowerAmount[cell] * inverseScale, hi = upperAmount[cell] * inverseScale
-        let e = expected[cell] * inverseScale, q = quantile[cell] * inverseScale, p = previousUsed[cell] * inverseScale
-        let (b0, b1, b2) = sorted3(min(max(e, lo), hi), min(max(q, lo), hi), min(max(p, lo), hi))
-        let column = cell * pieceCount
-        lp.setColumnBounds(column, lower: 0, upper: max(0, b0 - lo))
-        lp.setCost(column, slopes.at(lo, expected: e, quantile: q, previous: p))
-        lp.setColumnBounds(column + 1, lower: 0, upper: max(0, b1 - b0))
-        lp.setCost(column + 1, slopes.at(b0, expected: e, quantile: q, previous: p))
-        lp.setColumnBounds(column + 2, lower: 0, upper: max(0, b2 - b1))
-        lp.setCost(column + 2, slopes.at(b1, expected: e, quantile: q, previous: p))
-        if pieceCount == 4 {
-            lp.setColumnBounds(column + 3, lower: 0, upper: max(0, hi - b2))
-            lp.setCost(column + 3, slopes.at(b2, expected: e, quantile: q, previous: p))
+            if linkRow[slot] >= 0 {
+                cells.setPieces(cell: cell + 2, inverseScale: inverseNetwork, slopes: slopes, hasPrevious: hasPrevious, pieceCount: pieceCount, lp: lp)
+            } else {
+                previousUsed[cell + 2] = hasPrevious ? previous[cell + 2] : quantile[cell + 2]
+            }
         }
     }
 
     /// Amounts from the LP's pieces, trimmed so rounding at the tolerance never lets a pool exceed its capacity.
     private mutating func readAmounts() {
+        let cells = table, lp = self.lp, pieceCount = self.pieceCount, cpuUnit = unit[0], memoryUnit = unit[1], networkUnit = unit[2]
         for slot in specs.indices {
-            readAmount(cell: slot * 3, scale: unit[0])
-            readAmount(cell: slot * 3 + 1, scale: unit[1])
-            readAmount(cell: slot * 3 + 2, scale: unit[2])
+            cells.readAmount(cell: slot * 3, scale: cpuUnit, pieceCount: pieceCount, lp: lp)
+            cells.readAmount(cell: slot * 3 + 1, scale: memoryUnit, pieceCount: pieceCount, lp: lp)
+            cells.readAmount(cell: slot * 3 + 2, scale: networkUnit, pieceCount: pieceCount, lp: lp)
         }
         // Trimming only lowers amounts, so a row trimmed earlier stays within its capacity.
         sumPerRow(amount)
@@ -588,15 +609,6 @@ struct AllocationState {
         }
         for cell in amount.indices { previous[cell] = amount[cell] }
         hasPrevious = true
-    }
-
-    /// A cell's amount: its guarantee plus its pieces, within its cap.
-    @inline(__always)
-    private func readAmount(cell: Int, scale: Double) {
-        let column = cell * pieceCount
-        var sum = lp.columnValue(column) + lp.columnValue(column + 1) + lp.columnValue(column + 2)
-        if pieceCount == 4 { sum += lp.columnValue(column + 3) }
-        amount[cell] = min(upperAmount[cell], lowerAmount[cell] + max(0, sum) * scale)
     }
 
     // MARK: Helpers
@@ -630,14 +642,6 @@ struct AllocationState {
         row == 0 ? .cpu : (row == 1 || row >= nodeRowStart ? .memory : .network)
     }
 
-    private func sorted3(_ a: Double, _ b: Double, _ c: Double) -> (Double, Double, Double) {
-        var (x, y, z) = (a, b, c)
-        if x > y { swap(&x, &y) }
-        if y > z { swap(&y, &z) }
-        if x > y { swap(&x, &y) }
-        return (x, y, z)
-    }
-
     private func coreClash(budget: Int) -> GuaranteeClash {
         let list = specs.indices.filter { present[$0] && specs[$0].tenantClass == .latencyCritical && specs[$0].guaranteed.cpuCores > 0 }
             .map { (tenant: specs[$0].name, amount: specs[$0].guaranteed.cpuCores.rounded(.up)) }
@@ -669,24 +673,114 @@ final class CellTable {
     let previous: UnsafeMutableBufferPointer<Double>
     let previousUsed: UnsafeMutableBufferPointer<Double>
     let amount: UnsafeMutableBufferPointer<Double>
+    /// Per slot, its CPU cell before its exclusive cores are taken off: expected, quantile, lower, upper.
+    let cpuBeforeCores: UnsafeMutableBufferPointer<Double>
+    /// Per cell, the lower, upper, expected, quantile and previous amount its LP pieces were last set from (NaN
+    /// before the first setting, so that one always happens).
+    let pieceKey: UnsafeMutableBufferPointer<Double>
 
-    init(count: Int) {
-        func zeros() -> UnsafeMutableBufferPointer<Double> {
-            let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: count)
-            buffer.initialize(repeating: 0)
+    /// A prepared cell: demand and bounds (raw units).
+    struct Cell {
+        var expected: Double
+        var quantile: Double
+        var lower: Double
+        var upper: Double
+    }
+
+    init(slotCount: Int) {
+        let count = slotCount * 3
+        func filled(_ size: Int, _ value: Double) -> UnsafeMutableBufferPointer<Double> {
+            let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: size)
+            buffer.initialize(repeating: value)
             return buffer
         }
-        lowerAmount = zeros()
-        upperAmount = zeros()
-        expected = zeros()
-        quantile = zeros()
-        previous = zeros()
-        previousUsed = zeros()
-        amount = zeros()
+        lowerAmount = filled(count, 0)
+        upperAmount = filled(count, 0)
+        expected = filled(count, 0)
+        quantile = filled(count, 0)
+        previous = filled(count, 0)
+        previousUsed = filled(count, 0)
+        amount = filled(count, 0)
+        cpuBeforeCores = filled(slotCount * 4, 0)
+        pieceKey = filled(count * 5, .nan)
     }
 
     deinit {
-        for buffer in [lowerAmount, upperAmount, expected, quantile, previous, previousUsed, amount] { buffer.deallocate() }
+        for buffer in [lowerAmount, upperAmount, expected, quantile, previous, previousUsed, amount, cpuBeforeCores, pieceKey] { buffer.deallocate() }
+    }
+
+    @inline(__always)
+    func set(cell: Int, _ value: Cell) {
+        expected[cell] = value.expected
+        quantile[cell] = value.quantile
+        lowerAmount[cell] = value.lower
+        upperAmount[cell] = value.upper
+    }
+
+    @inline(__always)
+    func setCPUBeforeCores(slot: Int, _ value: Cell) {
+        let raw = slot * 4
+        cpuBeforeCores[raw] = value.expected
+        cpuBeforeCores[raw + 1] = value.quantile
+        cpuBeforeCores[raw + 2] = value.lower
+        cpuBeforeCores[raw + 3] = value.upper
+    }
+
+    /// One cell's pieces in `lp`: the cost's breakpoints (expected and quantile demand, previous amount, within the
+    /// cell's bounds) split its range; each piece is as wide as the gap between breakpoints and costs the slope above
+    /// its start. Before the first tick's amounts (`hasPrevious` false), the stability term's anchor is the quantile.
+    /// A cell whose numbers are those its pieces were last set from is left alone.
+    @inline(__always)
+    func setPieces(cell: Int, inverseScale: Double, slopes: CostModel.Slopes, hasPrevious: Bool, pieceCount: Int, lp: SimplexSolver) {
+        let previousAmount = hasPrevious ? previous[cell] : quantile[cell]
+        previousUsed[cell] = previousAmount
+        if !piecesNeedSetting(cell: cell, previous: previousAmount) { return }
+        let lo = lowerAmount[cell] * inverseScale, hi = upperAmount[cell] * inverseScale
+        let e = expected[cell] * inverseScale, q = quantile[cell] * inverseScale, p = previousAmount * inverseScale
+        let (b0, b1, b2) = Self.sorted3(min(max(e, lo), hi), min(max(q, lo), hi), min(max(p, lo), hi))
+        let column = cell * pieceCount
+        lp.setColumnBounds(column, lower: 0, upper: max(0, b0 - lo))
+        lp.setCost(column, slopes.at(lo, expected: e, quantile: q, previous: p))
+        lp.setColumnBounds(column + 1, lower: 0, upper: max(0, b1 - b0))
+        lp.setCost(column + 1, slopes.at(b0, expected: e, quantile: q, previous: p))
+        lp.setColumnBounds(column + 2, lower: 0, upper: max(0, b2 - b1))
+        lp.setCost(column + 2, slopes.at(b1, expected: e, quantile: q, previous: p))
+        if pieceCount == 4 {
+            lp.setColumnBounds(column + 3, lower: 0, upper: max(0, hi - b2))
+            lp.setCost(column + 3, slopes.at(b2, expected: e, quantile: q, previous: p))
+        }
+    }
+
+    private static func sorted3(_ a: Double, _ b: Double, _ c: Double) -> (Double, Double, Double) {
+        var (x, y, z) = (a, b, c)
+        if x > y { swap(&x, &y) }
+        if y > z { swap(&y, &z) }
+        if x > y { swap(&x, &y) }
+        return (x, y, z)
+    }
+
+    /// A cell's amount from `lp`: its guarantee plus its pieces, within its cap.
+    @inline(__always)
+    func readAmount(cell: Int, scale: Double, pieceCount: Int, lp: SimplexSolver) {
+        let column = cell * pieceCount
+        var sum = lp.columnValue(column) + lp.columnValue(column + 1) + lp.columnValue(column + 2)
+        if pieceCount == 4 { sum += lp.columnValue(column + 3) }
+        amount[cell] = min(upperAmount[cell], lowerAmount[cell] + max(0, sum) * scale)
+    }
+
+    /// Whether the cell's pieces must be set again (its bounds, demands or `previous` amount differ from those they
+    /// were last set from); when they must, records the new ones as set.
+    @inline(__always)
+    private func piecesNeedSetting(cell: Int, previous p: Double) -> Bool {
+        let k = cell * 5
+        let lo = lowerAmount[cell], hi = upperAmount[cell], e = expected[cell], q = quantile[cell]
+        if pieceKey[k] == lo, pieceKey[k + 1] == hi, pieceKey[k + 2] == e, pieceKey[k + 3] == q, pieceKey[k + 4] == p { return false }
+        pieceKey[k] = lo
+        pieceKey[k + 1] = hi
+        pieceKey[k + 2] = e
+        pieceKey[k + 3] = q
+        pieceKey[k + 4] = p
+        return true
     }
 }
 

@@ -54,12 +54,21 @@ public final class SimplexSolver {
     private var basisMatrixChanged = false
     /// Cost changes of basic columns folded into the duals since they were last computed in full.
     private var dualShifts = 0
+    /// Whether every nonbasic variable not marked changed still sits where the last solve left it, with the movable
+    /// set (`movableCount` of them) to match: then the next solve places only the changed ones. A primal solve, a
+    /// basic cost change (it moves many reduced costs) or a coefficient change clears it.
+    private var placementCurrent = false
+    private var movableCount = 0
+    /// Solves placed incrementally since the last full placement (which also recomputes the basic values afresh).
+    private var incrementalPlacements = 0
     private static let tolerance = 1e-9
     private static let pivotTolerance = 1e-9
     private static let refactorInterval = 100
     private static let degenerateLimit = 40
     /// Basic cost changes folded into the duals before they are recomputed from scratch (rounding stays small).
     private static let dualShiftLimit = 100
+    /// Incremental placements between full ones (the basic values' rounding stays small).
+    private static let incrementalPlacementLimit = 50
 
     /// Prepares a solver for `program`: validates and scales it and sets up the logical basis.
     public init(_ program: LinearProgram) throws(SolveError) {
@@ -81,9 +90,12 @@ public final class SimplexSolver {
     /// Changes the bounds of row `row`; the next `solve()` starts from the current basis.
     public func setRowBounds(_ row: Int, lower: Double, upper: Double) {
         let scale = store.rowScale[row], v = columnCount + row
+        let scaledLower = lower * scale, scaledUpper = upper * scale
+        if store.lower[v] == scaledLower, store.upper[v] == scaledUpper { return }
         let wasFixed = store.lower[v] == store.upper[v]
-        store.lower[v] = lower * scale
-        store.upper[v] = upper * scale
+        store.lower[v] = scaledLower
+        store.upper[v] = scaledUpper
+        store.markChanged(v)
         if wasFixed, lower != upper, dualsCurrent { store.refreshReducedCost(v) }
     }
 
@@ -91,9 +103,12 @@ public final class SimplexSolver {
     @inline(__always)
     public func setColumnBounds(_ column: Int, lower: Double, upper: Double) {
         let scale = store.columnScale[column]
+        let scaledLower = lower / scale, scaledUpper = upper / scale
+        if store.lower[column] == scaledLower, store.upper[column] == scaledUpper { return }
         let wasFixed = store.lower[column] == store.upper[column]
-        store.lower[column] = lower / scale
-        store.upper[column] = upper / scale
+        store.lower[column] = scaledLower
+        store.upper[column] = scaledUpper
+        store.markChanged(column)
         if wasFixed, lower != upper, dualsCurrent { store.refreshReducedCost(column) }
     }
 
@@ -108,9 +123,11 @@ public final class SimplexSolver {
             // row of the basis inverse, and the reduced costs of the columns on those rows.
             if store.state[column] != BasisStatus.basic.rawValue {
                 if dualsCurrent { store.refreshReducedCost(column) }
+                store.markChanged(column)
             } else if dualsCurrent, dualShifts < Self.dualShiftLimit, let position = store.basisPosition(of: column) {
                 store.shiftDuals(basisPosition: position, by: scaled - old)
                 dualShifts += 1
+                placementCurrent = false
             } else {
                 dualsCurrent = false
             }
@@ -127,6 +144,7 @@ public final class SimplexSolver {
         let scaled = coefficient * store.rowScale[row] * store.columnScale[column]
         if store.value[k] == scaled { return }
         store.value[k] = scaled
+        placementCurrent = false
         if store.state[column] == BasisStatus.basic.rawValue {
             basisMatrixChanged = true
             dualsCurrent = false
@@ -162,6 +180,7 @@ public final class SimplexSolver {
     /// Forgets the basis and starts the next `solve()` from the logical basis (a cold solve).
     public func resetBasis() {
         basisMatrixChanged = false
+        placementCurrent = false
         store.setLogicalBasis()
         _ = refactor()
         dualsCurrent = false
@@ -179,18 +198,28 @@ public final class SimplexSolver {
             _ = refactor()
             dualsCurrent = false
         }
+        let placesChangedOnly = placementCurrent && dualsCurrent && incrementalPlacements < Self.incrementalPlacementLimit
         if !dualsCurrent {
             store.computeDuals(phaseOne: false)
             dualShifts = 0
         }
-        var movableCount = 0
-        let dualFeasible = store.placeNonbasic(dualTolerance: Self.tolerance, movableCount: &movableCount)
-        status = solveFromCurrentPoint(dualFeasible: dualFeasible, movableCount: movableCount)
+        let dualFeasible: Bool
+        if placesChangedOnly {
+            dualFeasible = store.placeChanged(dualTolerance: Self.tolerance, movableCount: &movableCount)
+            incrementalPlacements += 1
+        } else {
+            dualFeasible = store.placeNonbasic(dualTolerance: Self.tolerance, movableCount: &movableCount)
+            incrementalPlacements = 0
+        }
+        // The dual path keeps the placement and the movable set; the primal one does not.
+        placementCurrent = dualFeasible
+        status = solveFromCurrentPoint(dualFeasible: dualFeasible)
         dualsCurrent = status == .optimal
+        placementCurrent = placementCurrent && dualsCurrent
         return status
     }
 
-    private func solveFromCurrentPoint(dualFeasible: Bool, movableCount: Int) -> SimplexStatus {
+    private func solveFromCurrentPoint(dualFeasible: Bool) -> SimplexStatus {
         guard dualFeasible else { return runPrimal() }
         if store.isPrimalFeasible(Self.tolerance) {
             // Primal and dual feasible: the basis is still optimal (row prices are current with the reduced costs).
@@ -198,7 +227,7 @@ public final class SimplexSolver {
         }
         // The dual simplex ends primal and dual feasible: optimal. Its reduced costs are current; the row prices are
         // refreshed for the duals the caller reads.
-        let dualStatus = runDual(movableCount: movableCount)
+        let dualStatus = runDual()
         if dualStatus == .optimal { store.computeRowPrices() }
         return dualStatus
     }
@@ -328,11 +357,12 @@ public final class SimplexSolver {
     /// ratio test is the bound-flipping ("long-step") one: walking along the pivot row in order of the dual ratios,
     /// each boxed candidate passed is flipped to its other bound for as long as the leaving variable still stays
     /// short of its bound, so one pivot crosses many breakpoints of a piecewise-linear cost. Reduced costs are
-    /// updated from the pivot row instead of being recomputed. `movableCount`: the size of the movable set that
-    /// `placeNonbasic` filled.
-    private func runDual(movableCount initialMovableCount: Int) -> SimplexStatus {
+    /// updated from the pivot row instead of being recomputed. Starts from the movable set the placement filled.
+    private func runDual() -> SimplexStatus {
         let s = store, m = rowCount, tol = Self.tolerance
-        var movableCount = initialMovableCount
+        var movableCount = self.movableCount
+        // Kept for the next solve's incremental placement.
+        defer { self.movableCount = movableCount }
         while true {
             if iterations >= iterationLimit { return .iterationLimit }
             if updatesSinceRefactor >= Self.refactorInterval {

@@ -35,6 +35,10 @@ final class SimplexStorage {
     /// The dual simplex's working set: nonbasic variables that can move (not fixed), and each one's place in it.
     let movable: UnsafeMutablePointer<Int>
     let movablePosition: UnsafeMutablePointer<Int>
+    /// Variables whose bounds or cost changed since the last placement (`changedCount` of them), each once.
+    let changed: UnsafeMutablePointer<Int>
+    let isChanged: UnsafeMutablePointer<Bool>
+    var changedCount = 0
     let state: UnsafeMutablePointer<UInt8>
     // Per basis position (m).
     let head: UnsafeMutablePointer<Int>
@@ -101,6 +105,10 @@ final class SimplexStorage {
         movable.initialize(repeating: 0, count: max(1, total))
         movablePosition = .allocate(capacity: max(1, total))
         movablePosition.initialize(repeating: -1, count: max(1, total))
+        changed = .allocate(capacity: max(1, total))
+        changed.initialize(repeating: 0, count: max(1, total))
+        isChanged = .allocate(capacity: max(1, total))
+        isChanged.initialize(repeating: false, count: max(1, total))
         flipList.initialize(repeating: 0, count: max(1, total))
         state = .allocate(capacity: max(1, total))
         state.initialize(repeating: 0, count: max(1, total))
@@ -123,6 +131,8 @@ final class SimplexStorage {
         flipList.deallocate()
         movable.deallocate()
         movablePosition.deallocate()
+        changed.deallocate()
+        isChanged.deallocate()
         for p in [value, rowScale, columnScale, cost, lower, upper, x, d, rowAlpha, candidateRatio, y, alpha, work, inverse, scratchBasis, scratchInverse] {
             p.deallocate()
         }
@@ -367,45 +377,107 @@ final class SimplexStorage {
         var feasible = true, count = 0
         for i in 0..<m { work[i] = 0 }
         for j in 0..<(n + m) {
-            var s = state[j]
-            if s == BasisStatus.basic.rawValue { movablePosition[j] = -1; continue }
-            let lo = lower[j], hi = upper[j], dj = d[j]
-            let xj: Double
-            // Fast paths: fixed, or already on a finite bound its reduced cost agrees with.
-            if lo == hi {
-                state[j] = BasisStatus.atLower.rawValue
+            isChanged[j] = false
+            if state[j] == BasisStatus.basic.rawValue { movablePosition[j] = -1; continue }
+            let xj = boundValue(j, tolerance: tolerance, feasible: &feasible)
+            if lower[j] == upper[j] {
                 movablePosition[j] = -1
-                xj = lo
             } else {
                 movable[count] = j
                 movablePosition[j] = count
                 count &+= 1
-                if s == BasisStatus.atLower.rawValue, dj >= -tolerance, lo > -.infinity {
-                    xj = lo
-                } else if s == BasisStatus.atUpper.rawValue, dj <= tolerance, hi < .infinity {
-                    xj = hi
-                } else {
-                    if s == BasisStatus.atUpper.rawValue, hi == .infinity { s = BasisStatus.atLower.rawValue }
-                    if s == BasisStatus.atLower.rawValue, lo == -.infinity { s = hi < .infinity ? BasisStatus.atUpper.rawValue : BasisStatus.free.rawValue }
-                    if s == BasisStatus.free.rawValue, lo > -.infinity { s = BasisStatus.atLower.rawValue }
-                    if s == BasisStatus.free.rawValue, hi < .infinity { s = BasisStatus.atUpper.rawValue }
-                    if s == BasisStatus.atLower.rawValue, dj < -tolerance {
-                        if hi < .infinity { s = BasisStatus.atUpper.rawValue } else { feasible = false }
-                    } else if s == BasisStatus.atUpper.rawValue, dj > tolerance {
-                        if lo > -.infinity { s = BasisStatus.atLower.rawValue } else { feasible = false }
-                    } else if s == BasisStatus.free.rawValue, abs(dj) > tolerance {
-                        feasible = false
-                    }
-                    state[j] = s
-                    xj = s == BasisStatus.atLower.rawValue ? lo : (s == BasisStatus.atUpper.rawValue ? hi : 0)
-                }
             }
             x[j] = xj
             if xj != 0 { accumulateNonbasic(j, xj) }
         }
+        changedCount = 0
         movableCount = count
         setBasicFromWork()
         return feasible
+    }
+
+    /// `placeNonbasic` for the variables marked changed since the last placement, when every other one still sits
+    /// where the last solve left it (on a bound its reduced cost agrees with, in the movable set if not fixed): each
+    /// changed nonbasic variable goes to its bound, joins or leaves the movable set, and the basic variables move by
+    /// B⁻¹ times the columns' moves. A tick that changes few bounds and costs places few variables.
+    func placeChanged(dualTolerance tolerance: Double, movableCount: inout Int) -> Bool {
+        var feasible = true, count = movableCount, moved = false
+        for i in 0..<m { work[i] = 0 }
+        for c in 0..<changedCount {
+            let j = changed[c]
+            isChanged[j] = false
+            if state[j] == BasisStatus.basic.rawValue { continue }
+            let xj = boundValue(j, tolerance: tolerance, feasible: &feasible)
+            let position = movablePosition[j]
+            if lower[j] == upper[j] {
+                if position >= 0 {
+                    count &-= 1
+                    let last = movable[count]
+                    movable[position] = last
+                    movablePosition[last] = position
+                    movablePosition[j] = -1
+                }
+            } else if position < 0 {
+                movable[count] = j
+                movablePosition[j] = count
+                count &+= 1
+            }
+            let change = xj - x[j]
+            x[j] = xj
+            if change != 0 {
+                accumulateNonbasic(j, change)
+                moved = true
+            }
+        }
+        changedCount = 0
+        movableCount = count
+        if moved {
+            for i in 0..<m {
+                let row = inverse + i * m
+                var sum = 0.0
+                for k in 0..<m { sum += row[k] * work[k] }
+                x[head[i]] += sum
+            }
+        }
+        return feasible
+    }
+
+    /// Records that variable `v`'s bounds or cost changed, for `placeChanged`.
+    @inline(__always)
+    func markChanged(_ v: Int) {
+        if isChanged[v] { return }
+        isChanged[v] = true
+        changed[changedCount] = v
+        changedCount &+= 1
+    }
+
+    /// The bound nonbasic variable j goes to, with its status set: the one its status names, or the other when its
+    /// reduced cost disagrees and that one is finite (a fixed variable: its lower). Clears `feasible` when a
+    /// one-sided or free variable is dual infeasible.
+    @inline(__always)
+    private func boundValue(_ j: Int, tolerance: Double, feasible: inout Bool) -> Double {
+        var s = state[j]
+        let lo = lower[j], hi = upper[j], dj = d[j]
+        // Fast paths: fixed, or already on a finite bound its reduced cost agrees with.
+        if lo == hi {
+            state[j] = BasisStatus.atLower.rawValue
+            return lo
+        }
+        if s == BasisStatus.atLower.rawValue, dj >= -tolerance, lo > -.infinity { return lo }
+        if s == BasisStatus.atUpper.rawValue, dj <= tolerance, hi < .infinity { return hi }
+        if s == BasisStatus.atUpper.rawValue, hi == .infinity { s = BasisStatus.atLower.rawValue }
+        if s == BasisStatus.atLower.rawValue, lo == -.infinity { s = hi < .infinity ? BasisStatus.atUpper.rawValue : BasisStatus.free.rawValue }
+        if s == BasisStatus.free.rawValue, lo > -.infinity { s = BasisStatus.atLower.rawValue }
+        if s == BasisStatus.free.rawValue, hi < .infinity { s = BasisStatus.atUpper.rawValue }
+        if s == BasisStatus.atLower.rawValue, dj < -tolerance {
+            if hi < .infinity { s = BasisStatus.atUpper.rawValue } else { feasible = false }
+        } else if s == BasisStatus.atUpper.rawValue, dj > tolerance {
+            if lo > -.infinity { s = BasisStatus.atLower.rawValue } else { feasible = false }
+        } else if s == BasisStatus.free.rawValue, abs(dj) > tolerance {
+            feasible = false
+        }
+        state[j] = s
+        return s == BasisStatus.atLower.rawValue ? lo : (s == BasisStatus.atUpper.rawValue ? hi : 0)
     }
 
     // MARK: Pivoting

@@ -89,6 +89,30 @@ import Testing
         }
     }
 
+    /// The agent's drift: a few tenants' demands change per tick and now and then all of them; the ticks that
+    /// rework only what changed must cost what a cold solve of the same tick costs, and stay valid.
+    @Test func ticksWithFewChangedTenantsMatchColdSolves() throws {
+        let problem = AllocationProblem.synthetic(tenantCount: 32, seed: 8)
+        let (warm, host, specs) = try Self.make(problem)
+        var random = SplitMix64(seed: 17)
+        var factors = Array(repeating: 1.0, count: specs.count)
+        var last = Allocation()
+        for tick in 0..<30 {
+            if tick % 7 == 6 {
+                for slot in factors.indices { factors[slot] = 0.8 + 0.4 * random.nextUnit() }
+            } else {
+                for _ in 0..<2 { factors[Int(random.next() % UInt64(specs.count))] = 0.8 + 0.4 * random.nextUnit() }
+            }
+            let demands = problem.demands { factors[$0] }
+            let (cold, _, _) = try Self.make(problem, previous: tick == 0 ? nil : last)
+            try warm.solve(demands: demands)
+            try cold.solve(demands: demands)
+            #expect(abs(warm.totalCost - cold.totalCost) <= 1e-7 * max(1, abs(cold.totalCost)), "tick \(tick)")
+            last = warm.allocation()
+            try last.validate(host: host, specs: specs)
+        }
+    }
+
     @Test func smallDemandChangesMoveNoCore() throws {
         let problem = AllocationProblem.synthetic(tenantCount: 32, seed: 3)
         let (solver, _, specs) = try Self.make(problem)

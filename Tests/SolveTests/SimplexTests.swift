@@ -111,6 +111,42 @@ import Testing
         }
     }
 
+    /// The allocation LP's shape in small: rows of capacity, each column on one row with a box and a cost. Each
+    /// round changes a few columns' bounds (fixing and freeing some) and costs and now and then a row's capacity,
+    /// as a tick does, so warm solves place only the changed variables; each must match a cold solve.
+    @Test func warmRestartsAfterFewChangesMatchColdSolves() throws {
+        var generator = SplitMix64(seed: 21)
+        var program = LinearProgram(name: "boxes")
+        for i in 0..<4 { program.addRow(name: "r\(i)", lower: -.infinity, upper: 2 + 2 * generator.nextUnit()) }
+        for j in 0..<40 {
+            program.addColumn(name: "c\(j)", cost: -1 + 2 * generator.nextUnit(), lower: 0, upper: generator.nextUnit(),
+                              entries: [(j % 4, 0.5 + generator.nextUnit())])
+        }
+        let warm = try SimplexSolver(program)
+        #expect(warm.solve() == .optimal)
+        for round in 0..<200 {
+            for _ in 0..<(1 + Int(generator.next() % 3)) {
+                let j = Int(generator.next() % 40)
+                let upper = generator.nextUnit() < 0.2 ? 0 : generator.nextUnit()
+                let cost = -1 + 2 * generator.nextUnit()
+                program.columnUpper[j] = upper
+                program.costs[j] = cost
+                warm.setColumnBounds(j, lower: 0, upper: upper)
+                warm.setCost(j, cost)
+            }
+            if round % 9 == 0 {
+                let i = Int(generator.next() % 4), capacity = 1 + 3 * generator.nextUnit()
+                program.rowUpper[i] = capacity
+                warm.setRowBounds(i, lower: -.infinity, upper: capacity)
+            }
+            let cold = try SimplexSolver(program)
+            #expect(warm.solve() == .optimal)
+            #expect(cold.solve() == .optimal)
+            #expect(abs(warm.objective - cold.objective) < 1e-9, "round \(round)")
+            for i in 0..<4 { #expect(warm.rowActivity(i) <= program.rowUpper[i] + 1e-9, "round \(round) row \(i)") }
+        }
+    }
+
     @Test func warmRestartAfterACostChangeFallsBackToPrimal() throws {
         let solver = try SimplexSolver(Self.textbook())
         solver.solve()
