@@ -162,7 +162,7 @@ struct AllocationState {
         }
         self.host = host
         self.specs = specs
-        facts = specs.map { TenantFacts(tenantClass: $0.tenantClass, guaranteed: $0.guaranteed, cap: $0.cap, sloNanoseconds: $0.slo.runQueueWaitP99Nanoseconds) }
+        facts = specs.map { TenantFacts($0) }
         self.model = model
         slopesOfSlot = specs.map { model.slopes(for: $0.tenantClass) }
         slotByName = names
@@ -444,9 +444,7 @@ struct AllocationState {
             table.set(cell: slot * 3 + 2, network)
             coresWish[slot] = 0
             if present[slot], spec.tenantClass == .latencyCritical {
-                let guaranteedCores = Int((spec.guaranteed.cpuCores - 1e-9).rounded(.up))
-                let cappedCores = spec.cap.cpuCores.isFinite ? Int((spec.cap.cpuCores + 1e-9).rounded(.down)) : Int.max
-                coresWish[slot] = min(cappedCores, max(guaranteedCores, Int((cpu.quantile - 1e-9).rounded(.up))))
+                coresWish[slot] = min(spec.cappedCores, max(spec.guaranteedCores, Int((cpu.quantile - 1e-9).rounded(.up))))
             }
             preparedDemand[slot] = demand
             preparedPresent[slot] = present[slot]
@@ -508,7 +506,7 @@ struct AllocationState {
         var sharedGuarantees = 0.0, guaranteedCores = 0
         for slot in specs.indices where present[slot] {
             if facts[slot].tenantClass == .latencyCritical {
-                guaranteedCores += Int((facts[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
+                guaranteedCores += facts[slot].guaranteedCores
             } else {
                 sharedGuarantees += facts[slot].guaranteed.cpuCores
             }
@@ -519,7 +517,7 @@ struct AllocationState {
         var left = budget - guaranteedCores
         for slot in specs.indices { coresWanted[slot] = table.coresWish[slot] }
         for slot in specs.indices where coresWanted[slot] > 0 {
-            let guaranteed = Int((facts[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
+            let guaranteed = facts[slot].guaranteedCores
             let extra = min(left, max(0, coresWanted[slot] - guaranteed))
             left -= extra
             coresWanted[slot] = min(coresWanted[slot], guaranteed + extra)
@@ -827,4 +825,17 @@ struct TenantFacts {
     var guaranteed: ResourceVector
     var cap: ResourceVector
     var sloNanoseconds: Double?
+    /// A latency-critical tenant's whole cores: its guarantee rounded up, its cap rounded down (Int.max without
+    /// one); worked out once, not per tick.
+    var guaranteedCores: Int
+    var cappedCores: Int
+
+    init(_ spec: TenantSpec) {
+        tenantClass = spec.tenantClass
+        guaranteed = spec.guaranteed
+        cap = spec.cap
+        sloNanoseconds = spec.slo.runQueueWaitP99Nanoseconds
+        guaranteedCores = Int((spec.guaranteed.cpuCores - 1e-9).rounded(.up))
+        cappedCores = spec.cap.cpuCores.isFinite ? Int((spec.cap.cpuCores + 1e-9).rounded(.down)) : Int.max
+    }
 }
