@@ -138,15 +138,10 @@ struct AllocationState {
     var previous: UnsafeMutableBufferPointer<Double> { table.previous }
     var previousUsed: UnsafeMutableBufferPointer<Double> { table.previousUsed }
     var amount: UnsafeMutableBufferPointer<Double> { table.amount }
-    var latencyInflation: [Double]
-    /// Each slot's whole-core wish from its demand, and what placement grants of it this tick (within the budget).
-    var coresWish: [Int]
+    var latencyInflation: UnsafeMutableBufferPointer<Double> { table.latencyInflation }
+    /// Each slot's whole-core wish from its demand (`table.coresWish`), and what placement grants of it this tick
+    /// (within the budget).
     var coresWanted: [Int]
-    /// The demand and presence each slot's cells were last prepared from: a slot whose both are unchanged keeps
-    /// its cells (most ticks change a few tenants' forecasts), so the tick's cost follows what changed.
-    var preparedDemand: [TenantDemand]
-    var preparedPresent: [Bool]
-    var isPrepared: [Bool]
     /// The core counts the current placement was made for (−1 before the first placement).
     var placedWanted: [Int]
     var hasPrevious = false
@@ -167,7 +162,7 @@ struct AllocationState {
         }
         self.host = host
         self.specs = specs
-        facts = specs.map { TenantFacts(tenantClass: $0.tenantClass, guaranteed: $0.guaranteed, cap: $0.cap, sloNanoseconds: $0.slo.runQueueWaitP99Nanoseconds) }
+        facts = specs.map { TenantFacts($0) }
         self.model = model
         slopesOfSlot = specs.map { model.slopes(for: $0.tenantClass) }
         slotByName = names
@@ -200,12 +195,7 @@ struct AllocationState {
         coreNodeOfSlot = Array(repeating: -2, count: specs.count)
         present = Array(repeating: true, count: specs.count)
         table = CellTable(slotCount: specs.count)
-        latencyInflation = Array(repeating: 1, count: specs.count)
-        coresWish = Array(repeating: 0, count: specs.count)
         coresWanted = Array(repeating: 0, count: specs.count)
-        preparedDemand = Array(repeating: TenantDemand(), count: specs.count)
-        preparedPresent = Array(repeating: false, count: specs.count)
-        isPrepared = Array(repeating: false, count: specs.count)
         placedWanted = Array(repeating: -1, count: specs.count)
         placement = CorePlacement(host: host, memoryGuarantees: specs.map(\.guaranteed.memoryBytes))
         shape = Self.program(specs: specs, linkRow: rows, nodeRowStart: nodeRowStart, nodeCount: nodeCapacity.count,
@@ -428,6 +418,9 @@ struct AllocationState {
     /// Demands after latency sizing; bounds from guarantees and caps; LC core wishes. Only slots whose demand or
     /// presence changed since they were last prepared are worked out again.
     private mutating func prepareDemands(_ demands: [TenantDemand]) throws(SolveError) {
+        // Through the table's buffers: as arrays of this struct, each write paid a uniqueness check.
+        let table = self.table, isPrepared = table.isPrepared, preparedPresent = table.preparedPresent
+        let preparedDemand = table.preparedDemand, coresWish = table.coresWish, latencyInflation = table.latencyInflation
         for slot in specs.indices {
             let demand = demands[slot]
             if isPrepared[slot], preparedPresent[slot] == present[slot], Self.sameNumbers(demand, preparedDemand[slot]) { continue }
@@ -437,18 +430,21 @@ struct AllocationState {
             let inflation = model.latencyInflation(measuredWaitNanoseconds: demand.measuredRunQueueWaitP99Nanoseconds, sloNanoseconds: spec.sloNanoseconds)
             latencyInflation[slot] = inflation
             let cpuFactor = inflation / (spec.tenantClass == .latencyCritical ? model.latencyTargetUtilisation : 1)
+            if !Self.isFiniteAndNonNegative(demand) {
+                try checkForecast(slot: slot, kind: .cpu, demand.cpuCores)
+                try checkForecast(slot: slot, kind: .memory, demand.memoryBytes)
+                try checkForecast(slot: slot, kind: .network, demand.networkBitsPerSecond)
+            }
             // Explicit per kind, not a loop over `allCases`: that array costs a retain and release per tenant.
-            let cpu = try preparedCell(slot: slot, kind: .cpu, forecast: demand.cpuCores, factor: cpuFactor)
-            let memory = try preparedCell(slot: slot, kind: .memory, forecast: demand.memoryBytes, factor: 1)
-            let network = try preparedCell(slot: slot, kind: .network, forecast: demand.networkBitsPerSecond, factor: 1)
+            let cpu = preparedCell(slot: slot, kind: .cpu, forecast: demand.cpuCores, factor: cpuFactor)
+            let memory = preparedCell(slot: slot, kind: .memory, forecast: demand.memoryBytes, factor: 1)
+            let network = preparedCell(slot: slot, kind: .network, forecast: demand.networkBitsPerSecond, factor: 1)
             table.setCPUBeforeCores(slot: slot, cpu)
             table.set(cell: slot * 3 + 1, memory)
             table.set(cell: slot * 3 + 2, network)
             coresWish[slot] = 0
             if present[slot], spec.tenantClass == .latencyCritical {
-                let guaranteedCores = Int((spec.guaranteed.cpuCores - 1e-9).rounded(.up))
-                let cappedCores = spec.cap.cpuCores.isFinite ? Int((spec.cap.cpuCores + 1e-9).rounded(.down)) : Int.max
-                coresWish[slot] = min(cappedCores, max(guaranteedCores, Int((cpu.quantile - 1e-9).rounded(.up))))
+                coresWish[slot] = min(spec.cappedCores, max(spec.guaranteedCores, Int((cpu.quantile - 1e-9).rounded(.up))))
             }
             preparedDemand[slot] = demand
             preparedPresent[slot] = present[slot]
@@ -467,13 +463,29 @@ struct AllocationState {
             && a.measuredRunQueueWaitP99Nanoseconds == b.measuredRunQueueWaitP99Nanoseconds
     }
 
-    /// One slot × resource: its demand (scaled by `factor`) and its bounds from guarantee, cap and pool.
+    /// Whether every number of the forecasts is finite and non-negative, in one test for the common case: their sum
+    /// is below infinity only when none is NaN or +infinity (or when finite numbers overflowed it: `checkForecast`
+    /// then clears them), and each sign is tested on its own. The two-sided test per number, `x >= 0 && x < .infinity`,
+    /// compiles to some fifteen integer instructions each (a twentieth of the step with every tenant changed).
     @inline(__always)
-    private func preparedCell(slot: Int, kind: ResourceKind, forecast: Forecast, factor: Double) throws(SolveError) -> CellTable.Cell {
-        // Finite and non-negative (NaN fails every comparison).
+    private static func isFiniteAndNonNegative(_ d: TenantDemand) -> Bool {
+        let c = d.cpuCores, m = d.memoryBytes, n = d.networkBitsPerSecond
+        let sum = c.expected + c.atQuantile + m.expected + m.atQuantile + n.expected + n.atQuantile
+        return sum < .infinity && c.expected >= 0 && c.atQuantile >= 0 && m.expected >= 0 && m.atQuantile >= 0
+            && n.expected >= 0 && n.atQuantile >= 0
+    }
+
+    /// Throws when a forecast is not a finite non-negative amount (NaN fails every comparison).
+    private func checkForecast(slot: Int, kind: ResourceKind, _ forecast: Forecast) throws(SolveError) {
         if !(forecast.expected >= 0 && forecast.expected < .infinity && forecast.atQuantile >= 0 && forecast.atQuantile < .infinity) {
             throw .invalidInput(field: "\(specs[slot].name).demand.\(kind)", reason: "forecast \(forecast.expected)/\(forecast.atQuantile) is not a finite non-negative amount")
         }
+    }
+
+    /// One slot × resource: its demand (scaled by `factor`) and its bounds from guarantee, cap and pool. The forecast
+    /// is finite and non-negative (checked by the caller).
+    @inline(__always)
+    private func preparedCell(slot: Int, kind: ResourceKind, forecast: Forecast, factor: Double) -> CellTable.Cell {
         let link = linkRow[slot]
         guard present[slot] && (kind != .network || link >= 0) else { return CellTable.Cell(expected: 0, quantile: 0, lower: 0, upper: 0) }
         let poolLimit = kind == .network ? linkCapacity[link - 2] : unit[kind.rawValue]
@@ -494,7 +506,7 @@ struct AllocationState {
         var sharedGuarantees = 0.0, guaranteedCores = 0
         for slot in specs.indices where present[slot] {
             if facts[slot].tenantClass == .latencyCritical {
-                guaranteedCores += Int((facts[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
+                guaranteedCores += facts[slot].guaranteedCores
             } else {
                 sharedGuarantees += facts[slot].guaranteed.cpuCores
             }
@@ -503,9 +515,9 @@ struct AllocationState {
         if guaranteedCores > budget { throw .guaranteesClash([coreClash(budget: budget)]) }
         // Guarantees first, then the rest of each tenant's wish in slot order while the budget lasts.
         var left = budget - guaranteedCores
-        for slot in specs.indices { coresWanted[slot] = coresWish[slot] }
+        for slot in specs.indices { coresWanted[slot] = table.coresWish[slot] }
         for slot in specs.indices where coresWanted[slot] > 0 {
-            let guaranteed = Int((facts[slot].guaranteed.cpuCores - 1e-9).rounded(.up))
+            let guaranteed = facts[slot].guaranteedCores
             let extra = min(left, max(0, coresWanted[slot] - guaranteed))
             left -= extra
             coresWanted[slot] = min(coresWanted[slot], guaranteed + extra)
@@ -663,8 +675,9 @@ struct AllocationState {
     }
 }
 
-/// The numbers a tick keeps per slot × resource, in memory allocated once: written several times per cell and
-/// tick, as arrays they paid a uniqueness check per write (a tenth of the step at 64 tenants). Freed with the solver.
+/// The numbers a tick keeps per slot × resource and per slot, in memory allocated once: written several times per
+/// cell and tick, as arrays they paid a uniqueness check per write (a tenth of the step at 64 tenants). Freed with
+/// the solver.
 final class CellTable {
     let lowerAmount: UnsafeMutableBufferPointer<Double>
     let upperAmount: UnsafeMutableBufferPointer<Double>
@@ -678,6 +691,14 @@ final class CellTable {
     /// Per cell, the lower, upper, expected, quantile and previous amount its LP pieces were last set from (NaN
     /// before the first setting, so that one always happens).
     let pieceKey: UnsafeMutableBufferPointer<Double>
+    /// Per slot: the factor its measured run-queue wait raised its CPU demand by, its whole-core wish, and the
+    /// demand and presence its cells were last prepared from (a slot whose both are unchanged keeps its cells: most
+    /// ticks change a few tenants' forecasts, so the tick's cost follows what changed).
+    let latencyInflation: UnsafeMutableBufferPointer<Double>
+    let coresWish: UnsafeMutableBufferPointer<Int>
+    let preparedDemand: UnsafeMutableBufferPointer<TenantDemand>
+    let preparedPresent: UnsafeMutableBufferPointer<Bool>
+    let isPrepared: UnsafeMutableBufferPointer<Bool>
 
     /// A prepared cell: demand and bounds (raw units).
     struct Cell {
@@ -703,10 +724,23 @@ final class CellTable {
         amount = filled(count, 0)
         cpuBeforeCores = filled(slotCount * 4, 0)
         pieceKey = filled(count * 5, .nan)
+        latencyInflation = filled(slotCount, 1)
+        coresWish = .allocate(capacity: slotCount)
+        coresWish.initialize(repeating: 0)
+        preparedDemand = .allocate(capacity: slotCount)
+        preparedDemand.initialize(repeating: TenantDemand())
+        preparedPresent = .allocate(capacity: slotCount)
+        preparedPresent.initialize(repeating: false)
+        isPrepared = .allocate(capacity: slotCount)
+        isPrepared.initialize(repeating: false)
     }
 
     deinit {
-        for buffer in [lowerAmount, upperAmount, expected, quantile, previous, previousUsed, amount, cpuBeforeCores, pieceKey] { buffer.deallocate() }
+        for buffer in [lowerAmount, upperAmount, expected, quantile, previous, previousUsed, amount, cpuBeforeCores, pieceKey, latencyInflation] { buffer.deallocate() }
+        coresWish.deallocate()
+        preparedDemand.deallocate()
+        preparedPresent.deallocate()
+        isPrepared.deallocate()
     }
 
     @inline(__always)
@@ -738,16 +772,17 @@ final class CellTable {
         let lo = lowerAmount[cell] * inverseScale, hi = upperAmount[cell] * inverseScale
         let e = expected[cell] * inverseScale, q = quantile[cell] * inverseScale, p = previousAmount * inverseScale
         let (b0, b1, b2) = Self.sorted3(min(max(e, lo), hi), min(max(q, lo), hi), min(max(p, lo), hi))
-        let column = cell * pieceCount
+        // Wrapping arithmetic: a column index is far from overflow, and the checks cost a branch each.
+        let column = cell &* pieceCount
         lp.setColumnBounds(column, lower: 0, upper: max(0, b0 - lo))
         lp.setCost(column, slopes.at(lo, expected: e, quantile: q, previous: p))
-        lp.setColumnBounds(column + 1, lower: 0, upper: max(0, b1 - b0))
-        lp.setCost(column + 1, slopes.at(b0, expected: e, quantile: q, previous: p))
-        lp.setColumnBounds(column + 2, lower: 0, upper: max(0, b2 - b1))
-        lp.setCost(column + 2, slopes.at(b1, expected: e, quantile: q, previous: p))
+        lp.setColumnBounds(column &+ 1, lower: 0, upper: max(0, b1 - b0))
+        lp.setCost(column &+ 1, slopes.at(b0, expected: e, quantile: q, previous: p))
+        lp.setColumnBounds(column &+ 2, lower: 0, upper: max(0, b2 - b1))
+        lp.setCost(column &+ 2, slopes.at(b1, expected: e, quantile: q, previous: p))
         if pieceCount == 4 {
-            lp.setColumnBounds(column + 3, lower: 0, upper: max(0, hi - b2))
-            lp.setCost(column + 3, slopes.at(b2, expected: e, quantile: q, previous: p))
+            lp.setColumnBounds(column &+ 3, lower: 0, upper: max(0, hi - b2))
+            lp.setCost(column &+ 3, slopes.at(b2, expected: e, quantile: q, previous: p))
         }
     }
 
@@ -772,14 +807,14 @@ final class CellTable {
     /// were last set from); when they must, records the new ones as set.
     @inline(__always)
     private func piecesNeedSetting(cell: Int, previous p: Double) -> Bool {
-        let k = cell * 5
+        let k = cell &* 5
         let lo = lowerAmount[cell], hi = upperAmount[cell], e = expected[cell], q = quantile[cell]
-        if pieceKey[k] == lo, pieceKey[k + 1] == hi, pieceKey[k + 2] == e, pieceKey[k + 3] == q, pieceKey[k + 4] == p { return false }
+        if pieceKey[k] == lo, pieceKey[k &+ 1] == hi, pieceKey[k &+ 2] == e, pieceKey[k &+ 3] == q, pieceKey[k &+ 4] == p { return false }
         pieceKey[k] = lo
-        pieceKey[k + 1] = hi
-        pieceKey[k + 2] = e
-        pieceKey[k + 3] = q
-        pieceKey[k + 4] = p
+        pieceKey[k &+ 1] = hi
+        pieceKey[k &+ 2] = e
+        pieceKey[k &+ 3] = q
+        pieceKey[k &+ 4] = p
         return true
     }
 }
@@ -790,4 +825,17 @@ struct TenantFacts {
     var guaranteed: ResourceVector
     var cap: ResourceVector
     var sloNanoseconds: Double?
+    /// A latency-critical tenant's whole cores: its guarantee rounded up, its cap rounded down (Int.max without
+    /// one); worked out once, not per tick.
+    var guaranteedCores: Int
+    var cappedCores: Int
+
+    init(_ spec: TenantSpec) {
+        tenantClass = spec.tenantClass
+        guaranteed = spec.guaranteed
+        cap = spec.cap
+        sloNanoseconds = spec.slo.runQueueWaitP99Nanoseconds
+        guaranteedCores = Int((spec.guaranteed.cpuCores - 1e-9).rounded(.up))
+        cappedCores = spec.cap.cpuCores.isFinite ? Int((spec.cap.cpuCores + 1e-9).rounded(.down)) : Int.max
+    }
 }

@@ -122,7 +122,11 @@ public final class SimplexSolver {
             // A nonbasic column's cost moves only its own reduced cost; a basic one's moves the row prices by its
             // row of the basis inverse, and the reduced costs of the columns on those rows.
             if store.state[column] != BasisStatus.basic.rawValue {
-                if dualsCurrent { store.refreshReducedCost(column) }
+                // d_j = c_j − yᵀa_j with y unchanged: a movable column's reduced cost (kept current by the pivots)
+                // moves by the cost's move, without the dot product; a fixed one's is refreshed.
+                if dualsCurrent {
+                    if store.lower[column] == store.upper[column] { store.refreshReducedCost(column) } else { store.d[column] += scaled - old }
+                }
                 store.markChanged(column)
             } else if dualsCurrent, dualShifts < Self.dualShiftLimit, let position = store.basisPosition(of: column) {
                 store.shiftDuals(basisPosition: position, by: scaled - old)

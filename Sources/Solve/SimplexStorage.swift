@@ -622,18 +622,25 @@ final class SimplexStorage {
         candidateRatio[a] < candidateRatio[b] || (candidateRatio[a] == candidateRatio[b] && candidateIndex[a] < candidateIndex[b])
     }
 
+    /// The sifted candidate waits in registers while each smaller child moves up into the hole above it, instead
+    /// of a swap per level: the same comparisons (the smallest of it and its children, a strict order) and the same
+    /// heap, in fewer loads and stores.
     private func siftDown(_ start: Int, count candidateCount: Int) {
+        let ratio = candidateRatio[start], index = candidateIndex[start]
         var i = start
         while true {
-            let left = 2 * i + 1, right = left + 1
-            var smallest = i
-            if left < candidateCount, precedes(left, smallest) { smallest = left }
-            if right < candidateCount, precedes(right, smallest) { smallest = right }
-            if smallest == i { return }
-            (candidateIndex[i], candidateIndex[smallest]) = (candidateIndex[smallest], candidateIndex[i])
-            (candidateRatio[i], candidateRatio[smallest]) = (candidateRatio[smallest], candidateRatio[i])
-            i = smallest
+            let left = 2 &* i &+ 1
+            if left >= candidateCount { break }
+            let right = left &+ 1
+            let child = right < candidateCount && precedes(right, left) ? right : left
+            let childRatio = candidateRatio[child], childIndex = candidateIndex[child]
+            if !(childRatio < ratio || (childRatio == ratio && childIndex < index)) { break }
+            candidateRatio[i] = childRatio
+            candidateIndex[i] = childIndex
+            i = child
         }
+        candidateRatio[i] = ratio
+        candidateIndex[i] = index
     }
 
     /// Moves the first `flipCount` variables of `flipList` to their other bound and the basic variables with them.

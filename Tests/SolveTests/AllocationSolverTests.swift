@@ -237,6 +237,13 @@ import Testing
         #expect(throws: SolveError.self) { try solver.solve(demands: demands) }
         demands[2].cpuCores.expected = -1
         #expect(throws: SolveError.self) { try solver.solve(demands: demands) }
+        demands[2].cpuCores.expected = 1
+        demands[2].networkBitsPerSecond.atQuantile = .infinity
+        #expect(throws: SolveError.self) { try solver.solve(demands: demands) }
+        // Finite forecasts whose sum overflows (the fast check's blind spot) are accepted.
+        demands[2].networkBitsPerSecond.atQuantile = .greatestFiniteMagnitude
+        demands[2].memoryBytes = Forecast(expected: .greatestFiniteMagnitude, atQuantile: .greatestFiniteMagnitude, confidence: 1)
+        try solver.solve(demands: demands)
     }
 
     @Test func latencyAboveTheSLORaisesDemand() {
