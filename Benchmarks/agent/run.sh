@@ -142,7 +142,7 @@ measure_run() { # measure_run LABEL [--dry-run]: agent CPU and tick histograms o
         --arg l0 "$l0" --arg l1 "$(loadavg)" '
         def us: . / 1000 | tostring + " us";
         "\($run): agent CPU \($cpu)% of one core (tick thread \($tick)%, the rest \((($cpu|tonumber) - ($tick|tonumber)) * 100 | round / 100)%);" +
-        " ticks \(.loop.ticks) (missed \(.loop.missed_ticks)), solves \(.loop.solves) (\((.loop.solves - $s0) / ($seconds|tonumber) * 10 | round / 10)/s in the window);" +
+        " ticks \(.loop.ticks) (missed \(.loop.missed_ticks)), solves \(.loop.solves) (\((.loop.solves - $s0) / ($seconds|tonumber) * 10 | round / 10)/s in the window), enforce failures \(.loop.enforce_failures), solve failures \(.loop.solve_failures);" +
         " tick work p50 \(.loop.work_p50_ns|us) p99 \(.loop.work_p99_ns|us) mean \(.loop.work_mean_ns|us);" +
         " lateness p50 \(.loop.lateness_p50_ns|us) p99 \(.loop.lateness_p99_ns|us); load average \($l0) -> \($l1)\n" +
         "    stages (p50/p99/mean, count): " +
