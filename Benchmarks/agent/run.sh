@@ -6,15 +6,19 @@
 #   2. tick work and wake-up lateness (p50, p99, mean) and each stage's p50/p99/mean from the agent's own histograms,
 #      idle and under `stress-ng --cpu N`, and solves per second;
 #   3. reaction: tenant t01 is burstable with a guarantee of 0.1 core and a cap of 1 core, and idle, so the solver
-#      gives it its guarantee; in this phase the 8 spinning tenants are best-effort, so a spinner in t01 gets CPU
-#      (its weight beats theirs) and raises its allocation toward the cap once its forecast passes the guarantee.
-#      Caveat measured 2026-11-30 under load 10-60: the spinner is held to its 0.1-core quota (and got 0.03-0.05
-#      cores beside the load), so its forecast stayed under its guarantee and no trial reacted. (The earlier probe, an
-#      idle best-effort tenant beside 8 latency-critical spinners, gets quota 0 and weight 1: its spinner measured
-#      5e-5 cores over 0.5 s, so its forecast and allocation legitimately never moved.) A stopped spinner in t01 is
-#      continued at T0 (bash's $EPOCHREALTIME just before `kill -CONT`); the reaction is the time until the tick
-#      that applied t01's first larger allocation (`dpm explain --format json`: first change after T0 whose CPU
-#      grew, at_unix_ns - T0; solve history holds the last 32 solves, read 0.1 s after T0), median and p99 over the trials.
+#      gives it its guarantee: a CFS quota of 10 ms per 100 ms period. In this phase the 8 spinning tenants are
+#      best-effort, so a spinner in t01 gets CPU (its weight beats theirs). Held by its quota, the spinner's usage
+#      cannot show more than 0.1 core on average; the agent sees its demand two ways: (a) in its first milliseconds
+#      it runs at up to a full core until the period's 10 ms are spent, which moves its forecast at once; (b) a tick
+#      above its quota has the agent read its cpu.stat throttled time, which the kernel reports when the period
+#      ends, and usage plus throttled time over the span is its runnable demand (a period late, for a tenant whose
+#      rise was missed). Each trial: a stopped spinner in t01 is continued at T0 (bash's $EPOCHREALTIME just before
+#      the `kill -CONT` builtin); the reaction is the time until the tick that applied t01's first larger
+#      allocation (`dpm explain --format json`: first change after T0 whose CPU grew, at_unix_ns - T0, the tick's
+#      start; the solve history holds the last 32 solves, read 0.1 s after T0), median and p99 (= max for fewer
+#      than 100 trials) over the trials; the quota read back from t01's cpu.cfs_quota_us then confirms it applied.
+#      Between trials the spinner is killed and t01 idles 2.5 s, long enough for its allocation to fall back to
+#      the guarantee (shrink hold 100 ms) and its forecaster to see it idle.
 # Anchor: the same agent run in --dry-run (no control-file writes), so the cost of enforcing is visible.
 # It never passes or fails. Run as root from the repository root: Benchmarks/agent/run.sh [seconds] [trials]
 # (CONFIGURATION=debug measures the debug build instead of the release one).
@@ -138,7 +142,7 @@ measure_run() { # measure_run LABEL [--dry-run]: agent CPU and tick histograms o
         --arg l0 "$l0" --arg l1 "$(loadavg)" '
         def us: . / 1000 | tostring + " us";
         "\($run): agent CPU \($cpu)% of one core (tick thread \($tick)%, the rest \((($cpu|tonumber) - ($tick|tonumber)) * 100 | round / 100)%);" +
-        " ticks \(.loop.ticks) (missed \(.loop.missed_ticks)), solves \(.loop.solves) (\((.loop.solves - $s0) / ($seconds|tonumber) * 10 | round / 10)/s in the window);" +
+        " ticks \(.loop.ticks) (missed \(.loop.missed_ticks)), solves \(.loop.solves) (\((.loop.solves - $s0) / ($seconds|tonumber) * 10 | round / 10)/s in the window), enforce failures \(.loop.enforce_failures), solve failures \(.loop.solve_failures);" +
         " tick work p50 \(.loop.work_p50_ns|us) p99 \(.loop.work_p99_ns|us) mean \(.loop.work_mean_ns|us);" +
         " lateness p50 \(.loop.lateness_p50_ns|us) p99 \(.loop.lateness_p99_ns|us); load average \($l0) -> \($l1)\n" +
         "    stages (p50/p99/mean, count): " +
@@ -164,23 +168,25 @@ start_agent
 sleep 2
 allocation() { status | jq -r '.tenants[] | select(.name == "t01") | (.cpu_quota_cores + (.cores | length))'; }
 reactions=()
-before=""; after=""
+before=""; after=""; quota=""; confirmed=0; at_guarantee=0
 for trial in $(seq "$TRIALS"); do
     spinner=$(join t01 sh -c "'kill -STOP \$\$; while :; do :; done'")
-    sleep 1.5
+    sleep 2.5
     before=$(allocation)
+    [ "$before" = 0.1 ] && at_guarantee=$((at_guarantee + 1))
     t0=${EPOCHREALTIME/./}000
     kill -CONT "$spinner"
     sleep 0.1
     after=$(allocation)
+    quota=$(cat "$ROOT/cpu/$PARENT/t01/cpu.cfs_quota_us" 2>/dev/null || echo "?")
+    (( quota > 10000 )) 2>/dev/null && confirmed=$((confirmed + 1))
     changed=$("$DPM" explain t01 --format json --socket "$SOCKET" | jq -r --argjson t0 "$t0" \
         '[.changes[] | select(.at_unix_ns > $t0 and (.after_cpu_cores + (.after_cores | length)) > (.before_cpu_cores + (.before_cores | length))) | .at_unix_ns] | min // empty')
     kill -KILL "$spinner" 2>/dev/null || true
     [ -n "$changed" ] && reactions+=($(( (changed - t0) / 1000 )))
-    sleep 1
 done
 stop_agent
-echo "reaction probe t01 (last trial): allocation $before cores before the spinner ran, $after cores 0.1 s after"
+echo "reaction probe t01 (last trial): allocation $before cores before the spinner ran, $after cores 0.1 s after (cpu.cfs_quota_us read back: $quota); at the 0.1-core guarantee before T0 in $at_guarantee/$TRIALS trials, quota above 10000 us 0.1 s after T0 in $confirmed/$TRIALS"
 if ((${#reactions[@]})); then
     sorted=($(printf '%s\n' "${reactions[@]}" | sort -n))
     n=${#sorted[@]}

@@ -15,6 +15,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
     private let probeSlot: UnsafeMutableBufferPointer<Int>
     /// v2 hierarchy root: `<root>/unified` on a hybrid host, the root itself on a pure v2 host.
     private let unifiedRoot: String
+    private let throttling: CpuThrottleFiles
     private var drains: UInt64 = 0
     private var droppedSeen: UInt64 = 0
 
@@ -25,6 +26,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
         probeSlot.initialize(repeating: -1)
         let hybrid = access("\(cgroupRoot)/unified/cgroup.procs", F_OK) == 0
         unifiedRoot = hybrid ? "\(cgroupRoot)/unified" : cgroupRoot
+        throttling = CpuThrottleFiles(cgroupRoot: cgroupRoot, capacity: capacity)
     }
 
     deinit {
@@ -36,9 +38,11 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
         let watch = try probes.watch(cgroupPath: "\(unifiedRoot)/\(cgroupPath)")
         totals.reset(slot: watch.slot)
         probeSlot[slot] = watch.slot
+        throttling.attach(slot: slot, cgroupPath: cgroupPath)
     }
 
     public func detach(slot: Int) {
+        throttling.detach(slot: slot)
         guard probeSlot[slot] >= 0 else { return }
         try? probes.unwatch(slot: probeSlot[slot])
         probeSlot[slot] = -1
@@ -48,6 +52,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
         frame.measuresRunQueueWait = true
         probes.drain(into: &totals)
         Self.move(&totals, into: frame, probeSlot: probeSlot)
+        throttling.read(into: frame)
         // The drop counter is a per-CPU map lookup: read it once a second, not every tick.
         drains &+= 1
         if drains % 1000 == 0, let dropped = try? probes.droppedRecords() {

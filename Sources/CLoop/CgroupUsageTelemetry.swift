@@ -1,7 +1,8 @@
 import Glibc
 
 /// Telemetry from the kernel's cgroup accounting files: CPU time (`cpuacct.usage` on v1, `cpu.stat` usage_usec on
-/// v2) and memory in use (`memory.usage_in_bytes` / `memory.current`). It measures no run-queue wait.
+/// v2), memory in use (`memory.usage_in_bytes` / `memory.current`) and quota throttling (`CpuThrottleFiles`). It
+/// measures no run-queue wait.
 ///
 /// The source the agent falls back to when the BPF programs cannot be loaded. Files are opened once on the slow
 /// side and read with `pread` on the tick into a stack buffer; memory is read every `memoryEveryTicks` ticks,
@@ -17,6 +18,7 @@ public final class CgroupUsageTelemetry: TelemetrySource, @unchecked Sendable {
     private var lastCpu: [UInt64]
     private var hasReading: [Bool]
     private var attached: [Bool]
+    private let throttling: CpuThrottleFiles
     private var drains: UInt64 = 0
 
     /// - Parameter cgroupRoot: where the cgroup file systems are mounted (`/sys/fs/cgroup`).
@@ -29,6 +31,7 @@ public final class CgroupUsageTelemetry: TelemetrySource, @unchecked Sendable {
         lastCpu = Array(repeating: 0, count: capacity)
         hasReading = Array(repeating: false, count: capacity)
         attached = Array(repeating: false, count: capacity)
+        throttling = CpuThrottleFiles(cgroupRoot: cgroupRoot, capacity: capacity)
     }
 
     public func attach(slot: Int, cgroupPath: String) throws {
@@ -41,6 +44,7 @@ public final class CgroupUsageTelemetry: TelemetrySource, @unchecked Sendable {
         memoryFiles[slot] = open(memoryPath, O_RDONLY | O_CLOEXEC)
         hasReading[slot] = false
         attached[slot] = true
+        throttling.attach(slot: slot, cgroupPath: cgroupPath)
     }
 
     public func detach(slot: Int) {
@@ -49,6 +53,7 @@ public final class CgroupUsageTelemetry: TelemetrySource, @unchecked Sendable {
         cpuFiles[slot] = -1
         memoryFiles[slot] = -1
         attached[slot] = false
+        throttling.detach(slot: slot)
     }
 
     public func drain(into frame: TelemetryFrame, nowNanoseconds: UInt64) {
@@ -66,6 +71,7 @@ public final class CgroupUsageTelemetry: TelemetrySource, @unchecked Sendable {
                 frame.memoryBytes[slot] = Double(bytes)
             }
         }
+        throttling.read(into: frame)
     }
 
     public func close() {

@@ -17,6 +17,12 @@ import Pool
 /// rise reaches the solver on the tick it is forecast, a fall only once it has lasted. A tenant whose 1 ms usage
 /// flips between 0 and 1 core as the scheduler time-slices it therefore keeps one demand instead of triggering a
 /// solve every few ticks, and the solver never shrinks it on a tick that happened to catch it descheduled.
+///
+/// A tenant held by its CFS quota cannot use more than the quota, so its usage hides what it wants. A tick at a
+/// rate above its quota (it spends the period's budget faster than it refills) has the telemetry read its
+/// throttled time for a while (`TelemetryFrame.watchesThrottling`); when the kernel reports throttling, the CPU it
+/// used plus the time it was held, over the same span, is its runnable demand, and the forecaster sees that
+/// instead of the usage until the report goes stale.
 public final class ControlLoop: @unchecked Sendable {
     public let capacity: Int
     public let snapshot: SnapshotBuffer
@@ -51,6 +57,13 @@ public final class ControlLoop: @unchecked Sendable {
     /// shrink hold; the demand the solver sees is the higher of the two.
     private let peakCurrent: UnsafeMutableBufferPointer<Forecast>
     private let peakPrevious: UnsafeMutableBufferPointer<Forecast>
+    /// Throttle watch per slot: until when the telemetry reads its throttling, since when (the watch's start or the
+    /// last throttle report), the CPU it used since then, and the runnable demand the last report showed (cores,
+    /// 0: none standing).
+    private let throttleWatchUntilNanoseconds: UnsafeMutableBufferPointer<UInt64>
+    private let throttleMarkNanoseconds: UnsafeMutableBufferPointer<UInt64>
+    private let cpuNanosecondsSinceThrottleMark: UnsafeMutableBufferPointer<UInt64>
+    private let runnableCpuCores: UnsafeMutableBufferPointer<Double>
     private var peakWindowStartNanoseconds: UInt64 = 0
     private let views: UnsafeMutableBufferPointer<TenantView>
     private var loopView = LoopView()
@@ -78,6 +91,11 @@ public final class ControlLoop: @unchecked Sendable {
     /// slot measures something: by then its forecast has settled at the slot's idle floor, and Predict takes the
     /// gap to the next observation as missed steps.
     private let quiescentAfterTicks: UInt32
+    /// How long a tick above the quota keeps the tenant's throttling read (a few periods of the kernel's 100 ms).
+    private let throttleWatchNanoseconds: UInt64 = 1_000_000_000
+    /// A throttle report stands this long (two and a half default periods): a tenant still held reports again
+    /// within a period.
+    private let throttleReportStandsNanoseconds: UInt64 = 250_000_000
 
     public init(
         config: AgentConfig, capacity: Int, telemetry: any TelemetrySource, forecaster: any DemandForecaster,
@@ -107,6 +125,14 @@ public final class ControlLoop: @unchecked Sendable {
         peakCurrent.initialize(repeating: .zero)
         peakPrevious = .allocate(capacity: capacity)
         peakPrevious.initialize(repeating: .zero)
+        throttleWatchUntilNanoseconds = .allocate(capacity: capacity)
+        throttleWatchUntilNanoseconds.initialize(repeating: 0)
+        throttleMarkNanoseconds = .allocate(capacity: capacity)
+        throttleMarkNanoseconds.initialize(repeating: 0)
+        cpuNanosecondsSinceThrottleMark = .allocate(capacity: capacity)
+        cpuNanosecondsSinceThrottleMark.initialize(repeating: 0)
+        runnableCpuCores = .allocate(capacity: capacity)
+        runnableCpuCores.initialize(repeating: 0)
         views = .allocate(capacity: capacity)
         views.initialize(repeating: TenantView())
     }
@@ -120,6 +146,10 @@ public final class ControlLoop: @unchecked Sendable {
         quietTicks.deallocate()
         peakCurrent.deallocate()
         peakPrevious.deallocate()
+        throttleWatchUntilNanoseconds.deallocate()
+        throttleMarkNanoseconds.deallocate()
+        cpuNanosecondsSinceThrottleMark.deallocate()
+        runnableCpuCores.deallocate()
         views.deallocate()
     }
 
@@ -211,6 +241,9 @@ public final class ControlLoop: @unchecked Sendable {
             slotDemand[slot] = TenantDemand()
             peakCurrent[slot] = .zero
             peakPrevious[slot] = .zero
+            throttleWatchUntilNanoseconds[slot] = 0
+            runnableCpuCores[slot] = 0
+            frame.watchesThrottling[slot] = false
             waitTotal[slot] = 0
             for bucket in 0..<TelemetryFrame.waitBucketCount { waitWindow[slot * TelemetryFrame.waitBucketCount + bucket] = 0 }
         }
@@ -264,21 +297,53 @@ public final class ControlLoop: @unchecked Sendable {
                 if p99 > waitObjective[slot] { views[slot].sloViolationTicks &+= 1 }
             }
         }
+        let demandCpuCores = max(views[slot].usageCpuCores, foldThrottling(slot: slot, cpuNanoseconds: cpu, elapsedNanoseconds: elapsedNanoseconds, nowNanoseconds: nowNanoseconds))
         frame.clear(slot: slot)
-        let measuredNothing = cpu == 0 && waitMask == 0 && !memory.isFinite
+        let measuredNothing = cpu == 0 && waitMask == 0 && !memory.isFinite && demandCpuCores == 0
         quietTicks[slot] = measuredNothing ? min(quietTicks[slot], quiescentAfterTicks) &+ 1 : 0
         guard quietTicks[slot] <= quiescentAfterTicks else {
             slotDemand[slot].measuredRunQueueWaitP99Nanoseconds = waitP99
             return
         }
         let demand = forecaster.observe(
-            slot: slot, usage: ResourceVector(cpuCores: views[slot].usageCpuCores, memoryBytes: memory),
+            slot: slot, usage: ResourceVector(cpuCores: demandCpuCores, memoryBytes: memory),
             runQueueWaitP99Nanoseconds: waitP99, nowNanoseconds: nowNanoseconds
         )
         slotDemand[slot] = demand
         views[slot].forecastCpuExpected = demand.cpuCores.expected
         views[slot].forecastCpuAtQuantile = demand.cpuCores.atQuantile
         views[slot].forecastCpuConfidence = demand.cpuCores.confidence
+    }
+
+    /// Keeps the slot's throttle watch and returns the runnable demand its last throttle report showed (cores; 0 when
+    /// none stands). A slot without exclusive cores runs under a quota of at least its shared cores (Enforce), so a
+    /// tick above them starts or extends the watch; the telemetry reads the throttling from the next drain on.
+    @inline(__always)
+    private func foldThrottling(slot: Int, cpuNanoseconds: UInt64, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64) -> Double {
+        let watching = frame.watchesThrottling[slot]
+        if watching {
+            cpuNanosecondsSinceThrottleMark[slot] &+= cpuNanoseconds
+            let throttled = frame.throttledNanoseconds[slot]
+            if throttled > 0, nowNanoseconds > throttleMarkNanoseconds[slot] {
+                let span = nowNanoseconds - throttleMarkNanoseconds[slot]
+                runnableCpuCores[slot] = Double(cpuNanosecondsSinceThrottleMark[slot] &+ throttled) / Double(span)
+                throttleMarkNanoseconds[slot] = nowNanoseconds
+                cpuNanosecondsSinceThrottleMark[slot] = 0
+            }
+        }
+        let quotaLimited = views[slot].exclusiveCoreMaskLow == 0 && views[slot].exclusiveCoreMaskHigh == 0
+        if quotaLimited, views[slot].usageCpuCores > views[slot].sharedCpuCores {
+            if !watching {
+                // The span starts with this tick's interval, whose CPU time it counts.
+                throttleMarkNanoseconds[slot] = nowNanoseconds &- elapsedNanoseconds
+                cpuNanosecondsSinceThrottleMark[slot] = cpuNanoseconds
+                runnableCpuCores[slot] = 0
+            }
+            throttleWatchUntilNanoseconds[slot] = nowNanoseconds &+ throttleWatchNanoseconds
+        }
+        frame.watchesThrottling[slot] = nowNanoseconds < throttleWatchUntilNanoseconds[slot]
+        if nowNanoseconds &- throttleMarkNanoseconds[slot] > throttleReportStandsNanoseconds { runnableCpuCores[slot] = 0 }
+        return runnableCpuCores[slot]
     }
 
     /// The demand the solver sees for a slot: its last forecast with the CPU forecast held at its recent peak.

@@ -25,6 +25,12 @@ public final class TelemetryFrame: @unchecked Sendable {
     /// Per slot, bit `b` set when bucket `b` has waits since the previous drain: a slot whose mask is zero had no
     /// waits, and the loop skips its wait window without reading the buckets.
     public let waitBucketMasks: UnsafeMutableBufferPointer<UInt32>
+    /// Time each tenant was held runnable by its CFS quota (throttled) since the previous drain, in nanoseconds, as
+    /// the kernel's `cpu.stat` reports it: a whole period's throttling at once, when the period ends. Measured only
+    /// for the slots the loop marks in `watchesThrottling`; zero otherwise.
+    public let throttledNanoseconds: UnsafeMutableBufferPointer<UInt64>
+    /// Per slot, set by the loop: the tenant spends its quota faster than it refills, so its throttling is read.
+    public let watchesThrottling: UnsafeMutableBufferPointer<Bool>
     /// Memory each tenant holds, in bytes (NaN when the source does not measure it).
     public let memoryBytes: UnsafeMutableBufferPointer<Double>
     /// Whether the source measures run-queue wait at all (a cgroup-file source does not).
@@ -44,6 +50,10 @@ public final class TelemetryFrame: @unchecked Sendable {
         waitBucketMasks.initialize(repeating: 0)
         vanished = .allocate(capacity: capacity)
         vanished.initialize(repeating: false)
+        throttledNanoseconds = .allocate(capacity: capacity)
+        throttledNanoseconds.initialize(repeating: 0)
+        watchesThrottling = .allocate(capacity: capacity)
+        watchesThrottling.initialize(repeating: false)
         memoryBytes = .allocate(capacity: capacity)
         memoryBytes.initialize(repeating: .nan)
     }
@@ -53,6 +63,8 @@ public final class TelemetryFrame: @unchecked Sendable {
         waitBuckets.deallocate()
         waitBucketMasks.deallocate()
         vanished.deallocate()
+        throttledNanoseconds.deallocate()
+        watchesThrottling.deallocate()
         memoryBytes.deallocate()
     }
 
@@ -71,6 +83,7 @@ public final class TelemetryFrame: @unchecked Sendable {
     @inline(__always)
     public func clear(slot: Int) {
         cpuNanoseconds[slot] = 0
+        throttledNanoseconds[slot] = 0
         var mask = waitBucketMasks[slot]
         let base = slot * Self.waitBucketCount
         while mask != 0 {

@@ -82,7 +82,7 @@ public final class Enforcer: @unchecked Sendable {
             var settings = CgroupSettings(
                 cpus: cpus,
                 mems: CPUSet(cpus.members.compactMap { nodeOfCPU[$0] }),
-                cpuQuotaCores: exclusive ? .infinity : max(given.sharedCpuCores, 0.01) + Double(soaked.count),
+                cpuQuotaCores: exclusive ? .infinity : max(given.sharedCpuCores, TenantState.minimumQuotaCores) + Double(soaked.count),
                 cpuWeight: idle ? nil : given.cpuWeight,
                 cpuIdle: soak == .off ? nil : idle,
                 memoryMaxBytes: given.memoryMaxBytes,

@@ -41,6 +41,12 @@ public struct TenantState: Sendable, Hashable, Codable {
     /// A tenant at idle priority (`cpu.idle`) runs only on cycles no other tenant wants: what it may use beyond its
     /// guarantee (the idle time of cores others own, what the pool's tenants leave) is taken from nobody, so it is
     /// no claim on capacity. Its guarantee is, and other tenants' quotas leave room for it.
+    ///
+    /// A tenant held at the kernel's smallest quota (`minimumQuotaCores`) likewise claims only its guarantee: Enforce
+    /// writes that floor for a tenant the allocation gives no shared cores, since the kernel refuses less. Counted
+    /// in full, the floors of many such tenants push a pool the solver filled past capacity, and no grow has a safe
+    /// order (measured: 64 tenants, shares summing to the 2 online CPUs and 61 floors of 0.01, 38 of 41 applies
+    /// refused with noSafeOrder).
     public func cpuClaimCores(onlineCount: Int) -> Double {
         Self.cpuClaimCores(settings, exclusive: exclusive, guaranteedCores: guaranteed.cpuCores, onlineCount: onlineCount)
     }
@@ -49,8 +55,12 @@ public struct TenantState: Sendable, Hashable, Codable {
         let cpuCount = Double(settings.cpus?.count ?? onlineCount)
         if exclusive { return cpuCount }
         let usable = min(settings.cpuQuotaCores ?? .infinity, cpuCount)
-        return settings.cpuIdle == true ? min(guaranteedCores, usable) : usable
+        let atFloor = (settings.cpuQuotaCores ?? .infinity) <= minimumQuotaCores * (1 + 1e-9)
+        return settings.cpuIdle == true || atFloor ? min(guaranteedCores, usable) : usable
     }
+
+    /// The smallest CPU quota the kernel takes: 1 ms per 100 ms period, in cores.
+    public static let minimumQuotaCores = 0.01
 }
 
 /// What the host offers, as the safety check needs it.

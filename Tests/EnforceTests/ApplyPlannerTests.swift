@@ -68,6 +68,23 @@ import Testing
         }
     }
 
+    /// The solver fills a 2-CPU pool (a 1.5, b 0.5) and gives 20 tenants no share; Enforce writes the kernel's
+    /// smallest quota (0.01) for those. Counted in full, their floors (0.2) put the pool past capacity and a's grow
+    /// had no safe order; a tenant at the floor claims only its guarantee (none here).
+    @Test func tenantsAtTheKernelsSmallestQuotaDoNotBlockAGrowThatFillsThePool() throws {
+        let full = PartitionLimits(onlineCPUs: [0, 1], memoryBytes: 1_000)
+        let floors = (0..<20).map { tenant("z\($0)", cpus: [0, 1], exclusive: false, quota: TenantState.minimumQuotaCores) }
+        let start = [tenant("a", cpus: [0, 1], exclusive: false, quota: 1), tenant("b", cpus: [0, 1], exclusive: false, quota: 0.5)] + floors
+        let target = [tenant("a", cpus: [0, 1], exclusive: false, quota: 1.5), tenant("b", cpus: [0, 1], exclusive: false, quota: 0.5)] + floors
+        var state = PartitionState(tenants: start, limits: full)
+        let plan = try ApplyPlanner.plan(in: &state, to: target)
+        #expect(plan.map(\.description) == ["a: cpuQuota = 1.5"])
+        #expect(state.violations.isEmpty, "\(state.violations)")
+        // A tenant at the floor with a guarantee still claims it: the same grow past it is refused.
+        let guarded = start.map { $0.name == "z0" ? tenant("z0", cpus: [0, 1], exclusive: false, quota: TenantState.minimumQuotaCores, guaranteed: .init(cpuCores: 0.01)) : $0 }
+        #expect(throws: EnforceError.self) { try ApplyPlanner.plan(from: guarded, to: target.map { $0.name == "a" ? tenant("a", cpus: [0, 1], exclusive: false, quota: 1.5 + 0.005) : $0 }, limits: full) }
+    }
+
     @Test func refusesASwapWithNoFreeCore() {
         let full = PartitionLimits(onlineCPUs: [0, 1], memoryBytes: 1_000)
         let guarantee = ResourceVector(cpuCores: 1)

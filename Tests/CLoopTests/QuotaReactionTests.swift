@@ -1,0 +1,163 @@
+import Pool
+import Testing
+
+@testable import CLoop
+
+/// A CFS bandwidth simulator standing in for the kernel: each tenant wants `demandCores` and gets, per tick, what
+/// its quota's budget for the current period still allows; throttled time is reported, as the kernel does, when
+/// the period ends (the whole period's throttled time at once).
+private final class QuotaTelemetry: TelemetrySource, @unchecked Sendable {
+    let sourceName = "simulated-cfs"
+    let periodNanoseconds: UInt64 = 100_000_000
+    var demandCores: [Int: Double] = [:]
+    var quotaCores: [Int: Double] = [:]
+    private var spent: [Int: UInt64] = [:]
+    private var throttledInPeriod: [Int: UInt64] = [:]
+    private var periodStart: UInt64 = 0
+    func attach(slot: Int, cgroupPath: String) throws {}
+    func detach(slot: Int) {}
+    func drain(into frame: TelemetryFrame, nowNanoseconds: UInt64) {
+        let tick: UInt64 = 1_000_000
+        let periodEnded = nowNanoseconds - periodStart >= periodNanoseconds
+        if periodEnded { periodStart = nowNanoseconds }
+        for (slot, demand) in demandCores {
+            let quota = quotaCores[slot] ?? .infinity
+            let budget = quota.isFinite ? UInt64(quota * Double(periodNanoseconds)) : .max
+            let wanted = UInt64(demand * Double(tick))
+            let ran = min(wanted, budget - min(spent[slot, default: 0], budget))
+            spent[slot, default: 0] += ran
+            throttledInPeriod[slot, default: 0] += wanted - ran
+            frame.cpuNanoseconds[slot] = ran
+            if periodEnded {
+                if frame.watchesThrottling[slot] { frame.throttledNanoseconds[slot] = throttledInPeriod[slot, default: 0] }
+                throttledInPeriod[slot] = 0
+                spent[slot] = 0
+            }
+        }
+    }
+    func close() {}
+}
+
+private final class QuotaEnforcer: AllocationEnforcing, @unchecked Sendable {
+    let telemetry: QuotaTelemetry
+    let slots: [String: Int]
+    var applied: [(atNanoseconds: UInt64, allocation: Allocation)] = []
+    var now: UInt64 = 0
+    init(telemetry: QuotaTelemetry, slots: [String: Int]) {
+        self.telemetry = telemetry
+        self.slots = slots
+    }
+    func start(specs: [TenantSpec]) throws -> [String] { [] }
+    func apply(_ allocation: Allocation, specs: [TenantSpec], host: HostCapacity) throws -> Int {
+        applied.append((now, allocation))
+        for (name, given) in allocation.tenants {
+            guard let slot = slots[name] else { continue }
+            telemetry.quotaCores[slot] = given.exclusiveCoreIDs.isEmpty ? given.sharedCpuCores : .infinity
+        }
+        return allocation.tenants.count
+    }
+    func restore() throws -> [String] { [] }
+}
+
+/// Forecasts a fixed CPU demand whatever it sees (so the plan keeps the quota where it is) and records the CPU
+/// usage the loop fed it.
+private final class FixedForecaster: DemandForecaster, @unchecked Sendable {
+    let cpuCores: Double
+    var observedCpuCores: [Int: [Double]] = [:]
+    init(cpuCores: Double) { self.cpuCores = cpuCores }
+    func prepare(slot: Int, spec: TenantSpec, cpuPrior: SeasonalPrior?) {}
+    func adopt(cpuPrior: SeasonalPrior?, slot: Int) {}
+    func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand {
+        observedCpuCores[slot, default: []].append(usage.cpuCores)
+        return TenantDemand(cpuCores: Forecast(expected: cpuCores, atQuantile: cpuCores, confidence: 1))
+    }
+}
+
+/// A plan that gives every tenant its forecast as quota.
+private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked Sendable {
+    var specs: [TenantSpec] = []
+    func plan(host: HostCapacity, specs: [TenantSpec], current: Allocation) throws -> any SolvePlan {
+        self.specs = specs
+        return self
+    }
+    func solve(demands: [TenantDemand], present: [Bool]) throws -> SolveOutcome {
+        var allocation = Allocation()
+        for (index, spec) in specs.enumerated() where present[index] {
+            allocation.tenants[spec.name] = TenantAllocation(sharedCpuCores: demands[index].cpuCores.expected)
+        }
+        return SolveOutcome(allocation: allocation)
+    }
+    func explain(names: [String]) -> [String: TenantRationale] { [:] }
+}
+
+/// A burstable tenant held by its CFS quota: its usage cannot rise above the quota, so the loop must see its demand
+/// in its throttling; and a tenant that starts spinning must get a larger quota within a few ticks.
+@Suite struct QuotaReactionTests {
+    let host = HostCapacity(cores: (0..<2).map { Core(id: $0) }, memoryBytesPerNode: [8e9], housekeepingCoreIDs: [0])
+    let specs = [TenantSpec(name: "t01", cgroupPath: "t01", tenantClass: .burstable, guaranteed: ResourceVector(cpuCores: 0.1), cap: ResourceVector(cpuCores: 1)),
+                 TenantSpec(name: "be", cgroupPath: "be", tenantClass: .bestEffort)]
+
+    /// The quota stays at 0.1 core (the forecaster says 0.1 whatever it sees); the tenant wants a whole core. Its
+    /// usage is 1 core for the first 10 ms of each 100 ms period and 0 after; once the first period's throttling is
+    /// reported, the loop feeds the forecaster the runnable demand (usage plus throttled time over the same span),
+    /// about 1 core on every tick, also on the ticks the tenant sat throttled with no usage at all.
+    @Test func aThrottledTenantsDemandRisesAboveItsQuota() throws {
+        let telemetry = QuotaTelemetry()
+        let enforcer = QuotaEnforcer(telemetry: telemetry, slots: ["t01": 0, "be": 1])
+        let forecaster = FixedForecaster(cpuCores: 0.1)
+        var config = AgentConfig()
+        config.solveMinimumIntervalNanoseconds = 0
+        let loop = ControlLoop(config: config, capacity: 4, telemetry: telemetry, forecaster: forecaster, enforcer: enforcer)
+        let plan = try ForecastQuotaPlan().plan(host: host, specs: specs, current: Allocation())
+        loop.tables.publish(TenantTable(generation: 1, host: host, specs: specs, slots: [0, 1], plan: plan))
+        telemetry.demandCores = [0: 1]
+        for tick in 1...450 {
+            enforcer.now = UInt64(tick) * 1_000_000
+            loop.tick(nowNanoseconds: enforcer.now)
+        }
+        #expect(telemetry.quotaCores[0] == 0.1, "the quota never moved")
+        let observed = forecaster.observedCpuCores[0] ?? []
+        #expect(observed.count == 450)
+        // Before the first period ended the throttling was not known: the throttled ticks showed no usage.
+        #expect(observed[50] == 0)
+        // After it, every tick shows about a core (the first span is from the first tick to the period's end).
+        let afterReport = observed[101...]
+        #expect(afterReport.allSatisfy { $0 > 0.9 && $0 <= 1.0 + 1e-9 }, "\(afterReport.min() ?? -1)…\(afterReport.max() ?? -1)")
+        // A tenant that stops spinning stops showing the demand once the last report has stood its time.
+        telemetry.demandCores = [0: 0]
+        for tick in 451...800 {
+            enforcer.now = UInt64(tick) * 1_000_000
+            loop.tick(nowNanoseconds: enforcer.now)
+        }
+        #expect(forecaster.observedCpuCores[0]?.last == 0)
+    }
+
+    /// With Predict and Solve: the tenant idles at its 0.1-core guarantee, then spins; its first ticks at a full
+    /// core (the period's budget not yet spent) move its forecast, and the larger quota is applied a few ticks later.
+    @Test func aBurstableTenantThatStartsSpinningGetsALargerQuotaWithinFiveTicks() throws {
+        let telemetry = QuotaTelemetry()
+        let enforcer = QuotaEnforcer(telemetry: telemetry, slots: ["t01": 0, "be": 1])
+        let forecaster = PredictForecaster(tickNanoseconds: 1_000_000, capacity: 4)
+        for (slot, spec) in specs.enumerated() { forecaster.prepare(slot: slot, spec: spec, cpuPrior: nil) }
+        let loop = ControlLoop(config: AgentConfig(), capacity: 4, telemetry: telemetry, forecaster: forecaster, enforcer: enforcer)
+        let plan = try SolvePlanner(manageMemory: false).plan(host: host, specs: specs, current: Allocation())
+        loop.tables.publish(TenantTable(generation: 1, host: host, specs: specs, slots: [0, 1], plan: plan))
+        telemetry.demandCores = [0: 0.001, 1: 1]
+        var now: UInt64 = 0
+        for _ in 0..<3000 {
+            now += 1_000_000
+            enforcer.now = now
+            loop.tick(nowNanoseconds: now)
+        }
+        #expect(telemetry.quotaCores[0] == 0.1, "idle at its guarantee")
+        let spinStart = now
+        telemetry.demandCores[0] = 1
+        for _ in 0..<5 {
+            now += 1_000_000
+            enforcer.now = now
+            loop.tick(nowNanoseconds: now)
+        }
+        let grown = enforcer.applied.first { $0.atNanoseconds > spinStart && ($0.allocation.tenants["t01"]?.sharedCpuCores ?? 0) > 0.5 }
+        #expect(grown != nil, "quota after 5 ticks: \(telemetry.quotaCores[0] ?? -1)")
+    }
+}
