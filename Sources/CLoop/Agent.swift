@@ -54,7 +54,9 @@ public final class Agent: @unchecked Sendable {
     /// Tenants taken out of the table that Enforce still counts. Enforce forgets each (its state, descriptors and
     /// baseline entries) once the tick runs a table without it and its cgroup is gone; a tenant a source stops
     /// reporting while its cgroup lives on keeps what it was given, and counts for capacity, until then.
-    private var leaving: [TenantSpec] = []
+    private var leaving = LeavingTenants()
+    /// After this long on the leaving list a tenant is logged with why it stays.
+    private static let leavingOverdueNanoseconds: UInt64 = 60_000_000_000
     private var loggedSolves = 0
     /// The link to the central service, when the configuration names one (see `CentralLink` for the prior rule).
     private var central: CentralLink?
@@ -235,6 +237,7 @@ public final class Agent: @unchecked Sendable {
             } else if attachable(spec) {
                 log("tenant \(name): found by its source (cgroup \(spec.cgroupPath)); adopted")
                 specs.append(spec)
+                leaving.readopt(name)
                 waiting.removeAll { $0.name == name }
                 changed = true
             } else if !waiting.contains(where: { $0.name == name }) {
@@ -286,10 +289,17 @@ public final class Agent: @unchecked Sendable {
         }
         if adoptDiscovered(into: &specs) { changed = true }
         if retryWaiting {
-            forgetLeftTenants(served: Set(table.specs.map(\.name)))
+            // `table` is the one the tick runs: a tenant retired above is still in it, and stays on the list.
+            let served = Set(table.specs.map(\.name))
+            forgetLeftTenants(served: served)
+            for line in leaving.reportOverdue(
+                nowNanoseconds: dpm_monotonic_ns(), limitNanoseconds: Self.leavingOverdueNanoseconds, served: served,
+                lingering: lingeringDirectory(of:)
+            ) { log(line) }
             for spec in waiting where !specs.contains(where: { $0.name == spec.name }) && attachable(spec) {
                 log("tenant \(spec.name): cgroup \(spec.cgroupPath) found; adopted")
                 specs.append(spec)
+                leaving.readopt(spec.name)
                 waiting.removeAll { $0.name == spec.name }
                 changed = true
             }
@@ -304,18 +314,14 @@ public final class Agent: @unchecked Sendable {
     }
 
     private func leave(_ spec: TenantSpec) {
-        leaving.removeAll { $0.name == spec.name }
-        leaving.append(spec)
+        leaving.leave(spec, nowNanoseconds: dpm_monotonic_ns())
     }
 
     /// Has Enforce forget the tenants that left the table `served` names (the one the tick runs) and whose cgroup is
-    /// gone; a tenant back in that table is Enforce's again and leaves the list.
+    /// gone.
     private func forgetLeftTenants(served: Set<String>) {
-        leaving.removeAll { spec in
-            if served.contains(spec.name) { return true }
-            guard !cgroupExists(spec.cgroupPath) else { return false }
+        for spec in leaving.takeForgettable(served: served, cgroupExists: cgroupExists) {
             for line in components.enforcer.retire(tenant: spec.name) { log(line) }
-            return true
         }
     }
 
@@ -343,9 +349,12 @@ public final class Agent: @unchecked Sendable {
     }
 
     /// Whether the tenant's cgroup directory is still there (in the v2 hierarchy, or the v1 `cpu` one).
-    private func cgroupExists(_ path: String) -> Bool {
+    private func cgroupExists(_ path: String) -> Bool { lingeringDirectory(of: path) != nil }
+
+    /// The first of the tenant's cgroup directories that is still there, nil when all are gone.
+    private func lingeringDirectory(of path: String) -> String? {
         ["\(config.cgroupRoot)/unified/\(path)", "\(config.cgroupRoot)/cpu/\(path)", "\(config.cgroupRoot)/\(path)"]
-            .contains { access("\($0)/cgroup.procs", F_OK) == 0 }
+            .first { access("\($0)/cgroup.procs", F_OK) == 0 }
     }
 
     private func currentTable() -> TenantTable? { tableLock.withLock { published } }

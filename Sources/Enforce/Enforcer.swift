@@ -128,10 +128,18 @@ public final class Enforcer: @unchecked Sendable {
 
     /// Checks, plans and writes `targets`; fills `changedSlots` and `buffers`.
     private func applyTargets() throws(EnforceError) {
-        try check(targets)
-        // What the kernel holds for the requested tenants (reading only knobs not yet known) becomes known first.
-        changedSlots.removeAll(keepingCapacity: true)
-        for target in targets { changedSlots.append(try learn(target)) }
+        do {
+            try check(targets)
+            // What the kernel holds for the requested tenants (reading only knobs not yet known) becomes known first.
+            changedSlots.removeAll(keepingCapacity: true)
+            for target in targets { changedSlots.append(try learn(target)) }
+        } catch {
+            // A new tenant that failed before it got a slot is unknown to `forget`: close what was opened for it.
+            for target in targets where partition.index[target.name] == nil {
+                files.forget(filesIn: Set(backend.directories(of: target.cgroupPath)))
+            }
+            throw error
+        }
         journal.removeAll(keepingCapacity: true)
         journalRates.removeAll(keepingCapacity: true)
         for slot in changedSlots {
@@ -394,6 +402,8 @@ public final class Enforcer: @unchecked Sendable {
             return partition.add(state)
         }
         if books[slot].cgroupPath != target.cgroupPath {
+            // The tenant moved to another cgroup (a container recreated under the same name): the old one's files close.
+            files.forget(filesIn: Set(backend.directories(of: books[slot].cgroupPath)))
             books[slot] = TenantBook(cgroupPath: target.cgroupPath, backend: backend)
         }
         if CgroupKnob.allCases.contains(where: { target.settings[$0] != nil && partition.tenants[slot].settings[$0] == nil }) {

@@ -364,3 +364,32 @@ extension EnforcerTests {
         #expect(throws: EnforceError.shapingLeft(link: "eth0")) { try enforcer.shapeIngress(link: "eth0", bitsPerSecond: 1e6) }
     }
 }
+
+extension EnforcerTests {
+    /// A new tenant whose cgroup vanishes while Enforce first reads it never gets a slot, so `forget` does not know
+    /// it: the files opened for it on the way (`cgroup.procs` of each hierarchy, knobs read) are closed right away.
+    @Test func aNewTenantWhoseCgroupVanishesDuringItsFirstApplyKeepsNoDescriptor() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc", "pods/new"])
+        let enforcer = makeEnforcer(kernel)
+        var new = lc(cpus: [2])
+        new.name = "new"
+        new.cgroupPath = "pods/new"
+        kernel.state.withLock { state in state.files["/sys/fs/cgroup/cpu/pods/new/cpu.shares"] = nil }
+        #expect(throws: EnforceError.self) { try enforcer.apply([lc(), new]) }
+        #expect(enforcer.forget(tenant: "new") == nil)
+        #expect(!kernel.state.withLock { $0.descriptors.values.contains { $0.contains("/pods/new/") } })
+    }
+
+    /// A tenant whose cgroup changes under the same name (a container recreated) has the old cgroup's files closed.
+    @Test func aTenantMovedToAnotherCgroupClosesTheOldOnesFiles() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc", "pods/lc2"])
+        let enforcer = makeEnforcer(kernel)
+        try enforcer.apply([lc()])
+        #expect(kernel.state.withLock { $0.descriptors.values.contains { $0.contains("/pods/lc/") } })
+        var moved = lc(cpus: [2])
+        moved.cgroupPath = "pods/lc2"
+        try enforcer.apply([moved])
+        #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc2/cpuset.cpus"] == "2")
+        #expect(!kernel.state.withLock { $0.descriptors.values.contains { $0.contains("/pods/lc/") } })
+    }
+}
