@@ -402,9 +402,15 @@ public final class Enforcer: @unchecked Sendable {
             return partition.add(state)
         }
         if books[slot].cgroupPath != target.cgroupPath {
-            // The tenant moved to another cgroup (a container recreated under the same name): the old one's files close.
+            // The tenant moved to another cgroup (a container recreated under the same name). The new cgroup holds the
+            // kernel's values, not what was written to the old one: every knob is learnt afresh, and the old one's
+            // files close.
+            let book = TenantBook(cgroupPath: target.cgroupPath, backend: backend)
+            let state = try kernelState(for: target, known: TenantState(name: target.name, cgroupPath: target.cgroupPath), book: book)
             files.forget(filesIn: Set(backend.directories(of: books[slot].cgroupPath)))
-            books[slot] = TenantBook(cgroupPath: target.cgroupPath, backend: backend)
+            books[slot] = book
+            partition.replace(at: slot, with: state)
+            return slot
         }
         if CgroupKnob.allCases.contains(where: { target.settings[$0] != nil && partition.tenants[slot].settings[$0] == nil }) {
             partition.replace(at: slot, with: try kernelState(for: target, known: partition.tenants[slot], book: books[slot]))

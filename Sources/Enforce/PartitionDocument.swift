@@ -130,7 +130,7 @@ public enum PartitionDocument {
                 tenant.exclusive = true
             }
             if let mems = mapping["mems"] { tenant.settings.mems = CPUSet(try integers(mems, "\(field).mems")) }
-            if let quota = mapping["cpu_quota_cores"] { tenant.settings.cpuQuotaCores = try number(quota, "\(field).cpu_quota_cores", minimum: 0.01) }
+            if let quota = mapping["cpu_quota_cores"] { tenant.settings.cpuQuotaCores = try number(quota, "\(field).cpu_quota_cores", minimum: TenantState.minimumQuotaCores) }
             if let weight = mapping["cpu_weight"] {
                 let value = try number(weight, "\(field).cpu_weight", minimum: 1)
                 if value > 10_000 || value != value.rounded() { throw error(weight, "\(field).cpu_weight", "must be an integer from 1 to 10000") }

@@ -392,4 +392,18 @@ extension EnforcerTests {
         #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc2/cpuset.cpus"] == "2")
         #expect(!kernel.state.withLock { $0.descriptors.values.contains { $0.contains("/pods/lc/") } })
     }
+
+    /// A tenant moved to another cgroup with an unchanged target gets that target written to the new cgroup, which
+    /// holds the kernel's defaults (before, the old cgroup's values counted as known and nothing was written).
+    @Test func aTenantMovedToAnotherCgroupHasItsSettingsWrittenThere() throws {
+        let kernel = FakeKernel.v1(cgroups: ["pods/lc", "pods/lc2"])
+        let enforcer = makeEnforcer(kernel)
+        try enforcer.apply([lc()])
+        var moved = lc()
+        moved.cgroupPath = "pods/lc2"
+        try enforcer.apply([moved])
+        #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc2/cpuset.cpus"] == "1")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc2/cpu.cfs_quota_us"] == "20000")
+        #expect(kernel["/sys/fs/cgroup/memory/pods/lc2/memory.limit_in_bytes"] == "209715200")
+    }
 }
