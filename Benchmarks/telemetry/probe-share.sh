@@ -9,7 +9,7 @@ set -euo pipefail
 dir=$(realpath "${1:-$(dirname "$0")/../../.build/release}") runs=${2:-5}
 snapshots=$(mktemp -d)
 sysctl -q kernel.bpf_stats_enabled=1
-before=$(bpftool -j prog show | python3 -c 'import json, sys; print(max(p["id"] for p in json.load(sys.stdin)))')
+before=$(bpftool -j prog show | python3 -c 'import json, sys; print(max((p["id"] for p in json.load(sys.stdin)), default=0))')
 "$dir/TelemetryBenchmark" rate 0 600 fifo 4194304 >/dev/null & holder=$!
 trap 'kill -TERM $holder 2>/dev/null; wait $holder 2>/dev/null || true; sysctl -q kernel.bpf_stats_enabled=0; rm -rf "$snapshots"' EXIT
 for _ in $(seq 100); do bpftool -j prog show | grep -q '"name":"sched_switch_btf\|"name":"sched_switch_raw' && break; sleep 0.1; done

@@ -16,7 +16,7 @@ trap 'sysctl -q kernel.bpf_stats_enabled=0; rm -rf "$work"' EXIT
 cc -O2 floor-load.c -o "$work/floor-load" -lbpf
 sysctl -q kernel.bpf_stats_enabled=1
 echo "# host: $(uname -r), $(nproc) CPUs; probes of $dir; $rounds rounds; workload: TelemetryBenchmark rate 2 8 fifo (2 tenants running perf bench sched pipe)"
-newest_program_id() { bpftool -j prog show | python3 -c 'import json, sys; print(max(p["id"] for p in json.load(sys.stdin)))'; }
+newest_program_id() { bpftool -j prog show | python3 -c 'import json, sys; print(max((p["id"] for p in json.load(sys.stdin)), default=0))'; }
 for round in $(seq "$rounds"); do
     before=$(newest_program_id)
     "$dir/TelemetryBenchmark" rate 2 8 fifo 4194304 >/dev/null & pid=$!
