@@ -1,4 +1,5 @@
 import CLoopSystem
+import Enforce
 import Pool
 
 /// The body of one tick: drain telemetry → fold per-tenant samples → Predict → Solve when needed → Enforce the
@@ -93,6 +94,8 @@ public final class ControlLoop: @unchecked Sendable {
     private let quiescentAfterTicks: UInt32
     /// How long a tick above the quota keeps the tenant's throttling read (a few periods of the kernel's 100 ms).
     private let throttleWatchNanoseconds: UInt64 = 1_000_000_000
+    /// The CFS period Enforce writes quotas against (the kernel's default).
+    private static let quotaPeriodNanoseconds = UInt64(CgroupBackend.cpuPeriodMicroseconds) * 1_000
     /// A throttle report stands this long (two and a half default periods): a tenant still held reports again
     /// within a period.
     private let throttleReportStandsNanoseconds: UInt64 = 250_000_000
@@ -325,7 +328,11 @@ public final class ControlLoop: @unchecked Sendable {
             cpuNanosecondsSinceThrottleMark[slot] &+= cpuNanoseconds
             let throttled = frame.throttledNanoseconds[slot]
             if throttled > 0, nowNanoseconds > throttleMarkNanoseconds[slot] {
-                let span = nowNanoseconds - throttleMarkNanoseconds[slot]
+                // The kernel adds throttled time when a run queue is unthrottled (at the period's end, also mid-period
+                // from its slack timer), so a report can cover more than the time since the previous one: the span
+                // is at least a period. Over that time alone it gave a latency-critical spinner forecasts of up to
+                // 35 cores on a 2-CPU host, and a solve at every swing (Benchmarks/agent results, 2026-11-30).
+                let span = max(nowNanoseconds - throttleMarkNanoseconds[slot], Self.quotaPeriodNanoseconds)
                 runnableCpuCores[slot] = Double(cpuNanosecondsSinceThrottleMark[slot] &+ throttled) / Double(span)
                 throttleMarkNanoseconds[slot] = nowNanoseconds
                 cpuNanosecondsSinceThrottleMark[slot] = 0

@@ -11,6 +11,9 @@ private final class QuotaTelemetry: TelemetrySource, @unchecked Sendable {
     let periodNanoseconds: UInt64 = 100_000_000
     var demandCores: [Int: Double] = [:]
     var quotaCores: [Int: Double] = [:]
+    /// Throttled time reported at the next drain besides the period's own (an unthrottle by the kernel's slack timer,
+    /// shortly after a period's report).
+    var extraThrottledNanoseconds: [Int: UInt64] = [:]
     private var spent: [Int: UInt64] = [:]
     private var throttledInPeriod: [Int: UInt64] = [:]
     private var periodStart: UInt64 = 0
@@ -28,6 +31,7 @@ private final class QuotaTelemetry: TelemetrySource, @unchecked Sendable {
             spent[slot, default: 0] += ran
             throttledInPeriod[slot, default: 0] += wanted - ran
             frame.cpuNanoseconds[slot] = ran
+            if let extra = extraThrottledNanoseconds.removeValue(forKey: slot), frame.watchesThrottling[slot] { frame.throttledNanoseconds[slot] = extra }
             if periodEnded {
                 if frame.watchesThrottling[slot] { frame.throttledNanoseconds[slot] = throttledInPeriod[slot, default: 0] }
                 throttledInPeriod[slot] = 0
@@ -130,6 +134,30 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
             loop.tick(nowNanoseconds: enforcer.now)
         }
         #expect(forecaster.observedCpuCores[0]?.last == 0)
+    }
+
+    /// A report that comes shortly after the previous one (the kernel's slack timer unthrottled the tenant mid-period)
+    /// counts over a whole period, not over the few milliseconds since that report: the demand stays about a core.
+    /// Over those milliseconds alone 50 ms of throttling 2 ms after a report read as 25 cores.
+    @Test func aThrottleReportShortlyAfterThePreviousOneDoesNotInflateTheDemand() throws {
+        let telemetry = QuotaTelemetry()
+        let enforcer = QuotaEnforcer(telemetry: telemetry, slots: ["t01": 0, "be": 1])
+        let forecaster = FixedForecaster(cpuCores: 0.1)
+        var config = AgentConfig()
+        config.solveMinimumIntervalNanoseconds = 0
+        let loop = ControlLoop(config: config, capacity: 4, telemetry: telemetry, forecaster: forecaster, enforcer: enforcer)
+        let plan = try ForecastQuotaPlan().plan(host: host, specs: specs, current: Allocation())
+        loop.tables.publish(TenantTable(generation: 1, host: host, specs: specs, slots: [0, 1], plan: plan))
+        telemetry.demandCores = [0: 1]
+        for tick in 1...300 {
+            if tick == 202 { telemetry.extraThrottledNanoseconds[0] = 50_000_000 }
+            enforcer.now = UInt64(tick) * 1_000_000
+            loop.tick(nowNanoseconds: enforcer.now)
+        }
+        let observed = forecaster.observedCpuCores[0] ?? []
+        #expect(observed.count == 300)
+        let afterReports = observed[101...]
+        #expect(afterReports.allSatisfy { $0 <= 1.0 + 1e-9 }, "largest demand fed to the forecaster: \(afterReports.max() ?? -1) cores")
     }
 
     /// With Predict and Solve: the tenant idles at its 0.1-core guarantee, then spins; its first ticks at a full
