@@ -101,11 +101,9 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
     let specs = [TenantSpec(name: "t01", cgroupPath: "t01", tenantClass: .burstable, guaranteed: ResourceVector(cpuCores: 0.1), cap: ResourceVector(cpuCores: 1)),
                  TenantSpec(name: "be", cgroupPath: "be", tenantClass: .bestEffort)]
 
-    /// The quota stays at 0.1 core (the forecaster says 0.1 whatever it sees); the tenant wants a whole core. Its
-    /// usage is 1 core for the first 10 ms of each 100 ms period and 0 after; once the first period's throttling is
-    /// reported, the loop feeds the forecaster the runnable demand (usage plus throttled time over the same span),
-    /// about 1 core on every tick, also on the ticks the tenant sat throttled with no usage at all.
-    @Test func aThrottledTenantsDemandRisesAboveItsQuota() throws {
+    /// A loop whose forecaster says 0.1 core whatever it sees, so t01's quota stays at 0.1 core while it wants a
+    /// whole core.
+    private func spinnerHeldAtItsQuota() throws -> (QuotaTelemetry, QuotaEnforcer, FixedForecaster, ControlLoop) {
         let telemetry = QuotaTelemetry()
         let enforcer = QuotaEnforcer(telemetry: telemetry, slots: ["t01": 0, "be": 1])
         let forecaster = FixedForecaster(cpuCores: 0.1)
@@ -115,6 +113,15 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
         let plan = try ForecastQuotaPlan().plan(host: host, specs: specs, current: Allocation())
         loop.tables.publish(TenantTable(generation: 1, host: host, specs: specs, slots: [0, 1], plan: plan))
         telemetry.demandCores = [0: 1]
+        return (telemetry, enforcer, forecaster, loop)
+    }
+
+    /// The quota stays at 0.1 core (the forecaster says 0.1 whatever it sees); the tenant wants a whole core. Its
+    /// usage is 1 core for the first 10 ms of each 100 ms period and 0 after; once the first period's throttling is
+    /// reported, the loop feeds the forecaster the runnable demand (usage plus throttled time over the same span),
+    /// about 1 core on every tick, also on the ticks the tenant sat throttled with no usage at all.
+    @Test func aThrottledTenantsDemandRisesAboveItsQuota() throws {
+        let (telemetry, enforcer, forecaster, loop) = try spinnerHeldAtItsQuota()
         for tick in 1...450 {
             enforcer.now = UInt64(tick) * 1_000_000
             loop.tick(nowNanoseconds: enforcer.now)
@@ -140,15 +147,7 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
     /// counts over a whole period, not over the few milliseconds since that report: the demand stays about a core.
     /// Over those milliseconds alone 50 ms of throttling 2 ms after a report read as 25 cores.
     @Test func aThrottleReportShortlyAfterThePreviousOneDoesNotInflateTheDemand() throws {
-        let telemetry = QuotaTelemetry()
-        let enforcer = QuotaEnforcer(telemetry: telemetry, slots: ["t01": 0, "be": 1])
-        let forecaster = FixedForecaster(cpuCores: 0.1)
-        var config = AgentConfig()
-        config.solveMinimumIntervalNanoseconds = 0
-        let loop = ControlLoop(config: config, capacity: 4, telemetry: telemetry, forecaster: forecaster, enforcer: enforcer)
-        let plan = try ForecastQuotaPlan().plan(host: host, specs: specs, current: Allocation())
-        loop.tables.publish(TenantTable(generation: 1, host: host, specs: specs, slots: [0, 1], plan: plan))
-        telemetry.demandCores = [0: 1]
+        let (telemetry, enforcer, forecaster, loop) = try spinnerHeldAtItsQuota()
         for tick in 1...300 {
             if tick == 202 { telemetry.extraThrottledNanoseconds[0] = 50_000_000 }
             enforcer.now = UInt64(tick) * 1_000_000
