@@ -11,7 +11,7 @@ public struct TenantModel: Sendable, Hashable {
 
 /// Classical additive decomposition of an evenly spaced series: linear trend, seasonal profile, residual.
 ///
-/// The period is a week or a day, whichever explains more (see `fit`), or none. Profiles are phased to the Unix epoch (`profileEpochSeconds` 0), so index `floor(t / step) mod period` is the
+/// The period is a week or a day, whichever predicts held-out days better (see `fit`), or none. Profiles are phased to the Unix epoch (`profileEpochSeconds` 0), so index `floor(t / step) mod period` is the
 /// same wall-clock slot on every host.
 public enum SeasonalDecomposition {
     public static let secondsPerDay = 86_400
@@ -24,20 +24,30 @@ public enum SeasonalDecomposition {
 
     /// Fits a model to `values` (NaN where a step has no data); `startSeconds` is a multiple of `stepSeconds`.
     ///
-    /// Tries a weekly period (with two weeks of span) and a daily one (with two days) and keeps the one that
-    /// explains the most variance after paying for its parameters (adjusted R²), if that reaches
-    /// `minimumSeasonalStrength`; otherwise the model is level and trend only.
+    /// Tries a weekly period (with two weeks of span) and a daily one (with two days). If neither season explains
+    /// `minimumSeasonalStrength` of the variance after paying for its parameters (adjusted R²), the model is level
+    /// and trend only. Otherwise the period with the smaller error on held-out days wins (`heldOutError`): adjusted
+    /// R² rewards a 14-day weekly profile for fitting noise (each slot is the mean of 2 samples), which then
+    /// forecasts worse than the daily one.
     public static func fit(values: [Double], startSeconds: Int64, stepSeconds: Int, resource: ResourceKind) -> TenantModel? {
         let observed = values.indices.filter { values[$0].isFinite }
         guard observed.count >= minimumObservedSteps, stepSeconds > 0 else { return nil }
         let firstStep = startSeconds / Int64(stepSeconds)
         let spanSteps = observed[observed.count - 1] - observed[0] + 1
+        let periods = [secondsPerWeek, secondsPerDay].filter { $0 % stepSeconds == 0 }.map { $0 / stepSeconds }
+            .filter { spanSteps >= 2 * $0 && observed.count > $0 + 1 }
+        let seasonal = periods.map { period in
+            (period: period, components: components(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: period))
+        }
         var best = components(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: 0)
-        for seconds in [secondsPerWeek, secondsPerDay] where seconds % stepSeconds == 0 {
-            let period = seconds / stepSeconds
-            guard spanSteps >= 2 * period, observed.count > period + 1 else { continue }
-            let candidate = components(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: period)
-            if candidate.adjustedStrength >= max(minimumSeasonalStrength, best.adjustedStrength) { best = candidate }
+        if seasonal.contains(where: { $0.components.adjustedStrength >= minimumSeasonalStrength }) {
+            var bestError = Double.infinity
+            for candidate in seasonal {
+                let error = seasonal.count > 1
+                    ? heldOutError(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: candidate.period)
+                    : 0
+                if error <= bestError { (best, bestError) = (candidate.components, error) }
+            }
         }
         let prior = SeasonalPrior(
             resource: resource, stepSeconds: Double(stepSeconds), level: best.line.at(Double(values.count - 1)),
@@ -80,6 +90,30 @@ public enum SeasonalDecomposition {
         let adjustedStrength = period > 0 && detrendedVariance > 0
             ? 1 - residualVariance * (count - 1) / (detrendedVariance * (count - parameters - 1)) : 0
         return Components(line: line, season: season, residualVariance: residualVariance, adjustedStrength: adjustedStrength)
+    }
+
+    /// Days held out in turn by `heldOutError`: a week, so every weekday is predicted once.
+    static let heldOutDays = 7
+
+    /// Mean squared error of a `period` model predicting each of the last `heldOutDays` days of the span (the
+    /// model refitted without that day, the days after it kept) — the error of a profile on a day it has not seen.
+    static func heldOutError(values: [Double], observed: [Int], firstStep: Int64, stepSeconds: Int, period: Int) -> Double {
+        let stepsPerDay = max(1, secondsPerDay / stepSeconds)
+        let end = observed[observed.count - 1] + 1
+        var squaredError = 0.0, count = 0
+        for day in 1...heldOutDays {
+            let heldOut = max(0, end - day * stepsPerDay)..<(end - (day - 1) * stepsPerDay)
+            let training = observed.filter { !heldOut.contains($0) }
+            guard training.count > period + 1, training.count < observed.count else { continue }
+            let model = components(values: values, observed: training, firstStep: firstStep, stepSeconds: stepSeconds, period: period)
+            for index in observed where heldOut.contains(index) {
+                let phase = Int((firstStep + Int64(index)) % Int64(period))
+                let error = values[index] - model.line.at(Double(index)) - model.season[phase]
+                squaredError += error * error
+                count += 1
+            }
+        }
+        return count > 0 ? squaredError / Double(count) : .infinity
     }
 
     /// Hourly (UTC) means of the series, z-normalised; needs a day's span with every hour observed and some swing.
