@@ -2,7 +2,12 @@ import Pool
 
 /// What the service learnt about one tenant's use of one resource.
 public struct TenantModel: Sendable, Hashable {
+    /// The prior served to edges. Its `residualStandardDeviation` is the error an edge's forecaster can expect
+    /// one step ahead (`oneStepStandardDeviation`), which is what Predict starts its headroom and ensemble from.
     public var prior: SeasonalPrior
+    /// Standard deviation of the residual around the fitted level + trend + season over the whole history: how
+    /// much of the series the profile does not explain (the prior's seasonal strength is measured against this).
+    public var profileResidualStandardDeviation: Double
     /// The mean daily shape, 24 hourly values (UTC) z-normalised; nil with less than a day of history or a flat day.
     public var dailyShape: [Double]?
     /// Standard deviation of the 24 hourly means: turns `dailyShape` back into the resource's unit.
@@ -29,6 +34,12 @@ public enum SeasonalDecomposition {
     /// and trend only. Otherwise the period with the smaller error on held-out days wins (`heldOutError`): adjusted
     /// R² rewards a 14-day weekly profile for fitting noise (each slot is the mean of 2 samples), which then
     /// forecasts worse than the daily one.
+    ///
+    /// The prior's `residualStandardDeviation` is the residual's one-step change (`Components.oneStepChange`), not
+    /// the residual itself: an edge's forecaster follows the level, so its errors are the part of the residual
+    /// that the last value does not already show. Predict starts its headroom at 0.8 times this value; the
+    /// profile's residual, which keeps the day-to-day wandering a daily profile cannot fit, made first-day limits
+    /// wider than edge-only ones on the Azure traces (`Benchmarks/central/RESULTS.md`, 2026-11-30 08:45).
     public static func fit(values: [Double], startSeconds: Int64, stepSeconds: Int, resource: ResourceKind) -> TenantModel? {
         let observed = values.indices.filter { values[$0].isFinite }
         guard observed.count >= minimumObservedSteps, stepSeconds > 0 else { return nil }
@@ -49,19 +60,24 @@ public enum SeasonalDecomposition {
                 if error <= bestError { (best, bestError) = (candidate.components, error) }
             }
         }
+        let profileResidual = best.residualVariance.squareRoot()
         let prior = SeasonalPrior(
             resource: resource, stepSeconds: Double(stepSeconds), level: best.line.at(Double(values.count - 1)),
             trend: best.line.slope, seasonalProfile: best.season, profileEpochSeconds: 0,
-            residualStandardDeviation: best.residualVariance.squareRoot(), historySteps: observed.count
+            residualStandardDeviation: best.oneStepChange ?? profileResidual, historySteps: observed.count
         )
         let (shape, scale) = dailyShape(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds)
-        return TenantModel(prior: prior, dailyShape: shape, dailyScale: scale)
+        return TenantModel(prior: prior, profileResidualStandardDeviation: profileResidual, dailyShape: shape, dailyScale: scale)
     }
 
     struct Components {
         var line: Line
         var season: [Double]
         var residualVariance: Double
+        /// Root mean square of the residual's change between consecutive observed steps: the one-step error of a
+        /// forecast that follows the level (the last value, moved by the trend and the profile's seasonal change).
+        /// Nil when no two observed steps are consecutive.
+        var oneStepChange: Double?
         /// Adjusted R² of the season over the detrended series (0 without a season).
         var adjustedStrength: Double
     }
@@ -89,7 +105,9 @@ public enum SeasonalDecomposition {
         let parameters = Double(period) / Double(smoothingWidth(stepSeconds: stepSeconds))
         let adjustedStrength = period > 0 && detrendedVariance > 0
             ? 1 - residualVariance * (count - 1) / (detrendedVariance * (count - parameters - 1)) : 0
-        return Components(line: line, season: season, residualVariance: residualVariance, adjustedStrength: adjustedStrength)
+        return Components(
+            line: line, season: season, residualVariance: residualVariance,
+            oneStepChange: rootMeanSquareChange(residuals, at: observed), adjustedStrength: adjustedStrength)
     }
 
     /// Days held out in turn by `heldOutError`: a week, so every weekday is predicted once.
@@ -175,6 +193,18 @@ public enum SeasonalDecomposition {
             means = means.map { $0 - center }
         }
         return means
+    }
+
+    /// Root mean square of `values[k] - values[k - 1]` where `steps[k]` follows `steps[k - 1]` directly; nil when
+    /// no two steps are consecutive.
+    static func rootMeanSquareChange(_ values: [Double], at steps: [Int]) -> Double? {
+        var sum = 0.0, count = 0
+        for index in values.indices.dropFirst() where steps[index] == steps[index - 1] + 1 {
+            let change = values[index] - values[index - 1]
+            sum += change * change
+            count += 1
+        }
+        return count > 0 ? (sum / Double(count)).squareRoot() : nil
     }
 
     static func variance(_ values: [Double]) -> Double {

@@ -138,6 +138,27 @@ import Testing
         }
     }
 
+    /// The prior's uncertainty is what a forecaster that follows the level errs by one step ahead: for AR(1) noise
+    /// of standard deviation 5 and lag-1 correlation 0.9 that is 5·√(2·(1 − 0.9)) ≈ 2.24, not the residual's 5
+    /// (the old rule served the residual, and Predict's first headroom was twice too wide).
+    @Test func priorUncertaintyIsTheOneStepChangeOfTheResidual() throws {
+        for seed in UInt64(1)...3 {
+            let values = dailyPattern(days: 14, weekendDrop: 0, seed: seed)
+            let model = try #require(SeasonalDecomposition.fit(values: values, startSeconds: 0, stepSeconds: 300, resource: .cpu))
+            #expect(model.profileResidualStandardDeviation > 3.5, "seed \(seed)")
+            #expect((2.0...2.5).contains(model.prior.residualStandardDeviation), "seed \(seed): \(model.prior.residualStandardDeviation)")
+        }
+    }
+
+    /// Only consecutive observed steps give a one-step change; with none, the profile's residual is served.
+    @Test func priorUncertaintyWithoutConsecutiveStepsIsTheResidual() throws {
+        let values = dailyPattern(days: 3, weekendDrop: 0, seed: 4).enumerated().map { $0.offset % 2 == 0 ? $0.element : .nan }
+        let model = try #require(SeasonalDecomposition.fit(values: values, startSeconds: 0, stepSeconds: 300, resource: .cpu))
+        #expect(model.prior.residualStandardDeviation.isFinite)
+        #expect(model.prior.residualStandardDeviation == model.profileResidualStandardDeviation)
+        #expect(model.profileResidualStandardDeviation > 3)
+    }
+
     /// 5-minute steps from the epoch: 50 + 10 sin(day) + AR(1) noise (standard deviation 5, lag-1 correlation 0.9),
     /// `weekendDrop` lower on days 5 and 6 of each week.
     func dailyPattern(days: Int, weekendDrop: Double, seed: UInt64) -> [Double] {
