@@ -48,6 +48,16 @@ struct {
 	__type(value, struct dpm_cpu_state);
 } cpu_state SEC(".maps");
 
+/* Each CPU's flush times, read by the consumer in place (mmap) to pick the CPUs to ask for a flush (`flush_cpu`).
+ * Sized to the possible CPUs by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dpm_cpu_flush);
+} cpu_flushes SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -217,6 +227,10 @@ __noinline int publish_touched(struct dpm_cpu_state *state, __u64 now)
 	if (!state)
 		return 0;
 	state->last_flush_ns = now;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct dpm_cpu_flush *times = bpf_map_lookup_elem(&cpu_flushes, &cpu);
+	if (times)
+		times->last_flush_ns = now;
 	/* First pass: the record's size. */
 	state->flush_entries = 0;
 	state->flush_bytes = sizeof(struct dpm_flush_record);
@@ -320,6 +334,49 @@ static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 no
 	}
 	if (now - state->last_flush_ns >= flush_interval_ns)
 		publish_touched(state, now);
+}
+
+/*
+ * Flushes this CPU now, for a consumer that sees its counts overdue: charges the current task's run up to now (it
+ * goes on from here) and publishes every touched slot. Never attached: user space runs it on one CPU with
+ * BPF_PROG_TEST_RUN and BPF_F_TEST_RUN_ON_CPU, which makes it an IPI handler there, interrupts off, so it cannot
+ * interleave with sched_switch, and take_counters' reasoning holds. (On the caller's own CPU the kernel runs it
+ * without an IPI and with interrupts on; the consumer never asks its own CPU: its own sleeps switch there.)
+ *
+ * Why this and not crediting the ongoing run in user space from a mmapped {slot, run start}: that needs a
+ * sequence counter written on every sched_switch (cost on the probe that matters most) and a per-slot "credited
+ * ahead" balance subtracted from later records, and still leaves an idle CPU's unpublished counts stuck. Here
+ * sched_switch pays nothing per run (one store per flush, in publish_touched), an idle CPU's counts arrive too, and
+ * the consumer pays one syscall and one IPI per overdue CPU, only while a task runs without switching (every other
+ * interval) or once when a CPU goes idle: finding it idle with nothing to publish, this program parks the CPU
+ * (`parked_flush_ns`) and the consumer leaves it alone until a context switch there flushes again. It keeps
+ * `last_flush_ns` when it parks, so that switch flushes at once.
+ */
+SEC("raw_tp")
+int BPF_PROG(flush_cpu)
+{
+	struct dpm_cpu_state *state = this_cpu_state();
+	struct dpm_slot_counters *counters;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 touched = 0;
+
+	if (!state)
+		return 0;
+	__u32 slot = state->current_slot;
+	if (slot < DPM_MAX_SLOTS && state->run_start_ns && (counters = bpf_map_lookup_elem(&slot_counters, &slot))) {
+		counters->cpu_ns += now - state->run_start_ns;
+		state->run_start_ns = now;
+		state->touched[(slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (slot & 63);
+	}
+	for (__u32 word = 0; word < DPM_SLOT_WORDS; word++)
+		touched |= state->touched[word];
+	if (touched)
+		return publish_touched(state, now);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct dpm_cpu_flush *times = bpf_map_lookup_elem(&cpu_flushes, &cpu);
+	if (times)
+		times->parked_flush_ns = state->last_flush_ns;
+	return 0;
 }
 
 /*
