@@ -3,8 +3,9 @@
  * Per-tenant telemetry: run-queue wait, on-CPU time, context switches, user page faults, and network bytes and
  * packets, keyed by cgroup v2 id and aggregated in the kernel per CPU and tenant slot. Each CPU publishes the slots
  * it touched at most once per `flush_interval_ns` through the ring buffer `records`, without waking the consumer,
- * which drains on its own clock. The scheduler and page-fault probes come in a tp_btf flavour and a raw_tp
- * fallback; the loader enables one of the two sets before load.
+ * which drains on its own clock and runs `flush_cpu` on a CPU whose flush is overdue (no switch there flushed it).
+ * The scheduler and page-fault probes come in a tp_btf flavour and a raw_tp fallback; the loader enables one of the
+ * two sets before load.
  *
  * Run-queue wait is the time from a task's wake-up (or preemption) to its switch-in, both stamped here with
  * bpf_ktime_get_ns(). The tp_btf flavour keeps the stamp in task-local storage, the raw_tp fallback in a pid-keyed
@@ -147,9 +148,9 @@ struct dpm_entry_room {
 
 /*
  * Moves a slot's counters into its entry (`room`, in the ring) and leaves zero behind; returns the entry's bytes.
- * Only sched_switch flushes, with interrupts off, on the CPU whose counters these are: the programs that add to them
- * on this CPU (page faults, network) each add with one atomic instruction and cannot run meanwhile, so plain loads
- * and stores see and clear a consistent set, the same one `publish_touched` sized the record by.
+ * Only sched_switch and flush_cpu flush, both with interrupts off, on the CPU whose counters these are: the programs
+ * that add to them on this CPU (page faults, network) each add with one atomic instruction and cannot run meanwhile,
+ * so plain loads and stores see and clear a consistent set, the same one `publish_touched` sized the record by.
  * A global function: the verifier checks it once, not once per slot of the caller's loop.
  */
 __noinline int take_counters(__u32 slot, struct dpm_slot_counters *from, struct dpm_entry_room *room)
@@ -347,8 +348,9 @@ static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 no
  * sequence counter written on every sched_switch (cost on the probe that matters most) and a per-slot "credited
  * ahead" balance subtracted from later records, and still leaves an idle CPU's unpublished counts stuck. Here
  * sched_switch pays nothing per run (one store per flush, in publish_touched), an idle CPU's counts arrive too, and
- * the consumer pays one syscall and one IPI per overdue CPU, only while a task runs without switching (every other
- * interval) or once when a CPU goes idle: finding it idle with nothing to publish, this program parks the CPU
+ * the consumer pays one syscall and one IPI per overdue CPU (~12 us here, Benchmarks/telemetry results), only while
+ * a task runs without switching (every third millisecond at a 1 ms interval and drain) or once each time a CPU goes
+ * idle with counts: finding it idle with nothing to publish, this program parks the CPU
  * (`parked_flush_ns`) and the consumer leaves it alone until a context switch there flushes again. It keeps
  * `last_flush_ns` when it parks, so that switch flushes at once.
  */

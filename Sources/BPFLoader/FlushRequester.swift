@@ -13,8 +13,9 @@ import Glibc
 /// `bpf/telemetry.bpf.c`.
 ///
 /// - Important: The caller's own CPU is never asked: there the kernel would run the program without an IPI, with
-///   interrupts on, where a softirq could add to counters the program is taking. The caller's own sleeps switch
-///   that CPU often enough.
+///   interrupts on, where a softirq (a `cgroup_skb` program) could add to counters the program is taking. The
+///   caller's own sleeps switch that CPU often enough. A caller that migrates between reading its CPU and the request
+///   can still meet that case; a tick thread pinned to its core never does.
 final class FlushRequester {
     /// What one round of requests did.
     struct Requests {
