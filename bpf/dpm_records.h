@@ -120,6 +120,18 @@ struct dpm_cpu_state {
 	__u64 touched[DPM_SLOT_WORDS]; /* bit per slot changed since the last flush */
 };
 
+/*
+ * One CPU's flush times (map `cpu_flushes`, a BPF_F_MMAPABLE array indexed by CPU) that the consumer reads in place
+ * to pick the CPUs whose counts wait for a flush no context switch will bring soon: a task running uninterrupted
+ * (its run is charged only when it switches out) or an idle CPU holding counts. Aligned 8-byte fields: a reader
+ * never sees one half-written.
+ */
+struct dpm_cpu_flush {
+	__u64 last_flush_ns;        /* the CPU's last flush, from a context switch or asked for (as `last_flush_ns`) */
+	__u64 parked_flush_ns;      /* == last_flush_ns: an asked-for flush found the CPU idle with nothing to publish,
+				     * so nothing more is due until a context switch there flushes again */
+};
+
 /* Per-task state (task storage for tp_btf, a pid-keyed hash for raw_tp): when the task was enqueued, and its cached
  * slot. */
 struct dpm_task_state {

@@ -3,8 +3,9 @@
  * Per-tenant telemetry: run-queue wait, on-CPU time, context switches, user page faults, and network bytes and
  * packets, keyed by cgroup v2 id and aggregated in the kernel per CPU and tenant slot. Each CPU publishes the slots
  * it touched at most once per `flush_interval_ns` through the ring buffer `records`, without waking the consumer,
- * which drains on its own clock. The scheduler and page-fault probes come in a tp_btf flavour and a raw_tp
- * fallback; the loader enables one of the two sets before load.
+ * which drains on its own clock and runs `flush_cpu` on a CPU whose flush is overdue (no switch there flushed it).
+ * The scheduler and page-fault probes come in a tp_btf flavour and a raw_tp fallback; the loader enables one of the
+ * two sets before load.
  *
  * Run-queue wait is the time from a task's wake-up (or preemption) to its switch-in, both stamped here with
  * bpf_ktime_get_ns(). The tp_btf flavour keeps the stamp in task-local storage, the raw_tp fallback in a pid-keyed
@@ -47,6 +48,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dpm_cpu_state);
 } cpu_state SEC(".maps");
+
+/* Each CPU's flush times, read by the consumer in place (mmap) to pick the CPUs to ask for a flush (`flush_cpu`).
+ * Sized to the possible CPUs by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dpm_cpu_flush);
+} cpu_flushes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -137,9 +148,9 @@ struct dpm_entry_room {
 
 /*
  * Moves a slot's counters into its entry (`room`, in the ring) and leaves zero behind; returns the entry's bytes.
- * Only sched_switch flushes, with interrupts off, on the CPU whose counters these are: the programs that add to them
- * on this CPU (page faults, network) each add with one atomic instruction and cannot run meanwhile, so plain loads
- * and stores see and clear a consistent set, the same one `publish_touched` sized the record by.
+ * Only sched_switch and flush_cpu flush, both with interrupts off, on the CPU whose counters these are: the programs
+ * that add to them on this CPU (page faults, network) each add with one atomic instruction and cannot run meanwhile,
+ * so plain loads and stores see and clear a consistent set, the same one `publish_touched` sized the record by.
  * A global function: the verifier checks it once, not once per slot of the caller's loop.
  */
 __noinline int take_counters(__u32 slot, struct dpm_slot_counters *from, struct dpm_entry_room *room)
@@ -217,6 +228,10 @@ __noinline int publish_touched(struct dpm_cpu_state *state, __u64 now)
 	if (!state)
 		return 0;
 	state->last_flush_ns = now;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct dpm_cpu_flush *times = bpf_map_lookup_elem(&cpu_flushes, &cpu);
+	if (times)
+		times->last_flush_ns = now;
 	/* First pass: the record's size. */
 	state->flush_entries = 0;
 	state->flush_bytes = sizeof(struct dpm_flush_record);
@@ -320,6 +335,50 @@ static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 no
 	}
 	if (now - state->last_flush_ns >= flush_interval_ns)
 		publish_touched(state, now);
+}
+
+/*
+ * Flushes this CPU now, for a consumer that sees its counts overdue: charges the current task's run up to now (it
+ * goes on from here) and publishes every touched slot. Never attached: user space runs it on one CPU with
+ * BPF_PROG_TEST_RUN and BPF_F_TEST_RUN_ON_CPU, which makes it an IPI handler there, interrupts off, so it cannot
+ * interleave with sched_switch, and take_counters' reasoning holds. (On the caller's own CPU the kernel runs it
+ * without an IPI and with interrupts on; the consumer never asks its own CPU: its own sleeps switch there.)
+ *
+ * Why this and not crediting the ongoing run in user space from a mmapped {slot, run start}: that needs a
+ * sequence counter written on every sched_switch (cost on the probe that matters most) and a per-slot "credited
+ * ahead" balance subtracted from later records, and still leaves an idle CPU's unpublished counts stuck. Here
+ * sched_switch pays nothing per run (one store per flush, in publish_touched), an idle CPU's counts arrive too, and
+ * the consumer pays one syscall and one IPI per overdue CPU (~12 us here, Benchmarks/telemetry results), only while
+ * a task runs without switching (every third millisecond at a 1 ms interval and drain) or once each time a CPU goes
+ * idle with counts: finding it idle with nothing to publish, this program parks the CPU
+ * (`parked_flush_ns`) and the consumer leaves it alone until a context switch there flushes again. It keeps
+ * `last_flush_ns` when it parks, so that switch flushes at once.
+ */
+SEC("raw_tp")
+int BPF_PROG(flush_cpu)
+{
+	struct dpm_cpu_state *state = this_cpu_state();
+	struct dpm_slot_counters *counters;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 touched = 0;
+
+	if (!state)
+		return 0;
+	__u32 slot = state->current_slot;
+	if (slot < DPM_MAX_SLOTS && state->run_start_ns && (counters = bpf_map_lookup_elem(&slot_counters, &slot))) {
+		counters->cpu_ns += now - state->run_start_ns;
+		state->run_start_ns = now;
+		state->touched[(slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (slot & 63);
+	}
+	for (__u32 word = 0; word < DPM_SLOT_WORDS; word++)
+		touched |= state->touched[word];
+	if (touched)
+		return publish_touched(state, now);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct dpm_cpu_flush *times = bpf_map_lookup_elem(&cpu_flushes, &cpu);
+	if (times)
+		times->parked_flush_ns = state->last_flush_ns;
+	return 0;
 }
 
 /*

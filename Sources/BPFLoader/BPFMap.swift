@@ -26,12 +26,15 @@ public struct BPFMap: Sendable {
         -> [Value]
     {
         precondition(isPerCPU && MemoryLayout<Value>.size == valueSize, "map \(name): value layout mismatch")
-        let cpus = Int(libbpf_num_possible_cpus())
+        let cpus = Self.possibleCPUs
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: perCPUStride * cpus, alignment: 8)
         defer { bytes.deallocate() }
         try lookupRaw(key: key, into: bytes)
         return (0..<cpus).map { bytes.loadUnaligned(fromByteOffset: $0 * perCPUStride, as: Value.self) }
     }
+
+    /// CPUs the kernel may ever bring online: the entries of a per-CPU map's value, and of a map indexed by CPU.
+    public static var possibleCPUs: Int { Int(libbpf_num_possible_cpus()) }
 
     /// The kernel passes per-CPU values to and from user space 8-byte aligned, one after another.
     private var perCPUStride: Int { (valueSize + 7) & ~7 }
@@ -39,7 +42,7 @@ public struct BPFMap: Sendable {
     /// Sets the value of `key` to zero on every CPU.
     public func zeroPerCPU<Key: BitwiseCopyable>(_ key: Key) throws {
         precondition(isPerCPU, "map \(name): not a per-CPU map")
-        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: perCPUStride * Int(libbpf_num_possible_cpus()),
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: perCPUStride * Self.possibleCPUs,
                                                            alignment: 8)
         defer { bytes.deallocate() }
         bytes.initializeMemory(as: UInt8.self, repeating: 0)

@@ -4,8 +4,8 @@ import Glibc
 /// An opened BPF object: configure it (tunables, which programs load, map sizes), load it, then attach its
 /// programs and use its maps. Closing (deinit) unloads every program and map that no link or pin still holds.
 ///
-/// - Important: All libbpf calls of this module go through this file, `BPFMap.swift` and
-///   `RingBufferConsumer.swift`; the rest of the module is plain Swift.
+/// - Important: All libbpf calls of this module go through this file, `BPFMap.swift`, `RingBufferConsumer.swift`
+///   and `FlushRequester.swift`; the rest of the module is plain Swift.
 public final class BPFObject {
     public let name: String
     private let handle: OpaquePointer

@@ -5,7 +5,9 @@ import Glibc
 /// network counters that each CPU publishes through a ring buffer at most once per flush interval.
 ///
 /// User space owns the map from cgroup v2 id to dense slot (`watch`/`unwatch`); cgroups no one watches count in
-/// slot `TelemetryTotals.otherSlot`. Call `drain(into:)` on your own clock (every millisecond for the agent).
+/// slot `TelemetryTotals.otherSlot`. Call `drain(into:)` on your own clock (every millisecond for the agent): it
+/// also asks CPUs whose counts are overdue (two flush intervals old) to flush them, so a task that never switches
+/// out and a CPU gone idle show up within about two intervals.
 /// Not thread-safe: one thread drives an instance.
 public final class TelemetryProbes {
     /// Which flavour of the scheduler and page-fault programs is attached.
@@ -46,6 +48,7 @@ public final class TelemetryProbes {
     private let slotCounters: BPFMap
     private let cpuState: BPFMap
     private let consumer: RingBufferConsumer
+    private let flushRequester: FlushRequester
     private let folder: RecordFolder
     private var tracepointLinks: [BPFLink] = []
     private var cgroupLinks: [Int: [BPFLink]] = [:]
@@ -81,6 +84,9 @@ public final class TelemetryProbes {
         slotCounters = try object.map("slot_counters")
         cpuState = try object.map("cpu_state")
         consumer = try RingBufferConsumer(map: try object.map("records"))
+        flushRequester = try FlushRequester(flushTimes: try object.map("cpu_flushes"),
+                                            flushProgramFileDescriptor: try object.programFileDescriptor("flush_cpu"),
+                                            overdueNanoseconds: 2 * options.flushIntervalNanoseconds)
         folder = RecordFolder()
         freeSlots = Array((TelemetryTotals.otherSlot + 1..<TelemetryTotals.slotCapacity).reversed())
         try startCounting(slot: TelemetryTotals.otherSlot)
@@ -104,6 +110,7 @@ public final class TelemetryProbes {
         try object.setAutocreate(map: "task_state", flavour == .typed)
         try object.setReadOnlyVariable("flush_interval_ns", to: options.flushIntervalNanoseconds)
         try object.setMaxEntries(map: "records", options.ringBufferBytes)
+        try object.setMaxEntries(map: "cpu_flushes", UInt32(BPFMap.possibleCPUs))
         try object.load()
         return object
     }
@@ -158,14 +165,20 @@ public final class TelemetryProbes {
         /// Bytes of the records read: entries carry only their non-zero parts, and each record ends in room the
         /// kernel reserved for one largest entry (`DPM_SLOT_ENTRY_MAX_BYTES`) that stays unused.
         public var bytes = 0
+        /// CPUs asked to flush because their counts were overdue (a task running without switching, a CPU gone
+        /// idle with counts); their records are among `records`.
+        public var flushRequests = 0
+        /// Requests the kernel refused (a CPU gone offline); asked again at the next drain.
+        public var failedFlushRequests = 0
     }
 
-    /// Adds every record waiting in the ring buffer to `totals`.
-    /// Allocation-free: the records are read in place and added to the totals' preallocated storage.
+    /// Adds every record waiting in the ring buffer to `totals`, after asking the CPUs whose counts are overdue to
+    /// flush them. Allocation-free: the records are read in place and added to the totals' preallocated storage.
     @discardableResult
     public func drain(into totals: inout TelemetryTotals) -> Drain {
-        totals.withSums { sums in
-            var drain = Drain()
+        let requests = flushRequester.requestOverdueFlushes()
+        return totals.withSums { sums in
+            var drain = Drain(flushRequests: requests.asked, failedFlushRequests: requests.failed)
             drain.records = consumer.drain { bytes in
                 drain.entries += folder.fold(bytes, into: sums)
                 drain.bytes += bytes.count
@@ -225,10 +238,10 @@ public final class TelemetryProbes {
     private func pin() throws {
         guard let pinDirectory else { return }
         try pinDirectory.prepare()
-        for map in ["cgroup_slots", "slot_counters", "cpu_state", "records"] {
+        for map in ["cgroup_slots", "slot_counters", "cpu_state", "cpu_flushes", "records"] {
             try object.pin(map: map, at: pinDirectory.pinPath(map))
         }
-        for program in Self.tracepointPrograms(flavour) + Self.networkPrograms {
+        for program in Self.tracepointPrograms(flavour) + Self.networkPrograms + ["flush_cpu"] {
             try object.pin(program: program, at: pinDirectory.pinPath(program))
         }
         for (program, link) in zip(Self.tracepointPrograms(flavour), tracepointLinks) {

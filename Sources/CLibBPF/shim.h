@@ -81,6 +81,22 @@ static inline int dpm_probe_tp_btf(const char *name)
 	return 1;
 }
 
+/* Runs a loaded raw_tp program once on CPU `cpu` (BPF_PROG_TEST_RUN with BPF_F_TEST_RUN_ON_CPU: an IPI there unless
+ * `cpu` is the caller's), with no context. 0, or a negative errno (-ENXIO: that CPU is offline). */
+static inline int dpm_run_program_on_cpu(int program_fd, __u32 cpu)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = cpu);
+	int result = bpf_prog_test_run_opts(program_fd, &opts);
+	return result < 0 ? -errno : 0;
+}
+
+/* The CPU the calling thread runs on (glibc declares sched_getcpu only under _GNU_SOURCE). */
+int sched_getcpu(void);
+static inline int dpm_current_cpu(void)
+{
+	return sched_getcpu();
+}
+
 /* The largest slot entry, as a constant Swift imports (the header's macro is a sizeof expression). */
 enum {
 	DPM_SLOT_ENTRY_LARGEST_BYTES = DPM_SLOT_ENTRY_MAX_BYTES,

@@ -103,6 +103,13 @@ func spin(seconds: Double, threads: Int) {
     print(threadNanoseconds(CLOCK_PROCESS_CPUTIME_ID))
 }
 
+/// SCHED_FIFO at the lowest real-time priority, inherited by the threads started after: nothing of the CFS class
+/// preempts it, so it keeps its CPU without a context switch (until RT throttling, 950 ms of each second here).
+func becomeRealTime() {
+    var parameters = sched_param(sched_priority: 1)
+    guard sched_setscheduler(0, SCHED_FIFO, &parameters) == 0 else { fail("SCHED_FIFO: errno \(errno)") }
+}
+
 func nap(seconds: Double) {
     let end = threadNanoseconds(CLOCK_MONOTONIC) + UInt64(seconds * 1e9)
     var millisecond = timespec(tv_sec: 0, tv_nsec: 1_000_000)
@@ -121,7 +128,7 @@ func threadNanoseconds(_ clock: clockid_t) -> UInt64 {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count >= 3 else { fail("usage: TelemetryLoad CGROUP touch-pages|send-tcp|spin ARGS…") }
+guard arguments.count >= 3 else { fail("usage: TelemetryLoad CGROUP touch-pages|send-tcp|spin|spin-fifo ARGS…") }
 if arguments[1] != "-" { joinCgroup(arguments[1]) }
 switch (arguments[2], arguments.count) {
 case ("touch-pages", 4): touchPages(argument(3, "page count"))
@@ -129,5 +136,8 @@ case ("send-tcp", 5): sendTCP(port: argument(3, "port"), bytes: argument(4, "byt
 case ("serve-tcp", 4): serveTCP(port: argument(3, "port"))
 case ("nap", 4): nap(seconds: argument(3, "seconds"))
 case ("spin", 5): spin(seconds: argument(3, "seconds"), threads: argument(4, "thread count"))
+case ("spin-fifo", 5):
+    becomeRealTime()
+    spin(seconds: argument(3, "seconds"), threads: argument(4, "thread count"))
 default: fail("unknown job \(arguments.dropFirst(2).joined(separator: " "))")
 }

@@ -1,4 +1,5 @@
 import BPFLoader
+import Enforce
 import Foundation
 import Glibc
 import Testing
@@ -9,6 +10,7 @@ import Testing
     /// Two fresh tenants watched by fresh probes; everything is removed when `body` returns or throws.
     private func withTwoTenants(
         flavour: TelemetryProbes.TracepointFlavour? = nil, ringBufferBytes: UInt32? = nil,
+        flushIntervalNanoseconds: UInt64? = nil,
         _ body: (TelemetryProbes, _ a: TelemetryProbes.Watch, _ b: TelemetryProbes.Watch) throws -> Void
     ) throws {
         let cgroupA = try TelemetryTestCgroup()
@@ -16,6 +18,7 @@ import Testing
         var options = TelemetryProbes.Options()
         options.pinDirectory = PinDirectory(path: telemetryTestPinDirectory())
         options.flavour = flavour
+        if let flushIntervalNanoseconds { options.flushIntervalNanoseconds = flushIntervalNanoseconds }
         if let ringBufferBytes { options.ringBufferBytes = ringBufferBytes }
         let probes = try TelemetryProbes(options: options)
         defer { probes.close() }
@@ -122,18 +125,93 @@ import Testing
             var totals = TelemetryTotals()
             let run = try telemetryTestRun("/usr/bin/taskset", ["-c", cpus, TelemetryTestProducts.load, a.cgroupPath, "nap", "1"])
             #expect(run.status == 0, "\(run.errorOutput)")
-            // A CPU publishes its counts at a context switch at least a flush interval after its last one; one that
-            // idles after the run keeps the last waits until something runs there (CI lost one of 932 so): run
-            // something outside the tenants on the same CPUs once the interval has passed.
-            telemetryTestSleep(milliseconds: 5)
-            _ = try telemetryTestRun("/usr/bin/taskset", ["-c", cpus, "/bin/true"])
+            // A CPU that idles after the run holds its last waits: the drain asks it for them (CI lost one of 932
+            // when nothing else switched there afterwards).
             try drain(probes, into: &totals)
             let naps = try #require(UInt64(run.output.trimmingCharacters(in: .whitespacesAndNewlines)))
             let tenant = totals[a.slot]
             #expect(naps > 500)
-            // Each nap ends in one wake-up; starting and ending the process adds a few.
-            #expect(tenant.runQueueWaits >= naps && tenant.runQueueWaits <= naps + 20, "\(tenant.runQueueWaits) waits, \(naps) naps")
+            // Each nap ends in one wake-up; starting and ending the process adds a few, and so does each preemption
+            // by other load (the preempted task waits to run again).
+            #expect(tenant.runQueueWaits >= naps && tenant.runQueueWaits <= naps + tenant.involuntarySwitches + 20,
+                    "\(tenant.runQueueWaits) waits, \(naps) naps, \(tenant.involuntarySwitches) preemptions")
             #expect(tenant.runQueueWaitNanoseconds / max(tenant.runQueueWaits, 1) < 1_000_000)
+        }
+    }
+
+    /// A SCHED_FIFO spinner alone on a CPU never switches out, so no context switch charges its run: the drain asks
+    /// that CPU to flush, and the run shows in every 10 ms window, not only when the spinner ends.
+    @Test(arguments: [TelemetryProbes.TracepointFlavour.typed, .raw])
+    func aRealTimeSpinnerShowsItsCPUTimeWhileItRuns(flavour: TelemetryProbes.TracepointFlavour) throws {
+        try withTwoTenants(flavour: flavour) { probes, a, _ in
+            try onlyOnCPU(0) {
+                var totals = TelemetryTotals()
+                let spinner = Process()
+                spinner.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+                spinner.arguments = ["-c", "1", TelemetryTestProducts.load, a.cgroupPath, "spin-fifo", "0.3", "1"]
+                let output = Pipe()
+                spinner.standardOutput = output
+                try spinner.run()
+                // Per drain: its time, and how long the tenant's on-CPU time had not grown (from its first growth on:
+                // the spinner joined the tenant). A drain that the host delays delays no later one's answer.
+                var growths = 0
+                var staleDrains: [(atNanoseconds: UInt64, staleNanoseconds: UInt64)] = []
+                var lastGrowthNanoseconds: UInt64?
+                var previousNanoseconds: UInt64 = 0
+                while spinner.isRunning {
+                    probes.drain(into: &totals)
+                    let now = telemetryTestMonotonicNanoseconds()
+                    if totals[a.slot].cpuNanoseconds > previousNanoseconds {
+                        previousNanoseconds = totals[a.slot].cpuNanoseconds
+                        lastGrowthNanoseconds = now
+                        growths += 1
+                    } else if let lastGrowthNanoseconds, now - lastGrowthNanoseconds > 10_000_000 {
+                        staleDrains.append((now, now - lastGrowthNanoseconds))
+                    }
+                    telemetryTestSleep(milliseconds: 1)
+                }
+                let end = telemetryTestMonotonicNanoseconds()
+                let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                #expect(spinner.terminationStatus == 0)
+                // Counts flow all along the 300 ms, not only at the end; only after the spin (the last 20 ms before
+                // the loop saw the process gone) may they stop.
+                #expect(growths >= 50, "\(growths) drains saw the on-CPU time grow")
+                let staleWhileSpinning = staleDrains.filter { $0.atNanoseconds + 20_000_000 < end }
+                #expect(staleWhileSpinning.isEmpty, "on-CPU time unchanged for over 10 ms: \(staleWhileSpinning)")
+                try drain(probes, into: &totals)
+                let spinNanoseconds = try #require(UInt64(printed.trimmingCharacters(in: .whitespacesAndNewlines)))
+                #expect(telemetryTestRelativeDifference(totals[a.slot].cpuNanoseconds, spinNanoseconds) <= 0.10,
+                        "probes \(totals[a.slot].cpuNanoseconds) ns, process CPU time \(spinNanoseconds) ns")
+            }
+        }
+    }
+
+    /// A CPU holds the last counts of a tenant that left it until it flushes; when no context switch comes there
+    /// (here a SCHED_FIFO spinner of the other tenant takes the CPU within the flush interval, and keeps it), the
+    /// drain asks for them. A 200 ms interval makes the case certain: the tenant naps for 50 ms on a CPU that
+    /// flushed as the naps began, so no switch until the spinner's has a reason to flush.
+    @Test func theLastCountsOfATenantArriveWithoutAContextSwitchOnItsCPU() throws {
+        let flushIntervalNanoseconds: UInt64 = 200_000_000
+        try withTwoTenants(flushIntervalNanoseconds: flushIntervalNanoseconds) { probes, a, b in
+            try onlyOnCPU(0) {
+                var totals = TelemetryTotals()
+                let naps = try telemetryTestRun("/usr/bin/taskset", ["-c", "1", TelemetryTestProducts.load, a.cgroupPath, "nap", "0.05"])
+                let napCount = try #require(UInt64(naps.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+                let spinner = Process()
+                spinner.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+                spinner.arguments = ["-c", "1", TelemetryTestProducts.load, b.cgroupPath, "spin-fifo", "0.9", "1"]
+                spinner.standardOutput = FileHandle.nullDevice
+                try spinner.run()
+                // Two intervals and a half after the naps began, while the spinner still holds the CPU.
+                for _ in 0..<600 {
+                    probes.drain(into: &totals)
+                    telemetryTestSleep(milliseconds: 1)
+                }
+                let waitsWhileSpinning = totals[a.slot].runQueueWaits
+                #expect(spinner.isRunning)
+                spinner.waitUntilExit()
+                #expect(waitsWhileSpinning >= napCount, "\(waitsWhileSpinning) waits, \(napCount) naps")
+            }
         }
     }
 
@@ -260,4 +338,20 @@ func telemetryTestCgroupUsageNanoseconds(_ path: String) throws -> UInt64 {
 
 func telemetryTestRelativeDifference(_ measured: UInt64, _ reference: UInt64) -> Double {
     abs(Double(measured) - Double(reference)) / Double(max(reference, 1))
+}
+
+/// Runs `body` with the calling thread allowed only on `cpu`, then restores its affinity.
+func onlyOnCPU<Result>(_ cpu: Int, _ body: () throws -> Result) throws -> Result {
+    let kernel = LinuxKernel()
+    let previous = try kernel.threadAffinity(threadID: 0).get()
+    let result = kernel.setThreadAffinity(threadID: 0, cpus: [cpu])
+    guard result == 0 else { throw TelemetryTestError("pinning the test thread to CPU \(cpu): errno \(result)") }
+    defer { _ = kernel.setThreadAffinity(threadID: 0, cpus: previous) }
+    return try body()
+}
+
+func telemetryTestMonotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

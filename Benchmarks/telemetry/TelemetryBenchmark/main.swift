@@ -177,6 +177,7 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
     var records = [UInt64](repeating: 0, count: drains)
     var entries = [UInt64](repeating: 0, count: drains)
     var recordBytes = [UInt64](repeating: 0, count: drains)
+    var flushRequests = [UInt64](repeating: 0, count: drains)
     var lateTicks = 0
     probes.drain(into: &totals)
     totals.reset()
@@ -209,6 +210,7 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
         records[index] = UInt64(drain.records)
         entries[index] = UInt64(drain.entries)
         recordBytes[index] = UInt64(drain.bytes)
+        flushRequests[index] = UInt64(drain.flushRequests)
     }
     let elapsed = nanoseconds(CLOCK_MONOTONIC) - start
     let allocations = dpm_allocation_count() - allocationsBefore
@@ -225,6 +227,12 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
     print("  records_per_drain \(counts(records))  entries_per_drain \(counts(entries))  "
         + "record_bytes_per_drain \(counts(recordBytes))  "
         + "entries_total=\(entries.reduce(0, +))  late_ticks=\(lateTicks)")
+    // The drains that asked an overdue CPU to flush (an IPI there, run of flush_cpu, its record read) beside the rest.
+    let asking = (0..<samples).filter { flushRequests[2 * $0] > 0 }
+    let quiet = (0..<samples).filter { flushRequests[2 * $0] == 0 }
+    print("  flush_requests_total=\(flushRequests.reduce(0, +)) per_second=\(UInt64(Double(flushRequests.reduce(0, +)) / seconds))  "
+        + "drains_asking=\(asking.count) wall_us \(asking.isEmpty ? "-" : summary(asking.map { wallNanoseconds[$0] }))  "
+        + "drains_not_asking=\(quiet.count) wall_us \(quiet.isEmpty ? "-" : summary(quiet.map { wallNanoseconds[$0] }))")
     print("  anchor empty_interval wall_us \(summary(emptyWallNanoseconds))  thread_cpu_us \(summary(emptyCPUNanoseconds))")
     print("  anchor empty_warm_drain wall_us \(summary(warmEmptyDrainNanoseconds))")
     print("  heap_allocations_in_timed_loop=\(allocations) events_per_second=\(UInt64(Double(events) / seconds)) "

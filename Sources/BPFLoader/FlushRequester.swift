@@ -1,0 +1,71 @@
+import CLibBPF
+import Glibc
+
+/// Asks CPUs whose telemetry is overdue to flush it now, so counts that no context switch would publish soon reach
+/// the consumer within about two flush intervals: the run of a task that keeps its CPU (a spinner alone there, a
+/// SCHED_FIFO task; its on-CPU time is otherwise charged only when it switches out) and the last counts of a CPU that
+/// went idle.
+///
+/// Which CPUs are overdue it reads in place from the mmapped `cpu_flushes` array (no syscall for a CPU that needs
+/// nothing); an overdue CPU gets one run of the `flush_cpu` program there (BPF_PROG_TEST_RUN on that CPU: one IPI,
+/// about one syscall). A CPU that the program found idle with nothing to publish is parked until a context switch
+/// there flushes again. Why this design and not crediting runs in user space: see `flush_cpu` in
+/// `bpf/telemetry.bpf.c`.
+///
+/// - Important: The caller's own CPU is never asked: there the kernel would run the program without an IPI, with
+///   interrupts on, where a softirq (a `cgroup_skb` program) could add to counters the program is taking. The
+///   caller's own sleeps switch that CPU often enough. A caller that migrates between reading its CPU and the request
+///   can still meet that case; a tick thread pinned to its core never does.
+final class FlushRequester {
+    /// What one round of requests did.
+    struct Requests {
+        /// CPUs asked to flush.
+        var asked = 0
+        /// Requests the kernel refused (a CPU gone offline); those CPUs are asked again next round.
+        var failed = 0
+    }
+
+    private let flushes: UnsafeRawPointer
+    private let mappedBytes: Int
+    private let cpuCount: Int
+    private let programFileDescriptor: Int32
+    private let overdueNanoseconds: UInt64
+
+    /// Maps `cpu_flushes` (one `dpm_cpu_flush` per possible CPU) read-only. A CPU is overdue when its last flush is
+    /// `overdueNanoseconds` old.
+    init(flushTimes map: BPFMap, flushProgramFileDescriptor: Int32, overdueNanoseconds: UInt64) throws {
+        precondition(map.valueSize == MemoryLayout<dpm_cpu_flush>.size, "map \(map.name): value layout mismatch")
+        let pageSize = sysconf(Int32(_SC_PAGESIZE))
+        cpuCount = map.maxEntries
+        mappedBytes = (cpuCount * MemoryLayout<dpm_cpu_flush>.stride + pageSize - 1) / pageSize * pageSize
+        guard let mapped = mmap(nil, mappedBytes, PROT_READ, MAP_SHARED, map.fileDescriptor, 0), mapped != MAP_FAILED
+        else { throw BPFError.mapOperationFailed(map: map.name, operation: "mmap", errno: errno) }
+        flushes = UnsafeRawPointer(mapped)
+        programFileDescriptor = flushProgramFileDescriptor
+        self.overdueNanoseconds = overdueNanoseconds
+    }
+
+    deinit {
+        munmap(UnsafeMutableRawPointer(mutating: flushes), mappedBytes)
+    }
+
+    /// Asks every overdue CPU but the caller's own to flush; returns when their records are in the ring.
+    /// Allocation-free.
+    func requestOverdueFlushes() -> Requests {
+        var requests = Requests()
+        var clock = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &clock)
+        let now = UInt64(clock.tv_sec) * 1_000_000_000 + UInt64(clock.tv_nsec)
+        let ownCPU = Int(dpm_current_cpu())
+        let times = flushes.assumingMemoryBound(to: dpm_cpu_flush.self)
+        for cpu in 0..<cpuCount where cpu != ownCPU {
+            // The kernel stores these 8-byte aligned words whole; a stale pair only delays a request by a tick.
+            let lastFlush = times[cpu].last_flush_ns
+            guard now > lastFlush, now - lastFlush >= overdueNanoseconds, times[cpu].parked_flush_ns != lastFlush
+            else { continue }
+            requests.asked += 1
+            if dpm_run_program_on_cpu(programFileDescriptor, UInt32(cpu)) < 0 { requests.failed += 1 }
+        }
+        return requests
+    }
+}
