@@ -73,10 +73,11 @@ struct TelemetrySums {
     /// non-zero wait buckets that follow the fixed part are read only when the entry says they are there. `slot`
     /// must be below `TelemetryTotals.slotCapacity`, and all `dpm_slot_entry_bytes` of the entry inside the record.
     ///
-    /// A drain is bound by instructions, not cache misses (warming the sums or the ring's records before a drain
-    /// saved little; this 2-CPU VM retires about 1.1 G dependent adds a second), so the common entry takes the
-    /// shortest path: wrapping arithmetic throughout (no overflow traps), one test for both optional parts (most
-    /// entries carry neither), the wait buckets walked by pointer. callgrind: 78 → 54 instructions an entry.
+    /// About a third of a drain is instructions (the rest mostly moving the records from the CPU that wrote them;
+    /// the sums stay cached, and mispredicted branches are rare), so the common entry takes the shortest path:
+    /// wrapping arithmetic throughout (no overflow traps), one test for both optional parts (most entries carry
+    /// neither), the wait buckets walked by pointer. callgrind: 78 → 54 instructions an entry, 10-13% less time
+    /// (Benchmarks/telemetry/results-2026-11-30.txt).
     @inline(__always)
     func add(slot: Int, _ entry: UnsafePointer<dpm_slot_entry>) -> UnsafeRawPointer {
         let sum = slots + slot

@@ -154,6 +154,11 @@ import Testing
         #expect(fold(folder, record(cpu: 0, at: 1, [(9999, counters(faults: 1))]), into: &totals) == 0)
         #expect(fold(folder, Array(record(cpu: 0, at: 1, [(1, counters(faults: 1))]).dropLast(8)), into: &totals) == 0)
         #expect(fold(folder, [1, 2, 3], into: &totals) == 0)
+        // Not 8-byte aligned (ring records always are): refused rather than read as misaligned C structs.
+        let shifted = [0, 0, 0, 0] + record(cpu: 0, at: 1, [(1, counters(faults: 1))])
+        #expect(totals.withSums { sums in
+            shifted.withUnsafeBytes { folder.fold(UnsafeRawBufferPointer(rebasing: $0[4...]), into: sums) }
+        } == 0)
         #expect(totals[1] == SlotTelemetry())
     }
 }
