@@ -2,7 +2,12 @@ import Pool
 
 /// What the service learnt about one tenant's use of one resource.
 public struct TenantModel: Sendable, Hashable {
+    /// The prior served to edges. Its `residualStandardDeviation` is the error an edge's forecaster can expect
+    /// one step ahead (`oneStepStandardDeviation`), which is what Predict starts its headroom and ensemble from.
     public var prior: SeasonalPrior
+    /// Standard deviation of the residual around the fitted level + trend + season over the whole history: how
+    /// much of the series the profile does not explain (the prior's seasonal strength is measured against this).
+    public var profileResidualStandardDeviation: Double
     /// The mean daily shape, 24 hourly values (UTC) z-normalised; nil with less than a day of history or a flat day.
     public var dailyShape: [Double]?
     /// Standard deviation of the 24 hourly means: turns `dailyShape` back into the resource's unit.
@@ -11,7 +16,7 @@ public struct TenantModel: Sendable, Hashable {
 
 /// Classical additive decomposition of an evenly spaced series: linear trend, seasonal profile, residual.
 ///
-/// The period is a week or a day, whichever explains more (see `fit`), or none. Profiles are phased to the Unix epoch (`profileEpochSeconds` 0), so index `floor(t / step) mod period` is the
+/// The period is a week or a day, whichever predicts held-out days better (see `fit`), or none. Profiles are phased to the Unix epoch (`profileEpochSeconds` 0), so index `floor(t / step) mod period` is the
 /// same wall-clock slot on every host.
 public enum SeasonalDecomposition {
     public static let secondsPerDay = 86_400
@@ -24,34 +29,55 @@ public enum SeasonalDecomposition {
 
     /// Fits a model to `values` (NaN where a step has no data); `startSeconds` is a multiple of `stepSeconds`.
     ///
-    /// Tries a weekly period (with two weeks of span) and a daily one (with two days) and keeps the one that
-    /// explains the most variance after paying for its parameters (adjusted R²), if that reaches
-    /// `minimumSeasonalStrength`; otherwise the model is level and trend only.
+    /// Tries a weekly period (with two weeks of span) and a daily one (with two days). If neither season explains
+    /// `minimumSeasonalStrength` of the variance after paying for its parameters (adjusted R²), the model is level
+    /// and trend only. Otherwise the period with the smaller error on held-out days wins (`heldOutError`): adjusted
+    /// R² rewards a 14-day weekly profile for fitting noise (each slot is the mean of 2 samples), which then
+    /// forecasts worse than the daily one.
+    ///
+    /// The prior's `residualStandardDeviation` is the residual's one-step change (`Components.oneStepChange`), not
+    /// the residual itself: an edge's forecaster follows the level, so its errors are the part of the residual
+    /// that the last value does not already show. Predict starts its headroom at 0.8 times this value; the
+    /// profile's residual, which keeps the day-to-day wandering a daily profile cannot fit, made first-day limits
+    /// wider than edge-only ones on the Azure traces (`Benchmarks/central/RESULTS.md`, 2026-11-30 08:45).
     public static func fit(values: [Double], startSeconds: Int64, stepSeconds: Int, resource: ResourceKind) -> TenantModel? {
         let observed = values.indices.filter { values[$0].isFinite }
         guard observed.count >= minimumObservedSteps, stepSeconds > 0 else { return nil }
         let firstStep = startSeconds / Int64(stepSeconds)
         let spanSteps = observed[observed.count - 1] - observed[0] + 1
-        var best = components(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: 0)
-        for seconds in [secondsPerWeek, secondsPerDay] where seconds % stepSeconds == 0 {
-            let period = seconds / stepSeconds
-            guard spanSteps >= 2 * period, observed.count > period + 1 else { continue }
-            let candidate = components(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: period)
-            if candidate.adjustedStrength >= max(minimumSeasonalStrength, best.adjustedStrength) { best = candidate }
+        let periods = [secondsPerWeek, secondsPerDay].filter { $0 % stepSeconds == 0 }.map { $0 / stepSeconds }
+            .filter { spanSteps >= 2 * $0 && observed.count > $0 + 1 }
+        let seasonal = periods.map { period in
+            (period: period, components: components(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: period))
         }
+        var best = components(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: 0)
+        if seasonal.contains(where: { $0.components.adjustedStrength >= minimumSeasonalStrength }) {
+            var bestError = Double.infinity
+            for candidate in seasonal {
+                let error = seasonal.count > 1
+                    ? heldOutError(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds, period: candidate.period)
+                    : 0
+                if error <= bestError { (best, bestError) = (candidate.components, error) }
+            }
+        }
+        let profileResidual = best.residualVariance.squareRoot()
         let prior = SeasonalPrior(
             resource: resource, stepSeconds: Double(stepSeconds), level: best.line.at(Double(values.count - 1)),
             trend: best.line.slope, seasonalProfile: best.season, profileEpochSeconds: 0,
-            residualStandardDeviation: best.residualVariance.squareRoot(), historySteps: observed.count
+            residualStandardDeviation: best.oneStepChange ?? profileResidual, historySteps: observed.count
         )
         let (shape, scale) = dailyShape(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds)
-        return TenantModel(prior: prior, dailyShape: shape, dailyScale: scale)
+        return TenantModel(prior: prior, profileResidualStandardDeviation: profileResidual, dailyShape: shape, dailyScale: scale)
     }
 
     struct Components {
         var line: Line
         var season: [Double]
         var residualVariance: Double
+        /// Root mean square of the residual's change between consecutive observed steps: the one-step error of a
+        /// forecast that follows the level (the last value, moved by the trend and the profile's seasonal change).
+        /// Nil when no two observed steps are consecutive.
+        var oneStepChange: Double?
         /// Adjusted R² of the season over the detrended series (0 without a season).
         var adjustedStrength: Double
     }
@@ -79,7 +105,33 @@ public enum SeasonalDecomposition {
         let parameters = Double(period) / Double(smoothingWidth(stepSeconds: stepSeconds))
         let adjustedStrength = period > 0 && detrendedVariance > 0
             ? 1 - residualVariance * (count - 1) / (detrendedVariance * (count - parameters - 1)) : 0
-        return Components(line: line, season: season, residualVariance: residualVariance, adjustedStrength: adjustedStrength)
+        return Components(
+            line: line, season: season, residualVariance: residualVariance,
+            oneStepChange: rootMeanSquareChange(residuals, at: observed), adjustedStrength: adjustedStrength)
+    }
+
+    /// Days held out in turn by `heldOutError`: a week, so every weekday is predicted once.
+    static let heldOutDays = 7
+
+    /// Mean squared error of a `period` model predicting each of the last `heldOutDays` days of the span (the
+    /// model refitted without that day, the days after it kept) — the error of a profile on a day it has not seen.
+    static func heldOutError(values: [Double], observed: [Int], firstStep: Int64, stepSeconds: Int, period: Int) -> Double {
+        let stepsPerDay = max(1, secondsPerDay / stepSeconds)
+        let end = observed[observed.count - 1] + 1
+        var squaredError = 0.0, count = 0
+        for day in 1...heldOutDays {
+            let heldOut = max(0, end - day * stepsPerDay)..<(end - (day - 1) * stepsPerDay)
+            let training = observed.filter { !heldOut.contains($0) }
+            guard training.count > period + 1, training.count < observed.count else { continue }
+            let model = components(values: values, observed: training, firstStep: firstStep, stepSeconds: stepSeconds, period: period)
+            for index in observed where heldOut.contains(index) {
+                let phase = Int((firstStep + Int64(index)) % Int64(period))
+                let error = values[index] - model.line.at(Double(index)) - model.season[phase]
+                squaredError += error * error
+                count += 1
+            }
+        }
+        return count > 0 ? squaredError / Double(count) : .infinity
     }
 
     /// Hourly (UTC) means of the series, z-normalised; needs a day's span with every hour observed and some swing.
@@ -141,6 +193,18 @@ public enum SeasonalDecomposition {
             means = means.map { $0 - center }
         }
         return means
+    }
+
+    /// Root mean square of `values[k] - values[k - 1]` where `steps[k]` follows `steps[k - 1]` directly; nil when
+    /// no two steps are consecutive.
+    static func rootMeanSquareChange(_ values: [Double], at steps: [Int]) -> Double? {
+        var sum = 0.0, count = 0
+        for index in values.indices.dropFirst() where steps[index] == steps[index - 1] + 1 {
+            let change = values[index] - values[index - 1]
+            sum += change * change
+            count += 1
+        }
+        return count > 0 ? (sum / Double(count)).squareRoot() : nil
     }
 
     static func variance(_ values: [Double]) -> Double {

@@ -37,8 +37,8 @@ public enum ShapeClustering {
         return Clusters(centroids: centroids, assignment: assignment)
     }
 
-    /// One prior per key from the tenant models filed under it: the level and residual spread are the members'
-    /// medians; the daily profile is the centroid of the shape most members follow, scaled by their median swing.
+    /// One prior per key from the tenant models filed under it: the level and residual spread (one step ahead, as
+    /// in `SeasonalDecomposition.fit`) are the members' medians; the daily profile is the centroid of the shape most members follow, scaled by their median swing.
     public static func classPriors<Key: Hashable>(
         _ models: [(key: Key, model: TenantModel)], resource: ResourceKind
     ) -> [Key: SeasonalPrior] {

@@ -14,7 +14,9 @@ public struct SeasonalPrior: Sendable, Hashable, Codable {
     public var seasonalProfile: [Double]
     /// Seconds since the Unix epoch at which `seasonalProfile[0]` applies (the phase of the period).
     public var profileEpochSeconds: Double
-    /// Standard deviation of the residual around level + trend + season, in the resource's unit.
+    /// The one-step forecast error to expect, in the resource's unit: central serves the standard deviation of the
+    /// residual's change between consecutive steps (the error of a forecaster that follows the level), which is
+    /// where Predict starts its headroom.
     public var residualStandardDeviation: Double
     /// How many steps of history the prior was learnt from (0 for a pure class prior).
     public var historySteps: Int

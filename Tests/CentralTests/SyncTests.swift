@@ -119,6 +119,60 @@ import Testing
         #expect(SeasonalDecomposition.fit(values: [1, 2, .nan], startSeconds: 0, stepSeconds: 300, resource: .cpu) == nil)
     }
 
+    /// 14 days of a daily sine plus slowly wandering noise (AR(1), as CPU use wanders): adjusted R² picked the
+    /// weekly period here (its 2016 slots fit the noise of each day); on held-out days the daily one predicts better.
+    @Test func fourteenDaysOfADailyPatternGiveADailyProfile() throws {
+        for seed in UInt64(1)...3 {
+            let values = dailyPattern(days: 14, weekendDrop: 0, seed: seed)
+            let model = try #require(SeasonalDecomposition.fit(values: values, startSeconds: 0, stepSeconds: 300, resource: .cpu))
+            #expect(model.prior.seasonalProfile.count == 288, "seed \(seed)")
+        }
+    }
+
+    /// Three weeks whose weekends run 8 lower: the weekly profile predicts the held-out weekend, the daily one cannot.
+    @Test func threeWeeksWithADifferentWeekendGiveAWeeklyProfile() throws {
+        for seed in UInt64(1)...3 {
+            let values = dailyPattern(days: 21, weekendDrop: 8, seed: seed)
+            let model = try #require(SeasonalDecomposition.fit(values: values, startSeconds: 0, stepSeconds: 300, resource: .cpu))
+            #expect(model.prior.seasonalProfile.count == 2016, "seed \(seed)")
+        }
+    }
+
+    /// The prior's uncertainty is what a forecaster that follows the level errs by one step ahead: for AR(1) noise
+    /// of standard deviation 5 and lag-1 correlation 0.9 that is 5·√(2·(1 − 0.9)) ≈ 2.24, not the residual's 5
+    /// (the old rule served the residual, and Predict's first headroom was twice too wide).
+    @Test func priorUncertaintyIsTheOneStepChangeOfTheResidual() throws {
+        for seed in UInt64(1)...3 {
+            let values = dailyPattern(days: 14, weekendDrop: 0, seed: seed)
+            let model = try #require(SeasonalDecomposition.fit(values: values, startSeconds: 0, stepSeconds: 300, resource: .cpu))
+            #expect(model.profileResidualStandardDeviation > 3.5, "seed \(seed)")
+            #expect((2.0...2.5).contains(model.prior.residualStandardDeviation), "seed \(seed): \(model.prior.residualStandardDeviation)")
+        }
+    }
+
+    /// Only consecutive observed steps give a one-step change; with none, the profile's residual is served.
+    @Test func priorUncertaintyWithoutConsecutiveStepsIsTheResidual() throws {
+        let values = dailyPattern(days: 3, weekendDrop: 0, seed: 4).enumerated().map { $0.offset % 2 == 0 ? $0.element : .nan }
+        let model = try #require(SeasonalDecomposition.fit(values: values, startSeconds: 0, stepSeconds: 300, resource: .cpu))
+        #expect(model.prior.residualStandardDeviation.isFinite)
+        #expect(model.prior.residualStandardDeviation == model.profileResidualStandardDeviation)
+        #expect(model.profileResidualStandardDeviation > 3)
+    }
+
+    /// 5-minute steps from the epoch: 50 + 10 sin(day) + AR(1) noise (standard deviation 5, lag-1 correlation 0.9),
+    /// `weekendDrop` lower on days 5 and 6 of each week.
+    func dailyPattern(days: Int, weekendDrop: Double, seed: UInt64) -> [Double] {
+        var generator = SplitMix(seed: seed)
+        var noise = 0.0
+        return (0..<(days * 288)).map { index in
+            let uniform = Double.random(in: Double.ulpOfOne...1, using: &generator)
+            let angle = Double.random(in: 0...(2 * Double.pi), using: &generator)
+            noise = 0.9 * noise + (1 - 0.81).squareRoot() * (-2 * log(uniform)).squareRoot() * cos(angle)
+            let weekend = (index / 288) % 7 >= 5 ? weekendDrop : 0
+            return 50 + 10 * sin(2 * Double.pi * Double(index % 288) / 288) + 5 * noise - weekend
+        }
+    }
+
     @Test func clusteringSeparatesOppositeShapes() {
         let day = (0..<24).map { sin(2 * Double.pi * Double($0) / 24) }
         let night = day.map { -$0 }

@@ -90,11 +90,16 @@ struct ValueBenchmark {
 
         let trainingSteps = Self.trainingDays * Self.stepsPerDay
         // Strongly seasonal: the central profile explains at least half the training variance left after a
-        // straight line (the same criterion whatever the tenant's level or drift).
+        // straight line (the same criterion whatever the tenant's level or drift). The residual is measured here,
+        // around the profile: the prior's residualStandardDeviation is a one-step error, not the profile's residual.
         let seasonal = vms.indices.filter { index in
             guard !newVMs.contains(index), let prior = priors[index], !prior.seasonalProfile.isEmpty else { return false }
-            let variance = Self.detrendedVariance(Array(vms[index].values[0..<trainingSteps]))
-            return variance > 0 && 1 - prior.residualStandardDeviation * prior.residualStandardDeviation / variance >= 0.5
+            let training = Array(vms[index].values[0..<trainingSteps])
+            let variance = Self.detrendedVariance(training)
+            let deseasonalised = training.indices.map { step in
+                training[step] - prior.expected(atSeconds: Double(Self.originSeconds) + Double(step * Self.stepSeconds)) + prior.level
+            }
+            return variance > 0 && 1 - Self.detrendedVariance(deseasonalised) / variance >= 0.5
         }
         let firstDay = newVMs.sorted()
         print("central-bench value: Azure Public Dataset V1, \(azure.count) VMs x \(azure[0].values.count) steps of \(Self.stepSeconds) s (CPU %), plus Google cluster-data 2019 cell-wide avg_cpu, avg_mem, avg_assigned_mem (x100) as 3 more tenants")
@@ -109,6 +114,7 @@ struct ValueBenchmark {
         ]
         for (title, members, window) in groups {
             print("\n  \(title)")
+            guard !members.isEmpty else { continue }
             print("    horizon  method      alpha  MASE    slack@5%  shortfall  MASE ratio vs edge  slack ratio vs edge")
             for horizon in Self.horizons {
                 var results = [String: Evaluation]()

@@ -46,12 +46,14 @@ for index in seen {
         resource: .cpu)
 }
 
-/// Share of the detrended variance the prior's seasonal profile carries: var(profile) / (var(profile) + residual²).
-func seasonalStrength(_ prior: SeasonalPrior) -> Double {
+/// Share of the detrended variance the model's seasonal profile carries: var(profile) / (var(profile) + residual²),
+/// with the profile's residual (not the one-step error the prior carries).
+func seasonalStrength(_ model: TenantModel) -> Double {
+    let prior = model.prior
     guard !prior.seasonalProfile.isEmpty else { return 0 }
     let mean = prior.seasonalProfile.reduce(0, +) / Double(prior.seasonalProfile.count)
     let variance = prior.seasonalProfile.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(prior.seasonalProfile.count)
-    let residual = prior.residualStandardDeviation * prior.residualStandardDeviation
+    let residual = model.profileResidualStandardDeviation * model.profileResidualStandardDeviation
     return variance + residual > 0 ? variance / (variance + residual) : 0
 }
 
@@ -118,9 +120,9 @@ let newCases = neverSeen.sorted().map { index -> (series: UsageSeries, prior: Se
 }
 report("new tenants, first day (day \(trainingDays)), class prior", newCases, warmupSteps: 0)
 
-let seasonal = seen.filter { models[$0].map { seasonalStrength($0.prior) >= strongSeasonality } ?? false }
+let seasonal = seen.filter { models[$0].map { seasonalStrength($0) >= strongSeasonality } ?? false }
 print("\nstrongly seasonal seen VMs (seasonal share >= \(strongSeasonality)): "
-      + seasonal.map { "\(vms[$0].name) \(String(format: "%.2f", seasonalStrength(models[$0]!.prior)))" }.joined(separator: ", "))
+      + seasonal.map { "\(vms[$0].name) \(String(format: "%.2f", seasonalStrength(models[$0]!)))" }.joined(separator: ", "))
 report("strongly seasonal, cold edge from day \(trainingDays), first day, own prior",
        seasonal.map { (slice($0, firstDay: trainingDays, days: 1), models[$0]!.prior) }, warmupSteps: 0)
 report("strongly seasonal, cold edge from day \(trainingDays), first week, own prior",
