@@ -107,6 +107,36 @@ import Testing
         #expect(totals[3].cpuNanoseconds == 11 && totals.runQueueWaitHistogram(slot: 3).reduce(0, +) == 0)
     }
 
+    /// Every field of an entry set, and all 32 wait buckets: the largest entry there is, decoded once at the end
+    /// of its bytes (exact size checked) and once with a largest entry's room after it (the kernel's case).
+    @Test(arguments: [0, 200]) func decodesALargestEntryWithEveryFieldAndBucketSet(slack: Int) {
+        var full = dpm_slot_counters()
+        (full.cpu_ns, full.runq_wait_ns, full.rx_bytes, full.tx_bytes) = (1_000_001, 2_000_002, 3_000_003, 4_000_004)
+        (full.runq_waits, full.voluntary_switches, full.involuntary_switches) = (5, 6, 7)
+        (full.page_faults, full.rx_packets, full.tx_packets) = (8, 9, 10)
+        withUnsafeMutableBytes(of: &full.runq_wait_hist) { histogram in
+            for bucket in 0..<32 { histogram.storeBytes(of: UInt32(100 + bucket), toByteOffset: bucket * 4, as: UInt32.self) }
+        }
+        full.runq_wait_hist_mask = .max
+        let bytes = record(cpu: 1, at: 7, [(4, full), (5, counters(cpuNanoseconds: 3, waitBucket: 31, waits: 2))],
+                           slack: slack)
+        let folder = RecordFolder()
+        var totals = TelemetryTotals()
+        #expect(fold(folder, bytes, into: &totals) == 2)
+        var expected = SlotTelemetry()
+        (expected.cpuNanoseconds, expected.runQueueWaitNanoseconds) = (1_000_001, 2_000_002)
+        (expected.runQueueWaits, expected.voluntarySwitches, expected.involuntarySwitches) = (5, 6, 7)
+        (expected.pageFaults, expected.rxBytes, expected.txBytes, expected.rxPackets, expected.txPackets) =
+            (8, 3_000_003, 4_000_004, 9, 10)
+        #expect(totals[4] == expected)
+        #expect(Array(totals.runQueueWaitHistogram(slot: 4)) == (0..<32).map { UInt64(100 + $0) })
+        #expect(totals[5].cpuNanoseconds == 3 && totals[5].runQueueWaits == 2)
+        #expect(Array(totals.runQueueWaitHistogram(slot: 5)) == Array(repeating: 0, count: 31) + [2])
+        // One byte short of the second entry: the first still counts, the second does not.
+        #expect(fold(folder, Array(bytes.dropLast(slack + 1)), into: &totals) == 1)
+        #expect(totals[4].cpuNanoseconds == 2_000_002 && totals[5].cpuNanoseconds == 3)
+    }
+
     @Test func recordsFlushedBeforeASlotGotItsTenantAreIgnored() {
         let folder = RecordFolder()
         var totals = TelemetryTotals()
@@ -124,6 +154,11 @@ import Testing
         #expect(fold(folder, record(cpu: 0, at: 1, [(9999, counters(faults: 1))]), into: &totals) == 0)
         #expect(fold(folder, Array(record(cpu: 0, at: 1, [(1, counters(faults: 1))]).dropLast(8)), into: &totals) == 0)
         #expect(fold(folder, [1, 2, 3], into: &totals) == 0)
+        // Not 8-byte aligned (ring records always are): refused rather than read as misaligned C structs.
+        let shifted = [0, 0, 0, 0] + record(cpu: 0, at: 1, [(1, counters(faults: 1))])
+        #expect(totals.withSums { sums in
+            shifted.withUnsafeBytes { folder.fold(UnsafeRawBufferPointer(rebasing: $0[4...]), into: sums) }
+        } == 0)
         #expect(totals[1] == SlotTelemetry())
     }
 }
