@@ -17,14 +17,6 @@ import Glibc
 ///   caller's own sleeps switch that CPU often enough. A caller that migrates between reading its CPU and the request
 ///   can still meet that case; a tick thread pinned to its core never does.
 final class FlushRequester {
-    /// What one round of requests did.
-    struct Requests {
-        /// CPUs asked to flush.
-        var asked = 0
-        /// Requests the kernel refused (a CPU gone offline); those CPUs are asked again next round.
-        var failed = 0
-    }
-
     private let flushes: UnsafeRawPointer
     private let mappedBytes: Int
     private let cpuCount: Int
@@ -51,8 +43,8 @@ final class FlushRequester {
 
     /// Asks every overdue CPU but the caller's own to flush; returns when their records are in the ring.
     /// Allocation-free.
-    func requestOverdueFlushes() -> Requests {
-        var requests = Requests()
+    func requestOverdueFlushes() -> TelemetryProbes.FlushRequests {
+        var requests = TelemetryProbes.FlushRequests()
         var clock = timespec()
         clock_gettime(CLOCK_MONOTONIC, &clock)
         let now = UInt64(clock.tv_sec) * 1_000_000_000 + UInt64(clock.tv_nsec)

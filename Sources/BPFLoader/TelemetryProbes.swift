@@ -5,9 +5,10 @@ import Glibc
 /// network counters that each CPU publishes through a ring buffer at most once per flush interval.
 ///
 /// User space owns the map from cgroup v2 id to dense slot (`watch`/`unwatch`); cgroups no one watches count in
-/// slot `TelemetryTotals.otherSlot`. Call `drain(into:)` on your own clock (every millisecond for the agent): it
-/// also asks CPUs whose counts are overdue (two flush intervals old) to flush them, so a task that never switches
-/// out and a CPU gone idle show up within about two intervals.
+/// slot `TelemetryTotals.otherSlot`. Call `drain(into:)` on your own clock (every millisecond for the agent), and
+/// `requestOverdueFlushes()` once per drain after the work that waits for the drain: it asks CPUs whose counts are
+/// overdue (two flush intervals old) to flush them, so a task that never switches out and a CPU gone idle show up
+/// within about two intervals and a drain.
 /// Not thread-safe: one thread drives an instance.
 public final class TelemetryProbes {
     /// Which flavour of the scheduler and page-fault programs is attached.
@@ -165,26 +166,37 @@ public final class TelemetryProbes {
         /// Bytes of the records read: entries carry only their non-zero parts, and each record ends in room the
         /// kernel reserved for one largest entry (`DPM_SLOT_ENTRY_MAX_BYTES`) that stays unused.
         public var bytes = 0
-        /// CPUs asked to flush because their counts were overdue (a task running without switching, a CPU gone
-        /// idle with counts); their records are among `records`.
-        public var flushRequests = 0
-        /// Requests the kernel refused (a CPU gone offline); asked again at the next drain.
-        public var failedFlushRequests = 0
     }
 
-    /// Adds every record waiting in the ring buffer to `totals`, after asking the CPUs whose counts are overdue to
-    /// flush them. Allocation-free: the records are read in place and added to the totals' preallocated storage.
+    /// What one round of flush requests did.
+    public struct FlushRequests: Sendable, Equatable {
+        /// CPUs asked to flush because their counts were overdue (a task running without switching, a CPU gone
+        /// idle with counts); their records wait in the ring for the next drain.
+        public var asked = 0
+        /// Requests the kernel refused (a CPU gone offline); those CPUs are asked again next round.
+        public var failed = 0
+    }
+
+    /// Adds every record waiting in the ring buffer to `totals`. Allocation-free: the records are read in place and
+    /// added to the totals' preallocated storage.
     @discardableResult
     public func drain(into totals: inout TelemetryTotals) -> Drain {
-        let requests = flushRequester.requestOverdueFlushes()
-        return totals.withSums { sums in
-            var drain = Drain(flushRequests: requests.asked, failedFlushRequests: requests.failed)
+        totals.withSums { sums in
+            var drain = Drain()
             drain.records = consumer.drain { bytes in
                 drain.entries += folder.fold(bytes, into: sums)
                 drain.bytes += bytes.count
             }
             return drain
         }
+    }
+
+    /// Asks every CPU whose counts are overdue to flush them; their records are in the ring when this returns and
+    /// reach the totals at the next drain. Apart from the drain, and after the work that waits for it: each request
+    /// is an IPI to that CPU and waits for it (about 12 µs on this host). Allocation-free.
+    @discardableResult
+    public func requestOverdueFlushes() -> FlushRequests {
+        flushRequester.requestOverdueFlushes()
     }
 
     /// Flush records the kernel could not publish because the ring buffer was full, summed over CPUs since load.

@@ -63,6 +63,10 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
         }
     }
 
+    public func requestOverdueCounts() {
+        probes.requestOverdueFlushes()
+    }
+
     /// Moves each watched slot's sums into the frame and zeroes them: one exclusive access to the totals for the
     /// whole pass (as a class property, each access would be checked at run time).
     private static func move(_ totals: inout TelemetryTotals, into frame: TelemetryFrame, probeSlot: UnsafeMutableBufferPointer<Int>) {

@@ -70,6 +70,7 @@ struct TelemetryCommand: ParsableCommand {
         while true {
             nextTick += 1_000_000
             if waitForTick(at: nextTick, orSignal: &stopSignals) { break }
+            probes.requestOverdueFlushes()
             probes.drain(into: &totals)
             let now = monotonicNanoseconds()
             let finished = end.map { now >= $0 } ?? false

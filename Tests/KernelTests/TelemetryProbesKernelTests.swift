@@ -31,6 +31,7 @@ import Testing
     private func drain(_ probes: TelemetryProbes, into totals: inout TelemetryTotals, milliseconds: Int = 100) throws {
         for _ in 0..<milliseconds {
             probes.drain(into: &totals)
+            probes.requestOverdueFlushes()
             telemetryTestSleep(milliseconds: 1)
         }
     }
@@ -160,6 +161,7 @@ import Testing
                 var previousNanoseconds: UInt64 = 0
                 while spinner.isRunning {
                     probes.drain(into: &totals)
+                    probes.requestOverdueFlushes()
                     let now = telemetryTestMonotonicNanoseconds()
                     if totals[a.slot].cpuNanoseconds > previousNanoseconds {
                         previousNanoseconds = totals[a.slot].cpuNanoseconds
@@ -205,6 +207,7 @@ import Testing
                 // Two intervals and a half after the naps began, while the spinner still holds the CPU.
                 for _ in 0..<600 {
                     probes.drain(into: &totals)
+                    probes.requestOverdueFlushes()
                     telemetryTestSleep(milliseconds: 1)
                 }
                 let waitsWhileSpinning = totals[a.slot].runQueueWaits
@@ -230,6 +233,7 @@ import Testing
             var records = 0
             while hackbench.isRunning {
                 records += probes.drain(into: &totals).records
+                probes.requestOverdueFlushes()
                 telemetryTestSleep(milliseconds: 1)
             }
             try drain(probes, into: &totals)

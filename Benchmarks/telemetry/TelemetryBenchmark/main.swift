@@ -178,6 +178,7 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
     var entries = [UInt64](repeating: 0, count: drains)
     var recordBytes = [UInt64](repeating: 0, count: drains)
     var flushRequests = [UInt64](repeating: 0, count: drains)
+    var requestWallNanoseconds = [UInt64](repeating: 0, count: drains)
     var lateTicks = 0
     probes.drain(into: &totals)
     totals.reset()
@@ -210,7 +211,11 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
         records[index] = UInt64(drain.records)
         entries[index] = UInt64(drain.entries)
         recordBytes[index] = UInt64(drain.bytes)
-        flushRequests[index] = UInt64(drain.flushRequests)
+        // As the agent does: after the drain and the work that waits for it, ask overdue CPUs to flush; their
+        // records reach the next drain.
+        let requestStart = nanoseconds(CLOCK_MONOTONIC)
+        flushRequests[index] = UInt64(probes.requestOverdueFlushes().asked)
+        requestWallNanoseconds[index] = nanoseconds(CLOCK_MONOTONIC) - requestStart
     }
     let elapsed = nanoseconds(CLOCK_MONOTONIC) - start
     let allocations = dpm_allocation_count() - allocationsBefore
@@ -227,12 +232,16 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
     print("  records_per_drain \(counts(records))  entries_per_drain \(counts(entries))  "
         + "record_bytes_per_drain \(counts(recordBytes))  "
         + "entries_total=\(entries.reduce(0, +))  late_ticks=\(lateTicks)")
-    // The drains that asked an overdue CPU to flush (an IPI there, run of flush_cpu, its record read) beside the rest.
-    let asking = (0..<samples).filter { flushRequests[2 * $0] > 0 }
-    let quiet = (0..<samples).filter { flushRequests[2 * $0] == 0 }
+    // The flush requests apart from the drain (an IPI to each overdue CPU and a run of flush_cpu there), and the
+    // drains that read their records (the drain right after a round that asked) beside the rest.
+    let askingRounds = (0..<drains).filter { flushRequests[$0] > 0 }
+    let afterAsking = (0..<samples).filter { 2 * $0 > 0 && flushRequests[2 * $0 - 1] > 0 }
+    let afterQuiet = (0..<samples).filter { 2 * $0 == 0 || flushRequests[2 * $0 - 1] == 0 }
     print("  flush_requests_total=\(flushRequests.reduce(0, +)) per_second=\(UInt64(Double(flushRequests.reduce(0, +)) / seconds))  "
-        + "drains_asking=\(asking.count) wall_us \(asking.isEmpty ? "-" : summary(asking.map { wallNanoseconds[$0] }))  "
-        + "drains_not_asking=\(quiet.count) wall_us \(quiet.isEmpty ? "-" : summary(quiet.map { wallNanoseconds[$0] }))")
+        + "rounds_asking=\(askingRounds.count) request_wall_us \(askingRounds.isEmpty ? "-" : summary(askingRounds.map { requestWallNanoseconds[$0] }))  "
+        + "all_rounds request_wall_us \(summary(requestWallNanoseconds))")
+    print("  drains_after_a_request=\(afterAsking.count) wall_us \(afterAsking.isEmpty ? "-" : summary(afterAsking.map { wallNanoseconds[$0] }))  "
+        + "other_drains=\(afterQuiet.count) wall_us \(afterQuiet.isEmpty ? "-" : summary(afterQuiet.map { wallNanoseconds[$0] }))")
     print("  anchor empty_interval wall_us \(summary(emptyWallNanoseconds))  thread_cpu_us \(summary(emptyCPUNanoseconds))")
     print("  anchor empty_warm_drain wall_us \(summary(warmEmptyDrainNanoseconds))")
     print("  heap_allocations_in_timed_loop=\(allocations) events_per_second=\(UInt64(Double(events) / seconds)) "
