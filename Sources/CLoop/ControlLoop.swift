@@ -423,6 +423,7 @@ public final class ControlLoop: @unchecked Sendable {
             return
         }
         loopView.solves &+= 1
+        loopView.solvesByCause.count(cause)
         loopView.solverIterationsTotal &+= UInt64(max(outcome.iterations, 0))
         for index in table.specs.indices where table.present[index] { lastSolvedCpu[table.slots[index]] = table.demands[index].cpuCores.atQuantile }
         let solved = dpm_monotonic_ns()
@@ -439,6 +440,7 @@ public final class ControlLoop: @unchecked Sendable {
             do {
                 loopView.enforceWrites &+= UInt64(try enforcer.apply(next, specs: specs, host: table.host))
                 applied = next
+                loopView.solvesChangingAllocation &+= 1
                 for change in changes { lastChange[change.tenant] = nowNanoseconds }
                 for index in table.specs.indices where table.present[index] {
                     let slot = table.slots[index]

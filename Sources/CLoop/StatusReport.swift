@@ -27,6 +27,10 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var missed_ticks: UInt64
         public var table_generation: UInt64
         public var solves: UInt64
+        /// Solves by trigger (every_tick, table_changed, forecast_moved, objective_missed, shrink_hold_ended).
+        public var solves_by_cause: [String: UInt64]
+        /// Solves after which the applied allocation changed.
+        public var solves_changed: UInt64
         public var solve_failures: UInt64
         public var solver_iterations: UInt64
         public var enforce_writes: UInt64
@@ -126,7 +130,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
             ),
             loop: Loop(
                 tick_ns: config.tickNanoseconds, ticks: loop.ticks, missed_ticks: loop.missedTicks, table_generation: loop.tableGeneration,
-                solves: loop.solves, solve_failures: loop.solveFailures, solver_iterations: loop.solverIterationsTotal,
+                solves: loop.solves, solves_by_cause: Dictionary(uniqueKeysWithValues: loop.solvesByCause.byLabel.map { ($0.cause, $0.count) }),
+                solves_changed: loop.solvesChangingAllocation, solve_failures: loop.solveFailures, solver_iterations: loop.solverIterationsTotal,
                 enforce_writes: loop.enforceWrites, enforce_failures: loop.enforceFailures, dropped_records: loop.droppedRecords,
                 lateness_p50_ns: lateness.quantile(0.5), lateness_p99_ns: lateness.quantile(0.99),
                 work_p50_ns: work.quantile(0.5), work_p99_ns: work.quantile(0.99), work_mean_ns: Stage(work).mean_ns,

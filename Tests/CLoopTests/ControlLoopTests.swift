@@ -93,6 +93,8 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         #expect(read.loop.ticks == 4)
         #expect(read.tenants[1].sharedCpuCores == 1)
         #expect(read.tenants[1].lastChangeNanoseconds == 4_000_000)
+        #expect(read.loop.solvesByCause.tableChanged == 1 && read.loop.solvesByCause.forecastMoved == 1, "\(read.loop.solvesByCause)")
+        #expect(read.loop.solvesChangingAllocation == 2)
         #expect(loop.history.recent().first?.reason.contains("forecast of be moved") == true)
         #expect(loop.history.recent().first?.outcome?.explanations["be"]?.bindingConstraints == ["demand"])
     }
