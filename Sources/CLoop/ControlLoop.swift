@@ -48,8 +48,11 @@ public final class ControlLoop: @unchecked Sendable {
     /// Each slot's run-queue wait objective, p99 in nanoseconds (infinity: none), copied from its spec at adoption
     /// so the tick does not copy specs.
     private let waitObjective: UnsafeMutableBufferPointer<Double>
-    /// CPU forecast (at quantile, held at its peak) that each slot had at the last solve.
+    /// CPU forecast (at quantile, held at its peak) that each slot had at the last solve, and its expected value.
     private let lastSolvedCpu: UnsafeMutableBufferPointer<Double>
+    private let lastSolvedExpectedCpu: UnsafeMutableBufferPointer<Double>
+    /// CPU each slot holds in the applied allocation (exclusive cores plus shared cores).
+    private let heldCpuCores: UnsafeMutableBufferPointer<Double>
     /// Each slot's last demand from the forecaster (with this tick's measured wait).
     private let slotDemand: UnsafeMutableBufferPointer<TenantDemand>
     /// Consecutive ticks each slot measured nothing (no CPU, no waits, no memory reading), saturating.
@@ -120,6 +123,10 @@ public final class ControlLoop: @unchecked Sendable {
         waitObjective.initialize(repeating: .infinity)
         lastSolvedCpu = .allocate(capacity: capacity)
         lastSolvedCpu.initialize(repeating: 0)
+        lastSolvedExpectedCpu = .allocate(capacity: capacity)
+        lastSolvedExpectedCpu.initialize(repeating: 0)
+        heldCpuCores = .allocate(capacity: capacity)
+        heldCpuCores.initialize(repeating: 0)
         slotDemand = .allocate(capacity: capacity)
         slotDemand.initialize(repeating: TenantDemand())
         quietTicks = .allocate(capacity: capacity)
@@ -145,6 +152,8 @@ public final class ControlLoop: @unchecked Sendable {
         waitTotal.deallocate()
         waitObjective.deallocate()
         lastSolvedCpu.deallocate()
+        lastSolvedExpectedCpu.deallocate()
+        heldCpuCores.deallocate()
         slotDemand.deallocate()
         quietTicks.deallocate()
         peakCurrent.deallocate()
@@ -194,7 +203,10 @@ public final class ControlLoop: @unchecked Sendable {
                 if slotDemand[slot].cpuCores.atQuantile > peakCurrent[slot].atQuantile { peakCurrent[slot] = slotDemand[slot].cpuCores }
                 if cause == nil {
                     let demand = heldDemand(slot: slot)
-                    if views[slot].vanished {
+                    if views[slot].vanished || Damping.demandStaysUnmet(
+                        lastSolvedExpectedCpuCores: lastSolvedExpectedCpu[slot], nowExpectedCpuCores: demand.cpuCores.expected,
+                        heldCpuCores: heldCpuCores[slot], margin: config.hysteresis.cpuCores
+                    ) {
                         continue
                     } else if let measured = demand.measuredRunQueueWaitP99Nanoseconds, measured > waitObjective[slot],
                               nowNanoseconds >= lastSolveNanoseconds + config.hysteresis.shrinkHoldNanoseconds {
@@ -241,6 +253,8 @@ public final class ControlLoop: @unchecked Sendable {
             views[slot] = TenantView()
             views[slot].slot = Int32(slot)
             lastSolvedCpu[slot] = 0
+            lastSolvedExpectedCpu[slot] = 0
+            heldCpuCores[slot] = 0
             slotDemand[slot] = TenantDemand()
             peakCurrent[slot] = .zero
             peakPrevious[slot] = .zero
@@ -425,7 +439,10 @@ public final class ControlLoop: @unchecked Sendable {
         loopView.solves &+= 1
         loopView.solvesByCause.count(cause)
         loopView.solverIterationsTotal &+= UInt64(max(outcome.iterations, 0))
-        for index in table.specs.indices where table.present[index] { lastSolvedCpu[table.slots[index]] = table.demands[index].cpuCores.atQuantile }
+        for index in table.specs.indices where table.present[index] {
+            lastSolvedCpu[table.slots[index]] = table.demands[index].cpuCores.atQuantile
+            lastSolvedExpectedCpu[table.slots[index]] = table.demands[index].cpuCores.expected
+        }
         let solved = dpm_monotonic_ns()
         histograms.solve.record(solved - solveStart)
 
@@ -447,6 +464,7 @@ public final class ControlLoop: @unchecked Sendable {
                     guard let given = next.tenants[table.specs[index].name] else { continue }
                     views[slot].setExclusiveCores(given.exclusiveCoreIDs)
                     views[slot].sharedCpuCores = given.sharedCpuCores
+                    heldCpuCores[slot] = given.cpuCores
                     views[slot].cpuWeight = Int32(clamping: given.cpuWeight)
                     views[slot].memoryMaxBytes = given.memoryMaxBytes
                     if changes.contains(where: { $0.tenant == table.specs[index].name }) { views[slot].lastChangeNanoseconds = nowNanoseconds }

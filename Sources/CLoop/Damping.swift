@@ -16,6 +16,22 @@ public enum Damping {
         return move > relativeThreshold * scale && move > minimumMove
     }
 
+    /// Whether a tenant's CPU demand was above what it holds when the last solve ran and still is, so that no solve
+    /// for its sake can change its allocation.
+    ///
+    /// Solve's cost of a tenant's CPU amount `a` has the same slope below its expected demand whatever that demand is
+    /// (`CostModel`: the need weight, plus stability), and latency sizing only raises the demand; so while the
+    /// expected demand stays above `a` a new forecast (or a run-queue wait that inflates it) changes neither the
+    /// slope at `a` nor which whole cores it wishes for beyond those it holds, and the last solution stays optimal.
+    /// A latency-critical spinner held at its quota in a full shared pool is such a tenant: its throttle-derived
+    /// demand swings between a core and several from report to report (it caused most of the agent benchmark's
+    /// 14-24 solves a second, none of which changed an allocation). `margin` (the smallest CPU change Damping
+    /// applies) covers a solver amount above the applied one that Damping kept out.
+    public static func demandStaysUnmet(lastSolvedExpectedCpuCores: Double, nowExpectedCpuCores: Double, heldCpuCores: Double, margin: Double) -> Bool {
+        let bar = heldCpuCores + margin
+        return lastSolvedExpectedCpuCores > bar && nowExpectedCpuCores > bar
+    }
+
     /// One applied change, for `explain` and the log.
     public struct Change: Sendable, Codable, Equatable {
         public var tenant: String

@@ -35,6 +35,8 @@ private final class LastValueForecaster: DemandForecaster, @unchecked Sendable {
 private final class QuotaPlan: SolvePlan, AllocationSolving, @unchecked Sendable {
     var specs: [TenantSpec] = []
     var solves = 0
+    /// Most CPU any tenant gets (a cap or a full pool), so a tenant can want more than it is given.
+    var mostCpuCores = Double.infinity
     func plan(host: HostCapacity, specs: [TenantSpec], current: Allocation) throws -> any SolvePlan {
         self.specs = specs
         return self
@@ -43,7 +45,7 @@ private final class QuotaPlan: SolvePlan, AllocationSolving, @unchecked Sendable
         solves += 1
         var allocation = Allocation()
         for (index, spec) in specs.enumerated() where present[index] {
-            allocation.tenants[spec.name] = TenantAllocation(sharedCpuCores: demands[index].cpuCores.atQuantile)
+            allocation.tenants[spec.name] = TenantAllocation(sharedCpuCores: min(demands[index].cpuCores.atQuantile, mostCpuCores))
         }
         return SolveOutcome(allocation: allocation, explanations: [:], iterations: 3)
     }
@@ -97,6 +99,47 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         #expect(read.loop.solvesChangingAllocation == 2)
         #expect(loop.history.recent().first?.reason.contains("forecast of be moved") == true)
         #expect(loop.history.recent().first?.outcome?.explanations["be"]?.bindingConstraints == ["demand"])
+    }
+
+    /// A tenant that wants more than it can get (its demand above what it holds at the last solve and still) keeps its
+    /// allocation whatever its forecast does above it, so its forecast's swings and its missed objective solve
+    /// nothing; a fall to what it holds solves on the tick the held demand shows it.
+    @Test func aTenantWhoseDemandStaysAboveWhatItHoldsIsNotResolvedUntilItFallsToIt() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        solver.mostCpuCores = 0.2
+        let loop = try makeLoop(telemetry, solver, enforcer)
+        var now: UInt64 = 0
+        func run(_ ticks: Int) {
+            for _ in 0..<ticks {
+                now += 1_000_000
+                loop.tick(nowNanoseconds: now)
+            }
+        }
+        telemetry.cpuNanosecondsPerTick = [3: 1_000_000, 5: 100_000]
+        run(3)
+        #expect(solver.solves == 1)
+        #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.2)
+        // 1 → 3 → 0.8 cores, and run-queue waits of ~524 µs against its 200 µs objective: it still wants more than 0.2.
+        telemetry.cpuNanosecondsPerTick[3] = 3_000_000
+        run(3)
+        telemetry.cpuNanosecondsPerTick[3] = 800_000
+        telemetry.waitBucketPerTick = [3: 19]
+        run(3)
+        #expect(loop.snapshot.read(slots: [3]).tenants[0].sloViolationTicks > 0)
+        #expect(solver.solves == 1, "swings above what it holds solved \(solver.solves - 1) times")
+        telemetry.waitBucketPerTick = [:]
+        telemetry.cpuNanosecondsPerTick[3] = 100_000
+        // The held demand is the higher of this tick's and the previous tick's forecast (a zero shrink hold).
+        run(1)
+        #expect(solver.solves == 1)
+        run(1)
+        #expect(solver.solves == 2)
+        #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.1)
+        let counts = loop.snapshot.read(slots: []).loop
+        // Its wait window still holds the long waits: once it no longer wants more than it holds, the missed objective
+        // is what solves (checked before a moved forecast).
+        #expect(counts.solvesByCause.tableChanged == 1 && counts.solvesByCause.objectiveMissed == 1 && counts.solvesByCause.forecastMoved == 0, "\(counts.solvesByCause)")
+        #expect(counts.solvesChangingAllocation == 2)
     }
 
     @Test func runQueueWaitAboveTheObjectiveIsCountedAndTriggersASolve() throws {
