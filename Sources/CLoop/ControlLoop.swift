@@ -5,10 +5,11 @@ import Pool
 /// The body of one tick: drain telemetry → fold per-tenant samples → Predict → Solve when needed → Enforce the
 /// diff → publish a snapshot.
 ///
-/// - Important: `tick(nowNanoseconds:)` runs on the tick thread only. In steady state (no table change and no
-///   solve) it does not allocate: every per-tenant buffer is preallocated for `capacity` slots. A solve builds an
-///   `Allocation` and a `SolveRecord`, which do allocate; solves happen only when a forecast moved past the
-///   threshold, an objective was missed or the table changed.
+/// - Important: `tick(nowNanoseconds:)` runs on the tick thread only. It does not allocate in steady state, nor on
+///   a solve that leaves every allocation as it is: every per-tenant buffer is preallocated for `capacity` slots
+///   or in the tenant table, and the solve's result is compared slot by slot. A solve that changes an allocation
+///   (or follows a table change or a vanished tenant) builds an `Allocation` and a `SolveRecord`, which allocate.
+///   Solves happen only when a forecast moved past the threshold, an objective was missed or the table changed.
 ///
 /// What a steady tick costs per slot: a slot with no waits skips its wait window (the window is kept at a growing
 /// scale, so its uniform decay costs nothing per slot), and a slot quiescent for a second (no CPU, no waits, no
@@ -276,6 +277,7 @@ public final class ControlLoop: @unchecked Sendable {
             let names = Set(next.specs.map(\.name))
             lastChange = lastChange.filter { names.contains($0.key) }
         }
+        for index in next.specs.indices { next.current[index] = applied.tenants[next.specs[index].name] }
         table = next
         loopView.tableGeneration = next.generation
         loopView.tenantCount = Int32(next.specs.count)
@@ -426,11 +428,9 @@ public final class ControlLoop: @unchecked Sendable {
             table.present[index] = !views[table.slots[index]].vanished
             everyonePresent = everyonePresent && table.present[index]
         }
-        // The live tenants' specs: the table's own array unless a cgroup vanished (no copy on a steady solve).
-        let specs = everyonePresent ? table.specs : zip(table.specs, table.present).filter { $0.1 }.map { $0.0 }
-        var outcome: SolveOutcome
+        let iterations: Int
         do {
-            outcome = try plan.solve(demands: table.demands, present: table.present)
+            iterations = try plan.solve(demands: table.demands, present: table.present, into: &table.proposed)
         } catch {
             loopView.solveFailures &+= 1
             history.append(SolveRecord(atNanoseconds: nowNanoseconds, cause: cause, outcome: nil, applied: applied, changes: [], failure: "solve: \(error)"))
@@ -438,16 +438,50 @@ public final class ControlLoop: @unchecked Sendable {
         }
         loopView.solves &+= 1
         loopView.solvesByCause.count(cause)
-        loopView.solverIterationsTotal &+= UInt64(max(outcome.iterations, 0))
+        loopView.solverIterationsTotal &+= UInt64(max(iterations, 0))
         for index in table.specs.indices where table.present[index] {
             lastSolvedCpu[table.slots[index]] = table.demands[index].cpuCores.atQuantile
             lastSolvedExpectedCpu[table.slots[index]] = table.demands[index].cpuCores.expected
         }
         let solved = dpm_monotonic_ns()
         histograms.solve.record(solved - solveStart)
+        // A table change may bring new guarantees that the applied partition breaks: Damping checks it by name.
+        var mayKeepEveryAllocation = everyonePresent
+        if case .tableChanged = cause { mayKeepEveryAllocation = false }
+        if mayKeepEveryAllocation, solveKeepsEveryAllocation(table: table, nowNanoseconds: nowNanoseconds) { return }
+        applyChanges(table: table, cause: cause, iterations: iterations, everyonePresent: everyonePresent, nowNanoseconds: nowNanoseconds, solvedNanoseconds: solved)
+    }
 
+    /// Whether, after damping, the solve in `table.proposed` leaves every tenant with what it holds; then it also
+    /// sets when a shrink it held back may apply. Compares slot by slot, without building an `Allocation` (a solve
+    /// that changes nothing leaves no `SolveRecord`; the counters count it).
+    private func solveKeepsEveryAllocation(table: TenantTable, nowNanoseconds: UInt64) -> Bool {
+        var heldUntil: UInt64?
+        for index in table.specs.indices {
+            guard let current = table.current[index] else { return false }
+            var next = table.proposed[index]
+            // 0: never changed (CLOCK_MONOTONIC is past 0 by the first tick).
+            let changedAt = views[table.slots[index]].lastChangeNanoseconds
+            let holdEnds = changedAt == 0 ? nil : changedAt + config.hysteresis.shrinkHoldNanoseconds
+            let held = holdEnds.map { nowNanoseconds < $0 } ?? false
+            let shrinkHeld = Damping.dampTenant(&next, current: current, held: held, settings: config.hysteresis)
+            guard next == current else { return false }
+            if shrinkHeld, let holdEnds { heldUntil = min(heldUntil ?? holdEnds, holdEnds) }
+        }
+        shrinkHeldUntilNanoseconds = heldUntil
+        return true
+    }
+
+    /// Damps the solve in `table.proposed` against the applied allocation by name, enforces and records the changes.
+    private func applyChanges(table: TenantTable, cause: SolveRecord.Cause, iterations: Int, everyonePresent: Bool, nowNanoseconds: UInt64, solvedNanoseconds solved: UInt64) {
+        guard let plan = table.plan else { return }
+        // The live tenants' specs: the table's own array unless a cgroup vanished.
+        let specs = everyonePresent ? table.specs : zip(table.specs, table.present).filter { $0.1 }.map { $0.0 }
+        var proposed = Allocation()
+        for index in table.specs.indices where table.present[index] { proposed.tenants[table.specs[index].name] = table.proposed[index] }
+        var outcome = SolveOutcome(allocation: proposed, iterations: iterations)
         let (next, changes, heldUntil) = Damping.damp(
-            proposed: outcome.allocation, applied: applied, host: table.host, specs: specs,
+            proposed: proposed, applied: applied, host: table.host, specs: specs,
             lastChangeNanoseconds: lastChange, nowNanoseconds: nowNanoseconds, settings: config.hysteresis
         )
         shrinkHeldUntilNanoseconds = heldUntil
@@ -461,7 +495,8 @@ public final class ControlLoop: @unchecked Sendable {
                 for change in changes { lastChange[change.tenant] = nowNanoseconds }
                 for index in table.specs.indices where table.present[index] {
                     let slot = table.slots[index]
-                    guard let given = next.tenants[table.specs[index].name] else { continue }
+                    table.current[index] = next.tenants[table.specs[index].name]
+                    guard let given = table.current[index] else { continue }
                     views[slot].setExclusiveCores(given.exclusiveCoreIDs)
                     views[slot].sharedCpuCores = given.sharedCpuCores
                     heldCpuCores[slot] = given.cpuCores

@@ -32,6 +32,29 @@ public enum Damping {
         return lastSolvedExpectedCpuCores > bar && nowExpectedCpuCores > bar
     }
 
+    /// One tenant's step of `damp`: keeps `next` at `current` where it moved less than the hysteresis, or shrank
+    /// while `held` (its shrink hold has not ended). Returns whether a shrink was held back.
+    @inline(__always)
+    static func dampTenant(_ next: inout TenantAllocation, current: TenantAllocation, held: Bool, settings: AgentConfig.Hysteresis) -> Bool {
+        var shrinkHeld = false
+        if next.exclusiveCoreIDs == current.exclusiveCoreIDs {
+            let delta = next.sharedCpuCores - current.sharedCpuCores
+            if abs(delta) < settings.cpuCores || (delta < 0 && held) {
+                shrinkHeld = abs(delta) >= settings.cpuCores
+                next.sharedCpuCores = current.sharedCpuCores
+            }
+        }
+        if current.memoryMaxBytes.isFinite, next.memoryMaxBytes.isFinite {
+            let delta = next.memoryMaxBytes - current.memoryMaxBytes
+            if abs(delta) < settings.memoryFraction * current.memoryMaxBytes || (delta < 0 && held) {
+                shrinkHeld = shrinkHeld || abs(delta) >= settings.memoryFraction * current.memoryMaxBytes
+                next.memoryMaxBytes = current.memoryMaxBytes
+                next.memoryHighBytes = current.memoryHighBytes
+            }
+        }
+        return shrinkHeld
+    }
+
     /// One applied change, for `explain` and the log.
     public struct Change: Sendable, Codable, Equatable {
         public var tenant: String
@@ -59,24 +82,9 @@ public enum Damping {
         for spec in specs {
             guard var next = proposed.tenants[spec.name], let current = applied.tenants[spec.name] else { continue }
             let holdEnds = lastChangeNanoseconds[spec.name].map { $0 + settings.shrinkHoldNanoseconds }
-            let held = holdEnds.map { nowNanoseconds < $0 } ?? false
-            var shrinkHeld = false
-            if next.exclusiveCoreIDs == current.exclusiveCoreIDs {
-                let delta = next.sharedCpuCores - current.sharedCpuCores
-                if abs(delta) < settings.cpuCores || (delta < 0 && held) {
-                    shrinkHeld = shrinkHeld || abs(delta) >= settings.cpuCores
-                    next.sharedCpuCores = current.sharedCpuCores
-                }
+            if dampTenant(&next, current: current, held: holdEnds.map { nowNanoseconds < $0 } ?? false, settings: settings), let holdEnds {
+                heldUntil = min(heldUntil ?? holdEnds, holdEnds)
             }
-            if current.memoryMaxBytes.isFinite, next.memoryMaxBytes.isFinite {
-                let delta = next.memoryMaxBytes - current.memoryMaxBytes
-                if abs(delta) < settings.memoryFraction * current.memoryMaxBytes || (delta < 0 && held) {
-                    shrinkHeld = shrinkHeld || abs(delta) >= settings.memoryFraction * current.memoryMaxBytes
-                    next.memoryMaxBytes = current.memoryMaxBytes
-                    next.memoryHighBytes = current.memoryHighBytes
-                }
-            }
-            if shrinkHeld, let holdEnds { heldUntil = min(heldUntil ?? holdEnds, holdEnds) }
             damped.tenants[spec.name] = next
         }
         if (try? damped.validate(host: host, specs: specs)) == nil {

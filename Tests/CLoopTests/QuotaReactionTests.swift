@@ -84,12 +84,9 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
         self.specs = specs
         return self
     }
-    func solve(demands: [TenantDemand], present: [Bool]) throws -> SolveOutcome {
-        var allocation = Allocation()
-        for (index, spec) in specs.enumerated() where present[index] {
-            allocation.tenants[spec.name] = TenantAllocation(sharedCpuCores: demands[index].cpuCores.expected)
-        }
-        return SolveOutcome(allocation: allocation)
+    func solve(demands: [TenantDemand], present: [Bool], into allocations: inout [TenantAllocation]) throws -> Int {
+        for index in specs.indices { allocations[index] = TenantAllocation(sharedCpuCores: present[index] ? demands[index].cpuCores.expected : 0) }
+        return 0
     }
     func explain(names: [String]) -> [String: TenantRationale] { [:] }
 }
