@@ -16,7 +16,7 @@
 #      rise was missed). Each trial: a stopped spinner in t01 is continued at T0 (bash's $EPOCHREALTIME just before
 #      the `kill -CONT` builtin); the reaction is the time until the tick that applied t01's first larger
 #      allocation (`dpm explain --format json`: first change after T0 whose CPU grew, at_unix_ns - T0, the tick's
-#      start; the solve history holds the last 32 solves, read 0.1 s after T0), median and p99 (= max for fewer
+#      start; the solve history holds the last 32 solves that changed an allocation, read 0.1 s after T0), median and p99 (= max for fewer
 #      than 100 trials) over the trials; the quota read back from t01's cpu.cfs_quota_us then confirms it applied.
 #      Between trials the spinner is killed and t01 idles 2.5 s, long enough for its allocation to fall back to
 #      the guarantee (shrink hold 100 ms) and its forecaster to see it idle.
