@@ -192,6 +192,7 @@ public final class ControlLoop: @unchecked Sendable {
         // Read once: every access to a stored property of this class is checked for exclusivity at run time.
         let scale = waitScale
         let mayTriggerSolve = solveTokens >= 1
+        var triggeringSlot: Int?
 
         if let table {
             for index in 0..<table.specs.count {
@@ -212,6 +213,7 @@ public final class ControlLoop: @unchecked Sendable {
                     } else if let measured = demand.measuredRunQueueWaitP99Nanoseconds, measured > waitObjective[slot],
                               nowNanoseconds >= lastSolveNanoseconds + config.hysteresis.shrinkHoldNanoseconds {
                         cause = .objectiveMissed(tenant: table.specs[index].name, runQueueWaitP99Nanoseconds: measured)
+                        triggeringSlot = slot
                     } else if case let .onChange(threshold) = config.solvePolicy,
                               mayTriggerSolve,
                               Damping.forecastMoved(
@@ -219,11 +221,13 @@ public final class ControlLoop: @unchecked Sendable {
                                   minimumMove: max(demand.cpuCores.atQuantile - demand.cpuCores.expected, config.hysteresis.cpuCores),
                                   relativeThreshold: threshold) {
                         cause = .forecastMoved(tenant: table.specs[index].name, toCpuCores: demand.cpuCores.atQuantile, lastSolvedCpuCores: lastSolvedCpu[slot])
+                        triggeringSlot = slot
                     }
                 }
             }
         }
         if cause == nil, let heldUntil = shrinkHeldUntilNanoseconds, nowNanoseconds >= heldUntil { cause = .shrinkHoldEnded }
+        if let triggeringSlot, table?.plan != nil { views[triggeringSlot].solvesTriggered &+= 1 }
         let predicted = dpm_monotonic_ns()
         histograms.foldAndPredict.record(predicted - drained)
 

@@ -24,6 +24,8 @@ public struct TenantView: Sendable, Equatable {
     public var runQueueWaitP99Nanoseconds: Double = .nan
     /// Ticks on which the tenant's run-queue wait p99 was above its objective.
     public var sloViolationTicks: UInt64 = 0
+    /// Solves this tenant triggered (its forecast moved or it missed its objective), changing anything or not.
+    public var solvesTriggered: UInt64 = 0
     /// Total CPU time seen since the tenant was adopted, in nanoseconds.
     public var cpuNanosecondsTotal: UInt64 = 0
     /// When its allocation last changed (CLOCK_MONOTONIC ns; 0 = never).

@@ -87,6 +87,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// Whether the tenant's run-queue wait p99 is above its objective now.
         public var slo_violated: Bool
         public var slo_violation_ticks: UInt64
+        /// Solves the tenant triggered (its forecast moved or it missed its objective).
+        public var solves_triggered: UInt64
         /// When the tenant's allocation last changed, in nanoseconds since the Unix epoch (nil: never).
         public var last_change_unix_ns: UInt64?
         public var vanished: Bool
@@ -112,7 +114,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 runq_wait_p99_ns: measured,
                 slo_runq_wait_p99_ns: spec.slo.runQueueWaitP99Nanoseconds,
                 slo_violated: measured.map { value in spec.slo.runQueueWaitP99Nanoseconds.map { value > $0 } ?? false } ?? false,
-                slo_violation_ticks: view.sloViolationTicks,
+                slo_violation_ticks: view.sloViolationTicks, solves_triggered: view.solvesTriggered,
                 last_change_unix_ns: view.lastChangeNanoseconds == 0 ? nil : clock.unixNanoseconds(monotonic: view.lastChangeNanoseconds),
                 vanished: view.vanished
             )

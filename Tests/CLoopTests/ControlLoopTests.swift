@@ -139,6 +139,7 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         // is what solves (checked before a moved forecast).
         #expect(counts.solvesByCause.tableChanged == 1 && counts.solvesByCause.objectiveMissed == 1 && counts.solvesByCause.forecastMoved == 0, "\(counts.solvesByCause)")
         #expect(counts.solvesChangingAllocation == 2)
+        #expect(loop.snapshot.read(slots: [3]).tenants[0].solvesTriggered == 1)
     }
 
     @Test func runQueueWaitAboveTheObjectiveIsCountedAndTriggersASolve() throws {
