@@ -16,8 +16,8 @@ public enum Damping {
         return move > relativeThreshold * scale && move > minimumMove
     }
 
-    /// Whether a tenant's CPU demand was above what it holds when the last solve ran and still is, so that no solve
-    /// for its sake can change its allocation.
+    /// Whether a tenant's CPU demand, as the solver sizes it, was above what it holds when the last solve ran and
+    /// still is, so that no solve for its sake can change its allocation.
     ///
     /// Solve's cost of a tenant's CPU amount `a` has the same slope below its expected demand whatever that demand is
     /// (`CostModel`: the need weight, plus stability), and latency sizing only raises the demand; so while the

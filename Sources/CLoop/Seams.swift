@@ -163,6 +163,9 @@ public protocol SolvePlan: AnyObject {
     /// nothing), reusing each element's storage: no allocation once `allocations` holds an element per tenant with
     /// room for its cores. Returns the solver's iterations (simplex pivots or comparable work units).
     func solve(demands: [TenantDemand], present: [Bool], into allocations: inout [TenantAllocation]) throws -> Int
+    /// The least factor the solver multiplies `specs[i]`'s CPU forecast by before costing it (latency sizing; 1 when
+    /// it takes the forecast as it is).
+    func cpuDemandFactor(index: Int) -> Double
     /// Tick thread, right after `solve`: why the tenants called `names` got what they got on that solve.
     func explain(names: [String]) -> [String: TenantRationale]
 }

@@ -40,6 +40,12 @@ public final class SolvePlanner: AllocationSolving, @unchecked Sendable {
             return solver.lpIterations
         }
 
+        /// Solve sizes a latency-critical tenant's CPU for `latencyTargetUtilisation`, and a missed objective only
+        /// raises it further.
+        func cpuDemandFactor(index: Int) -> Double {
+            specs[index].tenantClass == .latencyCritical ? 1 / solver.model.latencyTargetUtilisation : 1
+        }
+
         func explain(names: [String]) -> [String: TenantRationale] {
             var result: [String: TenantRationale] = [:]
             for name in names {

@@ -17,6 +17,8 @@ public final class TenantTable: AtomicReference, @unchecked Sendable {
     var present: [Bool]
     /// Scratch like `demands`: what the last solve gave `specs[i]`, each with room for every core of the host.
     var proposed: [TenantAllocation]
+    /// `plan`'s least CPU demand factor for `specs[i]` (1 without a plan).
+    let cpuDemandFactors: [Double]
     /// What `specs[i]` holds in the applied allocation (nil: nothing applied yet), kept by the tick thread from the
     /// adoption on, so a solve compares its result without looking tenants up by name.
     var current: [TenantAllocation?]
@@ -45,6 +47,7 @@ public final class TenantTable: AtomicReference, @unchecked Sendable {
             return allocation
         }
         current = [TenantAllocation?](repeating: nil, count: specs.count)
+        cpuDemandFactors = specs.indices.map { plan?.cpuDemandFactor(index: $0) ?? 1 }
     }
 
     /// The index of the tenant called `name`, if it is in this table.

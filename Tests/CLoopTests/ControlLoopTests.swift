@@ -37,6 +37,9 @@ private final class QuotaPlan: SolvePlan, AllocationSolving, @unchecked Sendable
     var solves = 0
     /// Most CPU any tenant gets (a cap or a full pool), so a tenant can want more than it is given.
     var mostCpuCores = Double.infinity
+    /// The factor a latency-critical tenant's CPU forecast is sized by (Solve: 1 / 0.7).
+    var latencySizing = 1.0
+    func cpuDemandFactor(index: Int) -> Double { specs[index].tenantClass == .latencyCritical ? latencySizing : 1 }
     func plan(host: HostCapacity, specs: [TenantSpec], current: Allocation) throws -> any SolvePlan {
         self.specs = specs
         return self
@@ -140,6 +143,35 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         #expect(counts.solvesByCause.tableChanged == 1 && counts.solvesByCause.objectiveMissed == 1 && counts.solvesByCause.forecastMoved == 0, "\(counts.solvesByCause)")
         #expect(counts.solvesChangingAllocation == 2)
         #expect(loop.snapshot.read(slots: [3]).tenants[0].solvesTriggered == 1)
+    }
+
+    /// A latency-critical tenant that holds a core and uses it is sized above the core (for 70% utilisation), so
+    /// its forecast wandering above what it holds solves nothing; a fall below 70% of the core solves.
+    @Test func aLatencyCriticalTenantSizedAboveWhatItHoldsIsNotResolvedWhileItStaysThere() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        solver.mostCpuCores = 1
+        solver.latencySizing = 1 / 0.7
+        let loop = try makeLoop(telemetry, solver, enforcer)
+        var now: UInt64 = 0
+        func run(_ ticks: Int) {
+            for _ in 0..<ticks {
+                now += 1_000_000
+                loop.tick(nowNanoseconds: now)
+            }
+        }
+        telemetry.cpuNanosecondsPerTick = [3: 1_000_000, 5: 100_000]
+        run(3)
+        #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 1)
+        // 1 → 1.3 → 0.9 cores: sized by 1/0.7, always above the core it holds (unsized, 1.0 was not).
+        telemetry.cpuNanosecondsPerTick[3] = 1_300_000
+        run(3)
+        telemetry.cpuNanosecondsPerTick[3] = 900_000
+        run(3)
+        #expect(solver.solves == 1, "wandering above what it holds solved \(solver.solves - 1) times")
+        telemetry.cpuNanosecondsPerTick[3] = 500_000
+        run(2)
+        #expect(solver.solves == 2)
+        #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.5)
     }
 
     @Test func runQueueWaitAboveTheObjectiveIsCountedAndTriggersASolve() throws {

@@ -88,6 +88,7 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
         for index in specs.indices { allocations[index] = TenantAllocation(sharedCpuCores: present[index] ? demands[index].cpuCores.expected : 0) }
         return 0
     }
+    func cpuDemandFactor(index: Int) -> Double { 1 }
     func explain(names: [String]) -> [String: TenantRationale] { [:] }
 }
 
