@@ -210,9 +210,14 @@ public final class ControlLoop: @unchecked Sendable {
                 if slotDemand[slot].cpuCores.atQuantile > peakCurrent[slot].atQuantile { peakCurrent[slot] = slotDemand[slot].cpuCores }
                 if cause == nil {
                     let demand = heldDemand(slot: slot)
+                    // A tenant on exclusive cores gets exactly its cores: its whole-core wish, from the demand at
+                    // quantile, is what a solve could move; a tenant on the shared pool is costed from its expected.
+                    let ownsCores = views[slot].exclusiveCoreMaskLow != 0 || views[slot].exclusiveCoreMaskHigh != 0
+                    let lastSolvedDemand = ownsCores ? max(lastSolvedCpu[slot], lastSolvedExpectedCpu[slot]) : lastSolvedExpectedCpu[slot]
+                    let nowDemand = ownsCores ? max(demand.cpuCores.atQuantile, demand.cpuCores.expected) : demand.cpuCores.expected
                     if views[slot].vanished || Damping.demandStaysUnmet(
-                        lastSolvedExpectedCpuCores: lastSolvedExpectedCpu[slot] * cpuDemandFactor[slot],
-                        nowExpectedCpuCores: demand.cpuCores.expected * cpuDemandFactor[slot],
+                        lastSolvedExpectedCpuCores: lastSolvedDemand * cpuDemandFactor[slot],
+                        nowExpectedCpuCores: nowDemand * cpuDemandFactor[slot],
                         heldCpuCores: heldCpuCores[slot], margin: config.hysteresis.cpuCores
                     ) {
                         continue

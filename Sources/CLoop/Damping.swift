@@ -26,7 +26,8 @@ public enum Damping {
     /// A latency-critical spinner held at its quota in a full shared pool is such a tenant: its throttle-derived
     /// demand swings between a core and several from report to report (it caused most of the agent benchmark's
     /// 14-24 solves a second, none of which changed an allocation). `margin` (the smallest CPU change Damping
-    /// applies) covers a solver amount above the applied one that Damping kept out.
+    /// applies) covers a solver amount above the applied one that Damping kept out. For a tenant on exclusive cores
+    /// (its CPU is exactly its cores) pass the demand at quantile: its whole-core wish comes from it.
     public static func demandStaysUnmet(lastSolvedExpectedCpuCores: Double, nowExpectedCpuCores: Double, heldCpuCores: Double, margin: Double) -> Bool {
         let bar = heldCpuCores + margin
         return lastSolvedExpectedCpuCores > bar && nowExpectedCpuCores > bar

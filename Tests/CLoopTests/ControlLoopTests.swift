@@ -24,11 +24,13 @@ private final class ScriptedTelemetry: TelemetrySource, @unchecked Sendable {
 private final class LastValueForecaster: DemandForecaster, @unchecked Sendable {
     /// Observations fed, per slot.
     var observations: [Int: Int] = [:]
+    /// The forecast at quantile as a multiple of the expected (the last observation).
+    var quantileFactor = 1.0
     func prepare(slot: Int, spec: TenantSpec, cpuPrior: SeasonalPrior?) {}
     func adopt(cpuPrior: SeasonalPrior?, slot: Int) {}
     func observe(slot: Int, usage: ResourceVector, runQueueWaitP99Nanoseconds: Double?, nowNanoseconds: UInt64) -> TenantDemand {
         observations[slot, default: 0] += 1
-        return TenantDemand(cpuCores: Forecast(expected: usage.cpuCores, atQuantile: usage.cpuCores, confidence: 1), measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds)
+        return TenantDemand(cpuCores: Forecast(expected: usage.cpuCores, atQuantile: usage.cpuCores * quantileFactor, confidence: 1), measuredRunQueueWaitP99Nanoseconds: runQueueWaitP99Nanoseconds)
     }
 }
 
@@ -39,6 +41,8 @@ private final class QuotaPlan: SolvePlan, AllocationSolving, @unchecked Sendable
     var mostCpuCores = Double.infinity
     /// The factor a latency-critical tenant's CPU forecast is sized by (Solve: 1 / 0.7).
     var latencySizing = 1.0
+    /// An exclusive core for the latency-critical tenants (nil: all on the shared pool).
+    var latencyCriticalCore: Int?
     func cpuDemandFactor(index: Int) -> Double { specs[index].tenantClass == .latencyCritical ? latencySizing : 1 }
     func plan(host: HostCapacity, specs: [TenantSpec], current: Allocation) throws -> any SolvePlan {
         self.specs = specs
@@ -47,6 +51,10 @@ private final class QuotaPlan: SolvePlan, AllocationSolving, @unchecked Sendable
     func solve(demands: [TenantDemand], present: [Bool], into allocations: inout [TenantAllocation]) throws -> Int {
         solves += 1
         for index in specs.indices {
+            if let core = latencyCriticalCore, specs[index].tenantClass == .latencyCritical, present[index] {
+                allocations[index] = TenantAllocation(exclusiveCoreIDs: [core])
+                continue
+            }
             allocations[index] = TenantAllocation(sharedCpuCores: present[index] ? min(demands[index].cpuCores.atQuantile, mostCpuCores) : 0)
         }
         return 3
@@ -103,6 +111,14 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         #expect(loop.history.recent().first?.outcome?.explanations["be"]?.bindingConstraints == ["demand"])
     }
 
+    /// Runs `ticks` ticks 1 ms apart after `now`, advancing it.
+    private func run(_ loop: ControlLoop, _ ticks: Int, from now: inout UInt64) {
+        for _ in 0..<ticks {
+            now += 1_000_000
+            loop.tick(nowNanoseconds: now)
+        }
+    }
+
     /// A tenant that wants more than it can get (its demand above what it holds at the last solve and still) keeps its
     /// allocation whatever its forecast does above it, so its forecast's swings and its missed objective solve
     /// nothing; a fall to what it holds solves on the tick the held demand shows it.
@@ -111,30 +127,24 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         solver.mostCpuCores = 0.2
         let loop = try makeLoop(telemetry, solver, enforcer)
         var now: UInt64 = 0
-        func run(_ ticks: Int) {
-            for _ in 0..<ticks {
-                now += 1_000_000
-                loop.tick(nowNanoseconds: now)
-            }
-        }
         telemetry.cpuNanosecondsPerTick = [3: 1_000_000, 5: 100_000]
-        run(3)
+        run(loop, 3, from: &now)
         #expect(solver.solves == 1)
         #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.2)
         // 1 → 3 → 0.8 cores, and run-queue waits of ~524 µs against its 200 µs objective: it still wants more than 0.2.
         telemetry.cpuNanosecondsPerTick[3] = 3_000_000
-        run(3)
+        run(loop, 3, from: &now)
         telemetry.cpuNanosecondsPerTick[3] = 800_000
         telemetry.waitBucketPerTick = [3: 19]
-        run(3)
+        run(loop, 3, from: &now)
         #expect(loop.snapshot.read(slots: [3]).tenants[0].sloViolationTicks > 0)
         #expect(solver.solves == 1, "swings above what it holds solved \(solver.solves - 1) times")
         telemetry.waitBucketPerTick = [:]
         telemetry.cpuNanosecondsPerTick[3] = 100_000
         // The held demand is the higher of this tick's and the previous tick's forecast (a zero shrink hold).
-        run(1)
+        run(loop, 1, from: &now)
         #expect(solver.solves == 1)
-        run(1)
+        run(loop, 1, from: &now)
         #expect(solver.solves == 2)
         #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.1)
         let counts = loop.snapshot.read(slots: []).loop
@@ -153,25 +163,40 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         solver.latencySizing = 1 / 0.7
         let loop = try makeLoop(telemetry, solver, enforcer)
         var now: UInt64 = 0
-        func run(_ ticks: Int) {
-            for _ in 0..<ticks {
-                now += 1_000_000
-                loop.tick(nowNanoseconds: now)
-            }
-        }
         telemetry.cpuNanosecondsPerTick = [3: 1_000_000, 5: 100_000]
-        run(3)
+        run(loop, 3, from: &now)
         #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 1)
         // 1 → 1.3 → 0.9 cores: sized by 1/0.7, always above the core it holds (unsized, 1.0 was not).
         telemetry.cpuNanosecondsPerTick[3] = 1_300_000
-        run(3)
+        run(loop, 3, from: &now)
         telemetry.cpuNanosecondsPerTick[3] = 900_000
-        run(3)
+        run(loop, 3, from: &now)
         #expect(solver.solves == 1, "wandering above what it holds solved \(solver.solves - 1) times")
         telemetry.cpuNanosecondsPerTick[3] = 500_000
-        run(2)
+        run(loop, 2, from: &now)
         #expect(solver.solves == 2)
         #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.5)
+    }
+
+    /// A latency-critical tenant on its own core whose demand at quantile, sized, stays above the core wishes for more
+    /// cores than it holds whatever its expected demand does, so its wander solves nothing; a fall solves.
+    @Test func aTenantOnItsOwnCoreWishingForMoreIsNotResolvedWhileItStaysThere() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer(), forecaster = LastValueForecaster()
+        solver.latencySizing = 1 / 0.7
+        solver.latencyCriticalCore = 1
+        forecaster.quantileFactor = 1.2
+        let loop = try makeLoop(telemetry, solver, enforcer, forecaster: forecaster)
+        var now: UInt64 = 0
+        telemetry.cpuNanosecondsPerTick = [3: 700_000, 5: 100_000]
+        run(loop, 3, from: &now)
+        #expect(enforcer.applied.last?.tenants["lc"]?.exclusiveCoreIDs == [1])
+        // 0.7 → 0.9 cores expected (sized 1.0 → 1.29), at quantile 0.84 → 1.08 (sized 1.2 → 1.54): above its core.
+        telemetry.cpuNanosecondsPerTick[3] = 900_000
+        run(loop, 3, from: &now)
+        #expect(solver.solves == 1, "wander on its own core solved \(solver.solves - 1) times")
+        telemetry.cpuNanosecondsPerTick[3] = 300_000
+        run(loop, 2, from: &now)
+        #expect(solver.solves == 2)
     }
 
     @Test func runQueueWaitAboveTheObjectiveIsCountedAndTriggersASolve() throws {
