@@ -4,7 +4,8 @@
 #   1. agent CPU over 60 s from /proc/<pid>/stat (utime+stime), as % of one core; the tick thread's own CPU from
 #      /proc/<pid>/task/<tid>/stat (less sensitive to other load than wall-clock figures); the load average;
 #   2. tick work and wake-up lateness (p50, p99, mean) and each stage's p50/p99/mean from the agent's own histograms,
-#      idle and under `stress-ng --cpu N`, and solves per second;
+#      idle and under `stress-ng --cpu N`, and solves per second, by cause over the whole run, how many of them
+#      changed the applied allocation, and the four tenants that triggered most;
 #   3. reaction: tenant t01 is burstable with a guarantee of 0.1 core and a cap of 1 core, and idle, so the solver
 #      gives it its guarantee: a CFS quota of 10 ms per 100 ms period. In this phase the 8 spinning tenants are
 #      best-effort, so a spinner in t01 gets CPU (its weight beats theirs). Held by its quota, the spinner's usage
@@ -15,7 +16,7 @@
 #      rise was missed). Each trial: a stopped spinner in t01 is continued at T0 (bash's $EPOCHREALTIME just before
 #      the `kill -CONT` builtin); the reaction is the time until the tick that applied t01's first larger
 #      allocation (`dpm explain --format json`: first change after T0 whose CPU grew, at_unix_ns - T0, the tick's
-#      start; the solve history holds the last 32 solves, read 0.1 s after T0), median and p99 (= max for fewer
+#      start; the solve history holds the last 32 solves that changed an allocation, read 0.1 s after T0), median and p99 (= max for fewer
 #      than 100 trials) over the trials; the quota read back from t01's cpu.cfs_quota_us then confirms it applied.
 #      Between trials the spinner is killed and t01 idles 2.5 s, long enough for its allocation to fall back to
 #      the guarantee (shrink hold 100 ms) and its forecaster to see it idle.
@@ -142,7 +143,7 @@ measure_run() { # measure_run LABEL [--dry-run]: agent CPU and tick histograms o
         --arg l0 "$l0" --arg l1 "$(loadavg)" '
         def us: . / 1000 | tostring + " us";
         "\($run): agent CPU \($cpu)% of one core (tick thread \($tick)%, the rest \((($cpu|tonumber) - ($tick|tonumber)) * 100 | round / 100)%);" +
-        " ticks \(.loop.ticks) (missed \(.loop.missed_ticks)), solves \(.loop.solves) (\((.loop.solves - $s0) / ($seconds|tonumber) * 10 | round / 10)/s in the window), enforce failures \(.loop.enforce_failures), solve failures \(.loop.solve_failures);" +
+        " ticks \(.loop.ticks) (missed \(.loop.missed_ticks)), solves \(.loop.solves) (\((.loop.solves - $s0) / ($seconds|tonumber) * 10 | round / 10)/s in the window; \(.loop.solves_changed) changed the allocation; by cause \([.loop.solves_by_cause | to_entries[] | select(.value > 0) | "\(.key) \(.value)"] | join(", ")); most triggered by \([.tenants | sort_by(-.solves_triggered)[:4][] | select(.solves_triggered > 0) | "\(.name) (\(.class)) \(.solves_triggered)"] | join(", "))), enforce failures \(.loop.enforce_failures), solve failures \(.loop.solve_failures);" +
         " tick work p50 \(.loop.work_p50_ns|us) p99 \(.loop.work_p99_ns|us) mean \(.loop.work_mean_ns|us);" +
         " lateness p50 \(.loop.lateness_p50_ns|us) p99 \(.loop.lateness_p99_ns|us); load average \($l0) -> \($l1)\n" +
         "    stages (p50/p99/mean, count): " +

@@ -363,8 +363,8 @@ public final class Agent: @unchecked Sendable {
     private func lastApplied() -> Allocation { loop.history.recent().first?.applied ?? Allocation() }
 
     private func logNewSolves() {
+        let total = loop.history.appendedCount
         let records = loop.history.recent()
-        let total = Int(loop.snapshot.read(slots: []).loop.solves + loop.snapshot.read(slots: []).loop.solveFailures)
         let fresh = records.prefix(max(0, min(total - loggedSolves, SolveHistory.capacity)))
         loggedSolves = total
         for record in fresh.reversed() where !record.changes.isEmpty || record.failure != nil {

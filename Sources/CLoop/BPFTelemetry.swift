@@ -52,7 +52,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
         frame.measuresRunQueueWait = true
         probes.drain(into: &totals)
         Self.move(&totals, into: frame, probeSlot: probeSlot)
-        throttling.read(into: frame)
+        throttling.read(into: frame, nowNanoseconds: nowNanoseconds)
         // The drop counter is a per-CPU map lookup: read it once a second, not every tick.
         drains &+= 1
         if drains % 1000 == 0, let dropped = try? probes.droppedRecords() {

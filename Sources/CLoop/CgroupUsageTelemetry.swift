@@ -71,7 +71,7 @@ public final class CgroupUsageTelemetry: TelemetrySource, @unchecked Sendable {
                 frame.memoryBytes[slot] = Double(bytes)
             }
         }
-        throttling.read(into: frame)
+        throttling.read(into: frame, nowNanoseconds: nowNanoseconds)
     }
 
     public func close() {

@@ -5,10 +5,11 @@ import Pool
 /// The body of one tick: drain telemetry → fold per-tenant samples → Predict → Solve when needed → Enforce the
 /// diff → publish a snapshot.
 ///
-/// - Important: `tick(nowNanoseconds:)` runs on the tick thread only. In steady state (no table change and no
-///   solve) it does not allocate: every per-tenant buffer is preallocated for `capacity` slots. A solve builds an
-///   `Allocation` and a `SolveRecord`, which do allocate; solves happen only when a forecast moved past the
-///   threshold, an objective was missed or the table changed.
+/// - Important: `tick(nowNanoseconds:)` runs on the tick thread only. It does not allocate in steady state, nor on
+///   a solve that leaves every allocation as it is: every per-tenant buffer is preallocated for `capacity` slots
+///   or in the tenant table, and the solve's result is compared slot by slot. A solve that changes an allocation
+///   (or follows a table change or a vanished tenant) builds an `Allocation` and a `SolveRecord`, which allocate.
+///   Solves happen only when a forecast moved past the threshold, an objective was missed or the table changed.
 ///
 /// What a steady tick costs per slot: a slot with no waits skips its wait window (the window is kept at a growing
 /// scale, so its uniform decay costs nothing per slot), and a slot quiescent for a second (no CPU, no waits, no
@@ -48,8 +49,13 @@ public final class ControlLoop: @unchecked Sendable {
     /// Each slot's run-queue wait objective, p99 in nanoseconds (infinity: none), copied from its spec at adoption
     /// so the tick does not copy specs.
     private let waitObjective: UnsafeMutableBufferPointer<Double>
-    /// CPU forecast (at quantile, held at its peak) that each slot had at the last solve.
+    /// CPU forecast (at quantile, held at its peak) that each slot had at the last solve, and its expected value.
     private let lastSolvedCpu: UnsafeMutableBufferPointer<Double>
+    private let lastSolvedExpectedCpu: UnsafeMutableBufferPointer<Double>
+    /// CPU each slot holds in the applied allocation (exclusive cores plus shared cores).
+    private let heldCpuCores: UnsafeMutableBufferPointer<Double>
+    /// The factor the solver sizes each slot's CPU forecast by, at least (its plan's `cpuDemandFactor`).
+    private let cpuDemandFactor: UnsafeMutableBufferPointer<Double>
     /// Each slot's last demand from the forecaster (with this tick's measured wait).
     private let slotDemand: UnsafeMutableBufferPointer<TenantDemand>
     /// Consecutive ticks each slot measured nothing (no CPU, no waits, no memory reading), saturating.
@@ -120,6 +126,12 @@ public final class ControlLoop: @unchecked Sendable {
         waitObjective.initialize(repeating: .infinity)
         lastSolvedCpu = .allocate(capacity: capacity)
         lastSolvedCpu.initialize(repeating: 0)
+        lastSolvedExpectedCpu = .allocate(capacity: capacity)
+        lastSolvedExpectedCpu.initialize(repeating: 0)
+        heldCpuCores = .allocate(capacity: capacity)
+        heldCpuCores.initialize(repeating: 0)
+        cpuDemandFactor = .allocate(capacity: capacity)
+        cpuDemandFactor.initialize(repeating: 1)
         slotDemand = .allocate(capacity: capacity)
         slotDemand.initialize(repeating: TenantDemand())
         quietTicks = .allocate(capacity: capacity)
@@ -145,6 +157,9 @@ public final class ControlLoop: @unchecked Sendable {
         waitTotal.deallocate()
         waitObjective.deallocate()
         lastSolvedCpu.deallocate()
+        lastSolvedExpectedCpu.deallocate()
+        heldCpuCores.deallocate()
+        cpuDemandFactor.deallocate()
         slotDemand.deallocate()
         quietTicks.deallocate()
         peakCurrent.deallocate()
@@ -182,6 +197,7 @@ public final class ControlLoop: @unchecked Sendable {
         // Read once: every access to a stored property of this class is checked for exclusivity at run time.
         let scale = waitScale
         let mayTriggerSolve = solveTokens >= 1
+        var triggeringSlot: Int?
 
         if let table {
             for index in 0..<table.specs.count {
@@ -194,11 +210,21 @@ public final class ControlLoop: @unchecked Sendable {
                 if slotDemand[slot].cpuCores.atQuantile > peakCurrent[slot].atQuantile { peakCurrent[slot] = slotDemand[slot].cpuCores }
                 if cause == nil {
                     let demand = heldDemand(slot: slot)
-                    if views[slot].vanished {
+                    // A tenant on exclusive cores gets exactly its cores: its whole-core wish, from the demand at
+                    // quantile, is what a solve could move; a tenant on the shared pool is costed from its expected.
+                    let ownsCores = views[slot].exclusiveCoreMaskLow != 0 || views[slot].exclusiveCoreMaskHigh != 0
+                    let lastSolvedDemand = ownsCores ? max(lastSolvedCpu[slot], lastSolvedExpectedCpu[slot]) : lastSolvedExpectedCpu[slot]
+                    let nowDemand = ownsCores ? max(demand.cpuCores.atQuantile, demand.cpuCores.expected) : demand.cpuCores.expected
+                    if views[slot].vanished || Damping.demandStaysUnmet(
+                        lastSolvedExpectedCpuCores: lastSolvedDemand * cpuDemandFactor[slot],
+                        nowExpectedCpuCores: nowDemand * cpuDemandFactor[slot],
+                        heldCpuCores: heldCpuCores[slot], margin: config.hysteresis.cpuCores
+                    ) {
                         continue
                     } else if let measured = demand.measuredRunQueueWaitP99Nanoseconds, measured > waitObjective[slot],
                               nowNanoseconds >= lastSolveNanoseconds + config.hysteresis.shrinkHoldNanoseconds {
                         cause = .objectiveMissed(tenant: table.specs[index].name, runQueueWaitP99Nanoseconds: measured)
+                        triggeringSlot = slot
                     } else if case let .onChange(threshold) = config.solvePolicy,
                               mayTriggerSolve,
                               Damping.forecastMoved(
@@ -206,11 +232,13 @@ public final class ControlLoop: @unchecked Sendable {
                                   minimumMove: max(demand.cpuCores.atQuantile - demand.cpuCores.expected, config.hysteresis.cpuCores),
                                   relativeThreshold: threshold) {
                         cause = .forecastMoved(tenant: table.specs[index].name, toCpuCores: demand.cpuCores.atQuantile, lastSolvedCpuCores: lastSolvedCpu[slot])
+                        triggeringSlot = slot
                     }
                 }
             }
         }
         if cause == nil, let heldUntil = shrinkHeldUntilNanoseconds, nowNanoseconds >= heldUntil { cause = .shrinkHoldEnded }
+        if let triggeringSlot, table?.plan != nil { views[triggeringSlot].solvesTriggered &+= 1 }
         let predicted = dpm_monotonic_ns()
         histograms.foldAndPredict.record(predicted - drained)
 
@@ -242,6 +270,8 @@ public final class ControlLoop: @unchecked Sendable {
             views[slot] = TenantView()
             views[slot].slot = Int32(slot)
             lastSolvedCpu[slot] = 0
+            lastSolvedExpectedCpu[slot] = 0
+            heldCpuCores[slot] = 0
             slotDemand[slot] = TenantDemand()
             peakCurrent[slot] = .zero
             peakPrevious[slot] = .zero
@@ -256,6 +286,7 @@ public final class ControlLoop: @unchecked Sendable {
             // A model rebuilt with a new prior must see observations again, even of an idle tenant.
             quietTicks[next.slots[index]] = 0
             waitObjective[next.slots[index]] = next.specs[index].slo.runQueueWaitP99Nanoseconds ?? .infinity
+            cpuDemandFactor[next.slots[index]] = next.cpuDemandFactors[index]
         }
         // A retired tenant's change time goes with it: kept, the map grows by one entry per tenant ever served and a
         // newcomer of the same name inherits the old tenant's shrink hold.
@@ -263,6 +294,7 @@ public final class ControlLoop: @unchecked Sendable {
             let names = Set(next.specs.map(\.name))
             lastChange = lastChange.filter { names.contains($0.key) }
         }
+        for index in next.specs.indices { next.current[index] = applied.tenants[next.specs[index].name] }
         table = next
         loopView.tableGeneration = next.generation
         loopView.tenantCount = Int32(next.specs.count)
@@ -413,24 +445,60 @@ public final class ControlLoop: @unchecked Sendable {
             table.present[index] = !views[table.slots[index]].vanished
             everyonePresent = everyonePresent && table.present[index]
         }
-        // The live tenants' specs: the table's own array unless a cgroup vanished (no copy on a steady solve).
-        let specs = everyonePresent ? table.specs : zip(table.specs, table.present).filter { $0.1 }.map { $0.0 }
-        var outcome: SolveOutcome
+        let iterations: Int
         do {
-            outcome = try plan.solve(demands: table.demands, present: table.present)
+            iterations = try plan.solve(demands: table.demands, present: table.present, into: &table.proposed)
         } catch {
             loopView.solveFailures &+= 1
             history.append(SolveRecord(atNanoseconds: nowNanoseconds, cause: cause, outcome: nil, applied: applied, changes: [], failure: "solve: \(error)"))
             return
         }
         loopView.solves &+= 1
-        loopView.solverIterationsTotal &+= UInt64(max(outcome.iterations, 0))
-        for index in table.specs.indices where table.present[index] { lastSolvedCpu[table.slots[index]] = table.demands[index].cpuCores.atQuantile }
+        loopView.solvesByCause.count(cause)
+        loopView.solverIterationsTotal &+= UInt64(max(iterations, 0))
+        for index in table.specs.indices where table.present[index] {
+            lastSolvedCpu[table.slots[index]] = table.demands[index].cpuCores.atQuantile
+            lastSolvedExpectedCpu[table.slots[index]] = table.demands[index].cpuCores.expected
+        }
         let solved = dpm_monotonic_ns()
         histograms.solve.record(solved - solveStart)
+        // A table change may bring new guarantees that the applied partition breaks: Damping checks it by name.
+        var mayKeepEveryAllocation = everyonePresent
+        if case .tableChanged = cause { mayKeepEveryAllocation = false }
+        if mayKeepEveryAllocation, solveKeepsEveryAllocation(table: table, nowNanoseconds: nowNanoseconds) { return }
+        applyChanges(table: table, cause: cause, iterations: iterations, everyonePresent: everyonePresent, nowNanoseconds: nowNanoseconds, solvedNanoseconds: solved)
+    }
 
+    /// Whether, after damping, the solve in `table.proposed` leaves every tenant with what it holds; then it also
+    /// sets when a shrink it held back may apply. Compares slot by slot, without building an `Allocation` (a solve
+    /// that changes nothing leaves no `SolveRecord`; the counters count it).
+    private func solveKeepsEveryAllocation(table: TenantTable, nowNanoseconds: UInt64) -> Bool {
+        var heldUntil: UInt64?
+        for index in table.specs.indices {
+            guard let current = table.current[index] else { return false }
+            var next = table.proposed[index]
+            // 0: never changed (CLOCK_MONOTONIC is past 0 by the first tick).
+            let changedAt = views[table.slots[index]].lastChangeNanoseconds
+            let holdEnds = changedAt == 0 ? nil : changedAt + config.hysteresis.shrinkHoldNanoseconds
+            let held = holdEnds.map { nowNanoseconds < $0 } ?? false
+            let shrinkHeld = Damping.dampTenant(&next, current: current, held: held, settings: config.hysteresis)
+            guard next == current else { return false }
+            if shrinkHeld, let holdEnds { heldUntil = min(heldUntil ?? holdEnds, holdEnds) }
+        }
+        shrinkHeldUntilNanoseconds = heldUntil
+        return true
+    }
+
+    /// Damps the solve in `table.proposed` against the applied allocation by name, enforces and records the changes.
+    private func applyChanges(table: TenantTable, cause: SolveRecord.Cause, iterations: Int, everyonePresent: Bool, nowNanoseconds: UInt64, solvedNanoseconds solved: UInt64) {
+        guard let plan = table.plan else { return }
+        // The live tenants' specs: the table's own array unless a cgroup vanished.
+        let specs = everyonePresent ? table.specs : zip(table.specs, table.present).filter { $0.1 }.map { $0.0 }
+        var proposed = Allocation()
+        for index in table.specs.indices where table.present[index] { proposed.tenants[table.specs[index].name] = table.proposed[index] }
+        var outcome = SolveOutcome(allocation: proposed, iterations: iterations)
         let (next, changes, heldUntil) = Damping.damp(
-            proposed: outcome.allocation, applied: applied, host: table.host, specs: specs,
+            proposed: proposed, applied: applied, host: table.host, specs: specs,
             lastChangeNanoseconds: lastChange, nowNanoseconds: nowNanoseconds, settings: config.hysteresis
         )
         shrinkHeldUntilNanoseconds = heldUntil
@@ -440,12 +508,15 @@ public final class ControlLoop: @unchecked Sendable {
             do {
                 loopView.enforceWrites &+= UInt64(try enforcer.apply(next, specs: specs, host: table.host))
                 applied = next
+                loopView.solvesChangingAllocation &+= 1
                 for change in changes { lastChange[change.tenant] = nowNanoseconds }
                 for index in table.specs.indices where table.present[index] {
                     let slot = table.slots[index]
-                    guard let given = next.tenants[table.specs[index].name] else { continue }
+                    table.current[index] = next.tenants[table.specs[index].name]
+                    guard let given = table.current[index] else { continue }
                     views[slot].setExclusiveCores(given.exclusiveCoreIDs)
                     views[slot].sharedCpuCores = given.sharedCpuCores
+                    heldCpuCores[slot] = given.cpuCores
                     views[slot].cpuWeight = Int32(clamping: given.cpuWeight)
                     views[slot].memoryMaxBytes = given.memoryMaxBytes
                     if changes.contains(where: { $0.tenant == table.specs[index].name }) { views[slot].lastChangeNanoseconds = nowNanoseconds }

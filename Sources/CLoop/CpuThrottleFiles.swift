@@ -8,7 +8,9 @@ import Glibc
 /// spinner under a 10 ms / 100 ms quota reports 40-90 ms once per period), so this is a late signal, one period
 /// behind. Both telemetry sources use it. Files are opened on the slow side; the tick reads only the marked slots
 /// (`pread` into a stack buffer: a few microseconds each) and only every `readEveryDrains`-th drain, since a report
-/// comes once a period; a slot's first read after it is marked only sets its baseline.
+/// comes once a period; a slot's first read after it is marked only sets its baseline. A slot that just reported is
+/// not read again until its next period's report is near (`quietAfterReportNanoseconds`): a tenant held at its
+/// quota period after period (a spinner in a full shared pool) costs about two reads a period instead of twelve.
 final class CpuThrottleFiles {
     private let cgroupRoot: String
     private let unifiedOnly: Bool
@@ -21,6 +23,13 @@ final class CpuThrottleFiles {
     /// most.
     private let readEveryDrains: UInt64 = 8
     private var drains: UInt64 = 0
+    /// After a report, the next comes when the tenant's next period ends: a period (Enforce writes the kernel's
+    /// 100 ms) less two reads' spacing, so a report at the period's end is still read within a read interval or
+    /// two. Throttling reported in between (the kernel's slack timer unthrottles mid-period) is not lost: the
+    /// counter is cumulative, and the loop divides it by the whole span since the previous report.
+    private let quietAfterReportNanoseconds: UInt64 = 84_000_000
+    /// Per slot, when the tick may read it again (CLOCK_MONOTONIC; 0: at the next read).
+    private let quietUntilNanoseconds: UnsafeMutableBufferPointer<UInt64>
 
     /// - Parameter cgroupRoot: where the cgroup file systems are mounted (`/sys/fs/cgroup`).
     init(cgroupRoot: String, capacity: Int) {
@@ -33,6 +42,8 @@ final class CpuThrottleFiles {
         lastThrottled.initialize(repeating: 0)
         hasReading = .allocate(capacity: capacity)
         hasReading.initialize(repeating: false)
+        quietUntilNanoseconds = .allocate(capacity: capacity)
+        quietUntilNanoseconds.initialize(repeating: 0)
     }
 
     deinit {
@@ -40,6 +51,7 @@ final class CpuThrottleFiles {
         files.deallocate()
         lastThrottled.deallocate()
         hasReading.deallocate()
+        quietUntilNanoseconds.deallocate()
     }
 
     /// Slow side: opens the tenant's `cpu.stat`. A tenant without one (no cpu controller) is simply not read.
@@ -58,18 +70,23 @@ final class CpuThrottleFiles {
 
     /// Tick thread: writes each marked slot's throttled time since its previous read into the frame; an unmarked
     /// slot loses its baseline, so its next watch starts afresh.
-    func read(into frame: TelemetryFrame) {
+    func read(into frame: TelemetryFrame, nowNanoseconds: UInt64) {
         drains &+= 1
         guard drains % readEveryDrains == 0 else { return }
         for slot in files.indices where files[slot] >= 0 {
             guard frame.watchesThrottling[slot] else {
                 hasReading[slot] = false
+                quietUntilNanoseconds[slot] = 0
                 continue
             }
+            guard nowNanoseconds >= quietUntilNanoseconds[slot] else { continue }
             let key: StaticString = unifiedOnly ? "throttled_usec " : "throttled_time "
             guard let reading = CgroupUsageTelemetry.readNumber(files[slot], after: key) else { continue }
             let cumulative = unifiedOnly ? reading &* 1000 : reading
-            if hasReading[slot], cumulative >= lastThrottled[slot] { frame.throttledNanoseconds[slot] = cumulative - lastThrottled[slot] }
+            if hasReading[slot], cumulative > lastThrottled[slot] {
+                frame.throttledNanoseconds[slot] = cumulative - lastThrottled[slot]
+                quietUntilNanoseconds[slot] = nowNanoseconds &+ quietAfterReportNanoseconds
+            }
             lastThrottled[slot] = cumulative
             hasReading[slot] = true
         }

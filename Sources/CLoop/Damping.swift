@@ -16,6 +16,46 @@ public enum Damping {
         return move > relativeThreshold * scale && move > minimumMove
     }
 
+    /// Whether a tenant's CPU demand, as the solver sizes it, was above what it holds when the last solve ran and
+    /// still is, so that no solve for its sake can change its allocation.
+    ///
+    /// Solve's cost of a tenant's CPU amount `a` has the same slope below its expected demand whatever that demand is
+    /// (`CostModel`: the need weight, plus stability), and latency sizing only raises the demand; so while the
+    /// expected demand stays above `a` a new forecast (or a run-queue wait that inflates it) changes neither the
+    /// slope at `a` nor which whole cores it wishes for beyond those it holds, and the last solution stays optimal.
+    /// A latency-critical spinner held at its quota in a full shared pool is such a tenant: its throttle-derived
+    /// demand swings between a core and several from report to report (it caused most of the agent benchmark's
+    /// 14-24 solves a second, none of which changed an allocation). `margin` (the smallest CPU change Damping
+    /// applies) covers a solver amount above the applied one that Damping kept out. For a tenant on exclusive cores
+    /// (its CPU is exactly its cores) pass the demand at quantile: its whole-core wish comes from it.
+    public static func demandStaysUnmet(lastSolvedExpectedCpuCores: Double, nowExpectedCpuCores: Double, heldCpuCores: Double, margin: Double) -> Bool {
+        let bar = heldCpuCores + margin
+        return lastSolvedExpectedCpuCores > bar && nowExpectedCpuCores > bar
+    }
+
+    /// One tenant's step of `damp`: keeps `next` at `current` where it moved less than the hysteresis, or shrank
+    /// while `held` (its shrink hold has not ended). Returns whether a shrink was held back.
+    @inline(__always)
+    static func dampTenant(_ next: inout TenantAllocation, current: TenantAllocation, held: Bool, settings: AgentConfig.Hysteresis) -> Bool {
+        var shrinkHeld = false
+        if next.exclusiveCoreIDs == current.exclusiveCoreIDs {
+            let delta = next.sharedCpuCores - current.sharedCpuCores
+            if abs(delta) < settings.cpuCores || (delta < 0 && held) {
+                shrinkHeld = abs(delta) >= settings.cpuCores
+                next.sharedCpuCores = current.sharedCpuCores
+            }
+        }
+        if current.memoryMaxBytes.isFinite, next.memoryMaxBytes.isFinite {
+            let delta = next.memoryMaxBytes - current.memoryMaxBytes
+            if abs(delta) < settings.memoryFraction * current.memoryMaxBytes || (delta < 0 && held) {
+                shrinkHeld = shrinkHeld || abs(delta) >= settings.memoryFraction * current.memoryMaxBytes
+                next.memoryMaxBytes = current.memoryMaxBytes
+                next.memoryHighBytes = current.memoryHighBytes
+            }
+        }
+        return shrinkHeld
+    }
+
     /// One applied change, for `explain` and the log.
     public struct Change: Sendable, Codable, Equatable {
         public var tenant: String
@@ -43,24 +83,9 @@ public enum Damping {
         for spec in specs {
             guard var next = proposed.tenants[spec.name], let current = applied.tenants[spec.name] else { continue }
             let holdEnds = lastChangeNanoseconds[spec.name].map { $0 + settings.shrinkHoldNanoseconds }
-            let held = holdEnds.map { nowNanoseconds < $0 } ?? false
-            var shrinkHeld = false
-            if next.exclusiveCoreIDs == current.exclusiveCoreIDs {
-                let delta = next.sharedCpuCores - current.sharedCpuCores
-                if abs(delta) < settings.cpuCores || (delta < 0 && held) {
-                    shrinkHeld = shrinkHeld || abs(delta) >= settings.cpuCores
-                    next.sharedCpuCores = current.sharedCpuCores
-                }
+            if dampTenant(&next, current: current, held: holdEnds.map { nowNanoseconds < $0 } ?? false, settings: settings), let holdEnds {
+                heldUntil = min(heldUntil ?? holdEnds, holdEnds)
             }
-            if current.memoryMaxBytes.isFinite, next.memoryMaxBytes.isFinite {
-                let delta = next.memoryMaxBytes - current.memoryMaxBytes
-                if abs(delta) < settings.memoryFraction * current.memoryMaxBytes || (delta < 0 && held) {
-                    shrinkHeld = shrinkHeld || abs(delta) >= settings.memoryFraction * current.memoryMaxBytes
-                    next.memoryMaxBytes = current.memoryMaxBytes
-                    next.memoryHighBytes = current.memoryHighBytes
-                }
-            }
-            if shrinkHeld, let holdEnds { heldUntil = min(heldUntil ?? holdEnds, holdEnds) }
             damped.tenants[spec.name] = next
         }
         if (try? damped.validate(host: host, specs: specs)) == nil {

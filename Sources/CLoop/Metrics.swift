@@ -33,7 +33,9 @@ enum Metrics {
         counter("dpm_ticks_total", "Ticks run.", report.loop.ticks)
         counter("dpm_ticks_missed_total", "Ticks skipped because the loop was late by more than a period.", report.loop.missed_ticks)
         counter("dpm_telemetry_dropped_records_total", "Kernel records the telemetry had to drop.", report.loop.dropped_records)
-        counter("dpm_solves_total", "Solves run.", report.loop.solves)
+        out += "# HELP dpm_solves_total Solves run, by what triggered them.\n# TYPE dpm_solves_total counter\n"
+        for (cause, count) in report.loop.solves_by_cause.sorted(by: { $0.key < $1.key }) { out += "dpm_solves_total{cause=\"\(cause)\"} \(count)\n" }
+        counter("dpm_solves_changed_total", "Solves after which the applied allocation changed.", report.loop.solves_changed)
         counter("dpm_solve_failures_total", "Solves that failed (the previous allocation stayed).", report.loop.solve_failures)
         counter("dpm_solver_iterations_total", "Solver iterations over all solves.", report.loop.solver_iterations)
         counter("dpm_enforce_writes_total", "Control-file writes made.", report.loop.enforce_writes)

@@ -141,7 +141,7 @@ public struct TenantRationale: Sendable, Codable, Equatable {
     }
 }
 
-/// What a solve produced.
+/// What a solve that changed the applied allocation produced (kept in its `SolveRecord`).
 public struct SolveOutcome: Sendable {
     public var allocation: Allocation
     /// Why the tenants whose allocation changed got what they got (filled by the loop through
@@ -167,8 +167,13 @@ public protocol AllocationSolving: AnyObject {
 /// The solver of one tenant table.
 public protocol SolvePlan: AnyObject {
     /// Tick thread, only on ticks that need a solve: `demands[i]` and `present[i]` belong to the table's
-    /// `specs[i]`; a tenant not present (its cgroup vanished) gets nothing.
-    func solve(demands: [TenantDemand], present: [Bool]) throws -> SolveOutcome
+    /// `specs[i]`, and what it gets goes to `allocations[i]` (a tenant not present, its cgroup vanished, gets
+    /// nothing), reusing each element's storage: no allocation once `allocations` holds an element per tenant with
+    /// room for its cores. Returns the solver's iterations (simplex pivots or comparable work units).
+    func solve(demands: [TenantDemand], present: [Bool], into allocations: inout [TenantAllocation]) throws -> Int
+    /// The least factor the solver multiplies `specs[i]`'s CPU forecast by before costing it (latency sizing; 1 when
+    /// it takes the forecast as it is).
+    func cpuDemandFactor(index: Int) -> Double
     /// Tick thread, right after `solve`: why the tenants called `names` got what they got on that solve.
     func explain(names: [String]) -> [String: TenantRationale]
 }

@@ -24,6 +24,8 @@ public struct TenantView: Sendable, Equatable {
     public var runQueueWaitP99Nanoseconds: Double = .nan
     /// Ticks on which the tenant's run-queue wait p99 was above its objective.
     public var sloViolationTicks: UInt64 = 0
+    /// Solves this tenant triggered (its forecast moved or it missed its objective), changing anything or not.
+    public var solvesTriggered: UInt64 = 0
     /// Total CPU time seen since the tenant was adopted, in nanoseconds.
     public var cpuNanosecondsTotal: UInt64 = 0
     /// When its allocation last changed (CLOCK_MONOTONIC ns; 0 = never).
@@ -54,6 +56,9 @@ public struct LoopView: Sendable, Equatable {
     public var tableGeneration: UInt64 = 0
     public var tenantCount: Int32 = 0
     public var solves: UInt64 = 0
+    /// Solves by what triggered them (`SolveRecord.Cause`), and those whose applied allocation changed.
+    public var solvesByCause = SolveCauseCounts()
+    public var solvesChangingAllocation: UInt64 = 0
     public var solverIterationsTotal: UInt64 = 0
     public var solveFailures: UInt64 = 0
     public var enforceWrites: UInt64 = 0
@@ -61,6 +66,32 @@ public struct LoopView: Sendable, Equatable {
     public var droppedRecords: UInt64 = 0
     public var lastTickNanoseconds: UInt64 = 0
     public init() {}
+}
+
+/// Solves counted by cause: plain counters, so the tick counts them without allocating.
+public struct SolveCauseCounts: Sendable, Equatable {
+    public var everyTick: UInt64 = 0
+    public var tableChanged: UInt64 = 0
+    public var forecastMoved: UInt64 = 0
+    public var objectiveMissed: UInt64 = 0
+    public var shrinkHoldEnded: UInt64 = 0
+    public init() {}
+
+    mutating func count(_ cause: SolveRecord.Cause) {
+        switch cause {
+        case .everyTick: everyTick &+= 1
+        case .tableChanged: tableChanged &+= 1
+        case .forecastMoved: forecastMoved &+= 1
+        case .objectiveMissed: objectiveMissed &+= 1
+        case .shrinkHoldEnded: shrinkHoldEnded &+= 1
+        }
+    }
+
+    /// Cause label and count, for metrics and status.
+    public var byLabel: [(cause: String, count: UInt64)] {
+        [("every_tick", everyTick), ("table_changed", tableChanged), ("forecast_moved", forecastMoved),
+         ("objective_missed", objectiveMissed), ("shrink_hold_ended", shrinkHoldEnded)]
+    }
 }
 
 /// A single-writer, many-reader snapshot published without locks: a sequence lock over preallocated memory.

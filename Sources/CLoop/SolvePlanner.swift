@@ -27,17 +27,23 @@ public final class SolvePlanner: AllocationSolving, @unchecked Sendable {
             self.manageMemory = manageMemory
         }
 
-        func solve(demands: [TenantDemand], present: [Bool]) throws -> SolveOutcome {
+        func solve(demands: [TenantDemand], present: [Bool], into allocations: inout [TenantAllocation]) throws -> Int {
             for slot in present.indices { solver.setPresent(slot, present[slot]) }
             try solver.solve(demands: demands)
-            var allocation = solver.allocation()
+            solver.readAllocations(into: &allocations)
             if !manageMemory {
-                for spec in specs {
-                    allocation.tenants[spec.name]?.memoryMaxBytes = spec.cap.memoryBytes
-                    allocation.tenants[spec.name]?.memoryHighBytes = spec.cap.memoryBytes
+                for slot in specs.indices where present[slot] {
+                    allocations[slot].memoryMaxBytes = specs[slot].cap.memoryBytes
+                    allocations[slot].memoryHighBytes = specs[slot].cap.memoryBytes
                 }
             }
-            return SolveOutcome(allocation: allocation, iterations: solver.lpIterations)
+            return solver.lpIterations
+        }
+
+        /// Solve sizes a latency-critical tenant's CPU for `latencyTargetUtilisation`, and a missed objective only
+        /// raises it further.
+        func cpuDemandFactor(index: Int) -> Double {
+            specs[index].tenantClass == .latencyCritical ? 1 / solver.model.latencyTargetUtilisation : 1
         }
 
         func explain(names: [String]) -> [String: TenantRationale] {

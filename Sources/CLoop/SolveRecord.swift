@@ -61,6 +61,9 @@ public final class SolveHistory: Sendable {
         written.store(index + 1, ordering: .releasing)
     }
 
+    /// Records appended since start (a solve that changed nothing appends none).
+    public var appendedCount: Int { written.load(ordering: .acquiring) }
+
     /// The records, newest first.
     public func recent() -> [SolveRecord] {
         let count = written.load(ordering: .acquiring)

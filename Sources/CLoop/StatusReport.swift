@@ -27,6 +27,10 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var missed_ticks: UInt64
         public var table_generation: UInt64
         public var solves: UInt64
+        /// Solves by trigger (every_tick, table_changed, forecast_moved, objective_missed, shrink_hold_ended).
+        public var solves_by_cause: [String: UInt64]
+        /// Solves after which the applied allocation changed.
+        public var solves_changed: UInt64
         public var solve_failures: UInt64
         public var solver_iterations: UInt64
         public var enforce_writes: UInt64
@@ -83,6 +87,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// Whether the tenant's run-queue wait p99 is above its objective now.
         public var slo_violated: Bool
         public var slo_violation_ticks: UInt64
+        /// Solves the tenant triggered (its forecast moved or it missed its objective).
+        public var solves_triggered: UInt64
         /// When the tenant's allocation last changed, in nanoseconds since the Unix epoch (nil: never).
         public var last_change_unix_ns: UInt64?
         public var vanished: Bool
@@ -108,7 +114,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 runq_wait_p99_ns: measured,
                 slo_runq_wait_p99_ns: spec.slo.runQueueWaitP99Nanoseconds,
                 slo_violated: measured.map { value in spec.slo.runQueueWaitP99Nanoseconds.map { value > $0 } ?? false } ?? false,
-                slo_violation_ticks: view.sloViolationTicks,
+                slo_violation_ticks: view.sloViolationTicks, solves_triggered: view.solvesTriggered,
                 last_change_unix_ns: view.lastChangeNanoseconds == 0 ? nil : clock.unixNanoseconds(monotonic: view.lastChangeNanoseconds),
                 vanished: view.vanished
             )
@@ -126,7 +132,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
             ),
             loop: Loop(
                 tick_ns: config.tickNanoseconds, ticks: loop.ticks, missed_ticks: loop.missedTicks, table_generation: loop.tableGeneration,
-                solves: loop.solves, solve_failures: loop.solveFailures, solver_iterations: loop.solverIterationsTotal,
+                solves: loop.solves, solves_by_cause: Dictionary(uniqueKeysWithValues: loop.solvesByCause.byLabel.map { ($0.cause, $0.count) }),
+                solves_changed: loop.solvesChangingAllocation, solve_failures: loop.solveFailures, solver_iterations: loop.solverIterationsTotal,
                 enforce_writes: loop.enforceWrites, enforce_failures: loop.enforceFailures, dropped_records: loop.droppedRecords,
                 lateness_p50_ns: lateness.quantile(0.5), lateness_p99_ns: lateness.quantile(0.99),
                 work_p50_ns: work.quantile(0.5), work_p99_ns: work.quantile(0.99), work_mean_ns: Stage(work).mean_ns,

@@ -15,6 +15,13 @@ public final class TenantTable: AtomicReference, @unchecked Sendable {
     var demands: [TenantDemand]
     /// Scratch like `demands`: whether `specs[i]` still has its cgroup.
     var present: [Bool]
+    /// Scratch like `demands`: what the last solve gave `specs[i]`, each with room for every core of the host.
+    var proposed: [TenantAllocation]
+    /// `plan`'s least CPU demand factor for `specs[i]` (1 without a plan).
+    let cpuDemandFactors: [Double]
+    /// What `specs[i]` holds in the applied allocation (nil: nothing applied yet), kept by the tick thread from the
+    /// adoption on, so a solve compares its result without looking tenants up by name.
+    var current: [TenantAllocation?]
     /// The solver set up for exactly these tenants (built on the slow side; nil in tests of the table alone).
     let plan: (any SolvePlan)?
     /// `cpuPriors[i]` is central's CPU prior for `specs[i]`, which the tick blends its forecast with (nil: none).
@@ -34,6 +41,13 @@ public final class TenantTable: AtomicReference, @unchecked Sendable {
         self.plan = plan
         demands = [TenantDemand](repeating: TenantDemand(), count: specs.count)
         present = [Bool](repeating: true, count: specs.count)
+        proposed = specs.map { _ in
+            var allocation = TenantAllocation()
+            allocation.exclusiveCoreIDs.reserveCapacity(host.cores.count)
+            return allocation
+        }
+        current = [TenantAllocation?](repeating: nil, count: specs.count)
+        cpuDemandFactors = specs.indices.map { plan?.cpuDemandFactor(index: $0) ?? 1 }
     }
 
     /// The index of the tenant called `name`, if it is in this table.
