@@ -23,6 +23,7 @@
 # Anchor: the same agent run in --dry-run (no control-file writes), so the cost of enforcing is visible.
 # It never passes or fails. Run as root from the repository root: Benchmarks/agent/run.sh [seconds] [trials]
 # (CONFIGURATION=debug measures the debug build instead of the release one).
+# DPM_BINARY=PATH measures that dpm binary instead (an A/B of two builds in one session).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN=${1:-60}
@@ -61,7 +62,7 @@ trap cleanup EXIT INT TERM
 CONFIGURATION=${CONFIGURATION:-release}
 log "building dpm ($CONFIGURATION)…"
 swift build -c "$CONFIGURATION" --product dpm >/dev/null
-DPM=$(swift build -c "$CONFIGURATION" --show-bin-path)/dpm
+DPM=${DPM_BINARY:-$(swift build -c "$CONFIGURATION" --show-bin-path)/dpm}
 
 # Tenant cgroups: every tenant holds a sleeping process; every 8th also a spinning one.
 for h in "${HIERARCHIES[@]}"; do

@@ -6,6 +6,11 @@ import Glibc
 ///
 /// BPFLoader hands out its own dense slots (slot 0 counts every cgroup no one watches); this keeps the mapping
 /// from the agent's slots to them. The drain reads records in place and allocates nothing.
+///
+/// The agent does not ask overdue CPUs to flush (`TelemetryProbes.requestOverdueFlushes`): with a latency-critical
+/// spinner alone on its core that is an IPI every few milliseconds, and on this host it cost the agent 0.9 % of a
+/// core and 7× the missed ticks (Benchmarks/agent results, 2026-11-30 10:00) without a faster reaction. A running
+/// task's time reaches the agent when it switches out or its CPU next flushes; a busy host switches often.
 public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
     public let sourceName: String
     private let probes: TelemetryProbes
@@ -61,10 +66,6 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
         } else {
             frame.droppedRecords = 0
         }
-    }
-
-    public func requestOverdueCounts() {
-        probes.requestOverdueFlushes()
     }
 
     /// Moves each watched slot's sums into the frame and zeroes them: one exclusive access to the totals for the

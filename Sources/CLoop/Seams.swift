@@ -104,16 +104,8 @@ public protocol TelemetrySource: AnyObject {
     func detach(slot: Int)
     /// Tick thread: write into `frame` what each attached slot did since the previous drain.
     func drain(into frame: TelemetryFrame, nowNanoseconds: UInt64)
-    /// Tick thread, after the tick's work is published: ask the kernel for counts it holds back (a task running
-    /// without switching, a CPU gone idle), so that they reach the next drain. Only the BPF source has such counts.
-    func requestOverdueCounts()
     /// Slow side: detach everything and release kernel objects (unpin maps, detach programs).
     func close()
-}
-
-extension TelemetrySource {
-    /// Sources that read what the kernel already keeps up to date (cgroup files) have nothing to request.
-    public func requestOverdueCounts() {}
 }
 
 /// Turns each tenant's measured usage into forecast demand (Predict).
