@@ -5,10 +5,10 @@ import Glibc
 /// network counters that each CPU publishes through a ring buffer at most once per flush interval.
 ///
 /// User space owns the map from cgroup v2 id to dense slot (`watch`/`unwatch`); cgroups no one watches count in
-/// slot `TelemetryTotals.otherSlot`. Call `drain(into:)` on your own clock (every millisecond for the agent), and
-/// `requestOverdueFlushes()` once per drain after the work that waits for the drain: it asks CPUs whose counts are
-/// overdue (two flush intervals old) to flush them, so a task that never switches out and a CPU gone idle show up
-/// within about two intervals and a drain.
+/// slot `TelemetryTotals.otherSlot`. Call `drain(into:)` on your own clock (every millisecond for the agent). A CPU
+/// publishes only at a context switch, so a task that never switches out and a CPU gone idle hold counts back; a
+/// consumer that needs them within about two intervals calls `requestOverdueFlushes()` once per drain, after the
+/// work that waits for the drain (each request is an IPI; the agent, measured, does not).
 /// Not thread-safe: one thread drives an instance.
 public final class TelemetryProbes {
     /// Which flavour of the scheduler and page-fault programs is attached.
