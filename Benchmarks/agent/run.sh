@@ -60,9 +60,13 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 CONFIGURATION=${CONFIGURATION:-release}
-log "building dpm ($CONFIGURATION)…"
-swift build -c "$CONFIGURATION" --product dpm >/dev/null
-DPM=${DPM_BINARY:-$(swift build -c "$CONFIGURATION" --show-bin-path)/dpm}
+if [ -n "${DPM_BINARY:-}" ]; then
+    DPM=$DPM_BINARY
+else
+    log "building dpm ($CONFIGURATION)…"
+    swift build -c "$CONFIGURATION" --product dpm >/dev/null
+    DPM=$(swift build -c "$CONFIGURATION" --show-bin-path)/dpm
+fi
 
 # Tenant cgroups: every tenant holds a sleeping process; every 8th also a spinning one.
 for h in "${HIERARCHIES[@]}"; do
@@ -151,7 +155,7 @@ measure_run() { # measure_run LABEL [--dry-run]: agent CPU and tick histograms o
         ([.loop.stages | to_entries[] | "\(.key) \(.value.p50_ns|us)/\(.value.p99_ns|us)/\(.value.mean_ns|us) (\(.value.count))"] | join(", "))'
 }
 
-echo "dpm agent benchmark ($CONFIGURATION build): $TENANTS tenants ($SPINNERS spinning), tick 1 ms, $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r)"
+echo "dpm agent benchmark (${DPM_BINARY:-$CONFIGURATION build}): $TENANTS tenants ($SPINNERS spinning), tick 1 ms, $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r)"
 echo "each run ${SECONDS_PER_RUN}s; histograms are the agent's own (log-linear, 1/8 resolution)"
 measure_run "idle, enforce"
 measure_run "idle, dry-run (anchor)" --dry-run

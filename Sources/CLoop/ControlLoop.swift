@@ -54,8 +54,6 @@ public final class ControlLoop: @unchecked Sendable {
     private let lastSolvedExpectedCpu: UnsafeMutableBufferPointer<Double>
     /// CPU each slot holds in the applied allocation (exclusive cores plus shared cores).
     private let heldCpuCores: UnsafeMutableBufferPointer<Double>
-    /// The factor the solver sizes each slot's CPU forecast by, at least (its plan's `cpuDemandFactor`).
-    private let cpuDemandFactor: UnsafeMutableBufferPointer<Double>
     /// Each slot's last demand from the forecaster (with this tick's measured wait).
     private let slotDemand: UnsafeMutableBufferPointer<TenantDemand>
     /// Consecutive ticks each slot measured nothing (no CPU, no waits, no memory reading), saturating.
@@ -130,8 +128,6 @@ public final class ControlLoop: @unchecked Sendable {
         lastSolvedExpectedCpu.initialize(repeating: 0)
         heldCpuCores = .allocate(capacity: capacity)
         heldCpuCores.initialize(repeating: 0)
-        cpuDemandFactor = .allocate(capacity: capacity)
-        cpuDemandFactor.initialize(repeating: 1)
         slotDemand = .allocate(capacity: capacity)
         slotDemand.initialize(repeating: TenantDemand())
         quietTicks = .allocate(capacity: capacity)
@@ -159,7 +155,6 @@ public final class ControlLoop: @unchecked Sendable {
         lastSolvedCpu.deallocate()
         lastSolvedExpectedCpu.deallocate()
         heldCpuCores.deallocate()
-        cpuDemandFactor.deallocate()
         slotDemand.deallocate()
         quietTicks.deallocate()
         peakCurrent.deallocate()
@@ -216,8 +211,8 @@ public final class ControlLoop: @unchecked Sendable {
                     let lastSolvedDemand = ownsCores ? max(lastSolvedCpu[slot], lastSolvedExpectedCpu[slot]) : lastSolvedExpectedCpu[slot]
                     let nowDemand = ownsCores ? max(demand.cpuCores.atQuantile, demand.cpuCores.expected) : demand.cpuCores.expected
                     if views[slot].vanished || Damping.demandStaysUnmet(
-                        lastSolvedExpectedCpuCores: lastSolvedDemand * cpuDemandFactor[slot],
-                        nowExpectedCpuCores: nowDemand * cpuDemandFactor[slot],
+                        lastSolvedExpectedCpuCores: lastSolvedDemand * table.cpuDemandFactors[index],
+                        nowExpectedCpuCores: nowDemand * table.cpuDemandFactors[index],
                         heldCpuCores: heldCpuCores[slot], margin: config.hysteresis.cpuCores
                     ) {
                         continue
@@ -285,7 +280,6 @@ public final class ControlLoop: @unchecked Sendable {
             // A model rebuilt with a new prior must see observations again, even of an idle tenant.
             quietTicks[next.slots[index]] = 0
             waitObjective[next.slots[index]] = next.specs[index].slo.runQueueWaitP99Nanoseconds ?? .infinity
-            cpuDemandFactor[next.slots[index]] = next.cpuDemandFactors[index]
         }
         // A retired tenant's change time goes with it: kept, the map grows by one entry per tenant ever served and a
         // newcomer of the same name inherits the old tenant's shrink hold.

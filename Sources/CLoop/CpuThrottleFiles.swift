@@ -1,3 +1,4 @@
+import Enforce
 import Glibc
 
 /// Reads how long tenants were held by their CFS quota, from each tenant's `cpu.stat` (v1 `throttled_time`, in
@@ -23,11 +24,12 @@ final class CpuThrottleFiles {
     /// most.
     private let readEveryDrains: UInt64 = 8
     private var drains: UInt64 = 0
-    /// After a report, the next comes when the tenant's next period ends: a period (Enforce writes the kernel's
-    /// 100 ms) less two reads' spacing, so a report at the period's end is still read within a read interval or
-    /// two. Throttling reported in between (the kernel's slack timer unthrottles mid-period) is not lost: the
-    /// counter is cumulative, and the loop divides it by the whole span since the previous report.
-    private let quietAfterReportNanoseconds: UInt64 = 84_000_000
+    /// After a report, the next comes when the tenant's next period ends: the CFS period Enforce writes quotas
+    /// against less two reads' spacing at the default 1 ms tick (100 - 16 = 84 ms), so a report at the period's end
+    /// is still read within a read interval or two. Throttling reported in between (the kernel's slack timer
+    /// unthrottles mid-period) is not lost: the counter is cumulative, and the loop divides it by the whole span
+    /// since the previous report.
+    private let quietAfterReportNanoseconds: UInt64
     /// Per slot, when the tick may read it again (CLOCK_MONOTONIC; 0: at the next read).
     private let quietUntilNanoseconds: UnsafeMutableBufferPointer<UInt64>
 
@@ -44,6 +46,9 @@ final class CpuThrottleFiles {
         hasReading.initialize(repeating: false)
         quietUntilNanoseconds = .allocate(capacity: capacity)
         quietUntilNanoseconds.initialize(repeating: 0)
+        let periodNanoseconds = UInt64(CgroupBackend.cpuPeriodMicroseconds) * 1_000
+        let twoReadsNanoseconds = 2 * readEveryDrains * 1_000_000
+        quietAfterReportNanoseconds = periodNanoseconds > twoReadsNanoseconds ? periodNanoseconds - twoReadsNanoseconds : 0
     }
 
     deinit {
