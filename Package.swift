@@ -94,7 +94,7 @@ let package = Package(
         .target(name: "CMallocCounter", path: "Benchmarks/predict/CMallocCounter"),
         .executableTarget(
             name: "PredictBenchmark",
-            dependencies: ["Predict", "Replay", "CMallocCounter"],
+            dependencies: ["Pool", "Predict", "Replay", "CMallocCounter"],
             path: "Benchmarks/predict/PredictBenchmark",
             swiftSettings: strict
         ),

@@ -17,6 +17,10 @@ import Pool
 ///   ensemble), so the blend follows whichever source has lately been right; with a prior, every source starts
 ///   with the prior's residual variance. The prior's reference, a variant of the fast model, shares the fast
 ///   model's vote instead of adding its own.
+/// - with a prior, the next step's expected value is the blend with the prior's reference or the blend without it,
+///   whichever has lately erred less one step ahead (`priorOneStepSquaredError`, `edgeOneStepSquaredError`): per
+///   tenant and resource, the forecast errors decide whether the prior counts one step ahead. Longer horizons
+///   always blend with the prior, which is where it helps (`Benchmarks/predict/PriorValue`).
 /// - `atQuantile = expected + k·s·v[slot]`, where `s` is the smoothed absolute error of the blend (rising fast,
 ///   falling slowly), `v[slot]` the error profile over the first seasonal period (errors are larger at some times
 ///   of day), and `k` the headroom multiplier that a `HeadroomController` steers so that the observed shortfall
@@ -52,6 +56,12 @@ public struct Forecaster: Sendable, Hashable, Codable {
     public private(set) var fastSquaredError: Double = 0
     public private(set) var slowSquaredError: Double = 0
     public private(set) var referenceSquaredError: Double = 0
+    /// Smoothed squared one-step errors of the blend without the prior's reference (the edge's own forecast) and of
+    /// the blend with it; the smaller picks the one-step forecast. With a prior the edge's starts at the prior's
+    /// residual variance and the prior's at 0, so the blend with the prior holds until the edge's own forecast has
+    /// proved better.
+    public private(set) var edgeOneStepSquaredError: Double = 0
+    public private(set) var priorOneStepSquaredError: Double = 0
 
     /// Time of the last accepted value, seconds since the Unix epoch; nil before the first one.
     public private(set) var lastSeconds: Double?
@@ -95,6 +105,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
             let variance = prior.residualStandardDeviation * prior.residualStandardDeviation
             // The local models copy the prior at first, so they are believed no better than the prior.
             (fastSquaredError, slowSquaredError, referenceSquaredError) = (variance, variance, variance)
+            edgeOneStepSquaredError = variance
         }
     }
 
@@ -153,10 +164,12 @@ public struct Forecaster: Sendable, Hashable, Codable {
         let season = seasonalSum(ahead: 0)
         let fast = level + configuration.trendDamping * trend + season
         let slow = slowLevel + season
-        let expected = Self.blend(
+        let (edgeExpected, priorExpected) = Self.blend(
             fast: fast, slow: slow, reference: reference, pairedWithFast: pairedWithFast, fastSquaredError: fastSquaredError,
             slowSquaredError: slowSquaredError, referenceSquaredError: referenceSquaredError,
             sharpness: configuration.ensembleSharpness)
+        let choosing = pairedWithFast && reference.isFinite
+        let expected = choosing && edgeOneStepSquaredError < priorOneStepSquaredError ? edgeExpected : priorExpected
         let slot = volatilityProfile.isEmpty ? -1 : lastSlots[0]
         let volatility = slot < 0 ? 1 : volatilityProfile[slot]
         let limit = expected + headroom.multiplier * errorScale * volatility
@@ -186,6 +199,14 @@ public struct Forecaster: Sendable, Hashable, Codable {
         if reference.isFinite {
             referenceSquaredError = Self.flushingTiny(
                 referenceSquaredError + ensemble * ((value - reference) * (value - reference) - referenceSquaredError))
+        }
+        if choosing {
+            let rate = Self.oneStepChoiceRate
+            let (edgeError, priorError) = (value - edgeExpected, value - priorExpected)
+            edgeOneStepSquaredError = Self.flushingTiny(
+                edgeOneStepSquaredError + rate * (edgeError * edgeError - edgeOneStepSquaredError))
+            priorOneStepSquaredError = Self.flushingTiny(
+                priorOneStepSquaredError + rate * (priorError * priorError - priorOneStepSquaredError))
         }
 
         // CUSUM on the slow model's errors, clipped to ±3 scales: a lone spike is not a level shift, a run of large
@@ -244,7 +265,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
         let season = seasonalSum(ahead: 1)
         let expected = max(0, blend(
             fast: level + configuration.trendDamping * trend + season, slow: slowLevel + season, reference: reference,
-            pairedWithFast: pairedWithFast))
+            pairedWithFast: pairedWithFast, oneStep: true))
         var volatility = 1.0
         if !volatilityProfile.isEmpty {
             let next = lastSlots[0] + 1
@@ -256,7 +277,8 @@ public struct Forecaster: Sendable, Hashable, Codable {
     }
 
     /// The point forecast `steps` steps after the last accepted value: the ensemble of the fast and slow models
-    /// (damped trend, seasonality) and the prior's expected value at that time, weighed as in `forecast()`.
+    /// (damped trend, seasonality) and the prior's expected value at that time, weighed as in `forecast()`; one step
+    /// ahead it is `forecast().expected`, further ahead always the blend with the prior.
     public func expected(stepsAhead steps: Int) -> Double {
         var trendSum = 0.0
         var damping = configuration.trendDamping
@@ -268,7 +290,8 @@ public struct Forecaster: Sendable, Hashable, Codable {
         let reference = priorReference(
             atSeconds: (lastSeconds ?? 0) + Double(steps) * configuration.stepSeconds, trendSteps: trendSum)
         return max(0, blend(
-            fast: level + trendSum * trend + season, slow: slowLevel + season, reference: reference, pairedWithFast: true))
+            fast: level + trendSum * trend + season, slow: slowLevel + season, reference: reference, pairedWithFast: true,
+            oneStep: steps <= 1))
     }
 
     /// Changes the share of demand allowed to exceed the limit (a tenant moved to another class); the headroom
@@ -291,16 +314,26 @@ public struct Forecaster: Sendable, Hashable, Codable {
             + prior.expected(atSeconds: seconds) - prior.expected(atSeconds: lastSeconds)
     }
 
-    /// Inverse-squared-error weighting of the sources, sharpened; a NaN reference takes no part.
-    private func blend(fast: Double, slow: Double, reference: Double, pairedWithFast: Bool) -> Double {
-        Self.blend(fast: fast, slow: slow, reference: reference, pairedWithFast: pairedWithFast,
-                   fastSquaredError: fastSquaredError,
-                   slowSquaredError: slowSquaredError, referenceSquaredError: referenceSquaredError,
-                   sharpness: configuration.ensembleSharpness)
+    /// Inverse-squared-error weighting of the sources, sharpened; a NaN reference takes no part. `oneStep`: the
+    /// stored prior's reference takes part only while the blend with it has lately erred less one step ahead.
+    private func blend(fast: Double, slow: Double, reference: Double, pairedWithFast: Bool, oneStep: Bool) -> Double {
+        let (withoutReference, withReference) = Self.blend(
+            fast: fast, slow: slow, reference: reference, pairedWithFast: pairedWithFast,
+            fastSquaredError: fastSquaredError, slowSquaredError: slowSquaredError,
+            referenceSquaredError: referenceSquaredError, sharpness: configuration.ensembleSharpness)
+        let edgeLeads = oneStep && pairedWithFast && edgeOneStepSquaredError < priorOneStepSquaredError
+        return edgeLeads ? withoutReference : withReference
     }
 
-    /// Static, so that calling it from `update` does not copy the whole forecaster. Each source weighs
-    /// (smallest squared error / its squared error)^sharpness: at most 1, so no power overflows.
+    /// Smoothing of `edgeOneStepSquaredError` and `priorOneStepSquaredError`: a memory of about 50 steps (four
+    /// hours of 5-minute steps). On the Azure traces the two blends' one-step errors differ by a few percent at
+    /// most, so a shorter memory (0.05) switched on noise, a longer one (0.005) too late
+    /// (`Benchmarks/central/RESULTS.md`, 2026-11-30 session 6).
+    static let oneStepChoiceRate = 0.02
+
+    /// The blend without the reference (the local models alone) and with it. Static, so that calling it from
+    /// `update` does not copy the whole forecaster. Each source weighs (smallest squared error / its squared
+    /// error)^sharpness: at most 1, so no power overflows.
     ///
     /// A reference `pairedWithFast` (the stored prior's: the fast model with the prior's seasonal change in place
     /// of the local one) is a variant of the fast model, so the two share one vote: the larger of their weights,
@@ -309,7 +342,9 @@ public struct Forecaster: Sendable, Hashable, Codable {
     /// shape (`Benchmarks/predict/PriorValue`). Another source's reference (a slow path) votes on its own.
     @inline(__always)
     private static func blend(fast: Double, slow: Double, reference: Double, pairedWithFast: Bool, fastSquaredError: Double,
-                              slowSquaredError: Double, referenceSquaredError: Double, sharpness: Int) -> Double {
+                              slowSquaredError: Double, referenceSquaredError: Double, sharpness: Int)
+        -> (withoutReference: Double, withReference: Double)
+    {
         // The floor keeps a source that has been exactly right from taking an infinite weight.
         let floor = 1e-12
         let hasReference = reference.isFinite
@@ -327,15 +362,19 @@ public struct Forecaster: Sendable, Hashable, Codable {
             referenceWeight *= referenceRatio
             power += 1
         }
-        guard hasReference else { return (fastWeight * fast + slowWeight * slow) / (fastWeight + slowWeight) }
+        // Both local weights can underflow to 0 only when the reference is far better than both; then the better one.
+        let localWeight = fastWeight + slowWeight
+        let local = localWeight > 0 ? (fastWeight * fast + slowWeight * slow) / localWeight
+            : (fastSquaredError <= slowSquaredError ? fast : slow)
+        guard hasReference else { return (local, local) }
         guard pairedWithFast else {
-            return (fastWeight * fast + slowWeight * slow + referenceWeight * reference)
-                / (fastWeight + slowWeight + referenceWeight)
+            return (local, (fastWeight * fast + slowWeight * slow + referenceWeight * reference)
+                / (fastWeight + slowWeight + referenceWeight))
         }
         let fastPair = fastWeight + referenceWeight
         let pairForecast = fastPair > 0 ? (fastWeight * fast + referenceWeight * reference) / fastPair : fast
         let pairWeight = max(fastWeight, referenceWeight)
-        return (pairWeight * pairForecast + slowWeight * slow) / (pairWeight + slowWeight)
+        return (local, (pairWeight * pairForecast + slowWeight * slow) / (pairWeight + slowWeight))
     }
 
     /// `scale` moved toward a new absolute error (already divided by the slot's volatility): fast while the first

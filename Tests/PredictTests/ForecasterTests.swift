@@ -250,6 +250,63 @@ func expectExactRestore(of original: Forecaster, continuing steps: Range<Int>,
         }
     }
 
+    /// Replays `steps` steps of `value` into a forecaster with `prior` (plain configuration, 1-second steps), then
+    /// over the next 200 counts the steps whose one-step forecast is the blend without the prior's reference (the
+    /// edge's own), and sums the absolute one-step errors of the forecast and of the edge's own blend.
+    func oneStepChoice(prior: SeasonalPrior, steps: Int, value: (Int) -> Double)
+        -> (edgeSteps: Int, forecastError: Double, edgeError: Double)
+    {
+        var forecaster = Forecaster(configuration: plain, prior: prior)
+        for step in 0..<steps { forecaster.update(value: value(step), atSeconds: Double(step)) }
+        var (edgeSteps, forecastError, edgeError) = (0, 0.0, 0.0)
+        for step in steps..<(steps + 200) {
+            let (forecast, edge) = (forecaster.forecast().expected, forecaster.forecast(reference: .nan).expected)
+            if forecast == edge { edgeSteps += 1 }
+            #expect(forecaster.expected(stepsAhead: 1) == forecast)
+            forecastError += abs(value(step) - forecast)
+            edgeError += abs(value(step) - edge)
+            forecaster.update(value: value(step), atSeconds: Double(step))
+        }
+        return (edgeSteps, forecastError, edgeError)
+    }
+
+    /// A prior whose shape zigzags by ±`amplitude` from one second to the next (2-step profile).
+    func zigzagPrior(amplitude: Double) -> SeasonalPrior {
+        SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 50, seasonalProfile: [amplitude, -amplitude],
+                      residualStandardDeviation: 1, historySteps: 1_000)
+    }
+
+    @Test func priorThatErrsOneStepAheadLosesItsSayThere() {
+        // The tenant is flat at 50 with noise 1; the prior says it zigzags by ±0.5. The prior's reference errs more
+        // than the local models but not so much that the ensemble silences it (its weight stays around a sixth of
+        // the fast model's pair). After 400 values the one-step forecast is the edge's own blend, exactly, at
+        // almost every step; before the change it carried the prior's share at every step (0 of 200).
+        var noise = Noise(seed: 21)
+        let values = (0..<600).map { _ in 50 + noise.gaussian() }
+        let result = oneStepChoice(prior: zigzagPrior(amplitude: 0.5), steps: 400) { values[$0] }
+        #expect(result.edgeSteps >= 190, "edge's forecast at \(result.edgeSteps) of 200 steps")
+        #expect(result.forecastError <= result.edgeError * 1.001)
+    }
+
+    @Test func priorThatIsRightOneStepAheadKeepsItsSay() {
+        // The same prior on a tenant that does zigzag by ±3: the local models (no season) cannot follow it, the
+        // prior's reference can, and the one-step forecast keeps blending with it.
+        var noise = Noise(seed: 22)
+        let values = (0..<600).map { 50 + ($0 % 2 == 0 ? 3 : -3) + noise.gaussian() }
+        let result = oneStepChoice(prior: zigzagPrior(amplitude: 3), steps: 400) { values[$0] }
+        #expect(result.edgeSteps == 0)
+        #expect(result.forecastError < 0.5 * result.edgeError, "\(result.forecastError) vs \(result.edgeError)")
+    }
+
+    @Test func beforeAnyOneStepErrorThePriorCounts() {
+        // No value has been compared with a forecast yet: the one-step forecast is the blend with the prior's
+        // reference (as before per-tenant choice existed), not the edge's own.
+        var forecaster = Forecaster(configuration: plain, prior: zigzagPrior(amplitude: 3))
+        forecaster.update(value: 53, atSeconds: 0)
+        #expect(forecaster.forecast().expected != forecaster.forecast(reference: .nan).expected)
+        #expect(forecaster.priorOneStepSquaredError < forecaster.edgeOneStepSquaredError)
+    }
+
     @Test func idleUsageLeavesNoSubnormalState() {
         // The agent's tick forecaster (1 ms steps) with a 5-minute prior, on a tenant that stays idle: every error
         // becomes exactly 0 and the level, trend, smoothed errors and error scale decay geometrically toward 0.
@@ -265,7 +322,7 @@ func expectExactRestore(of original: Forecaster, continuing steps: Range<Int>,
         for tick in 0..<100_000 { forecaster.update(value: 0, atSeconds: 1_800_000_000 + Double(tick) * 0.001) }
         let state = [forecaster.level, forecaster.slowLevel, forecaster.trend, forecaster.fastSquaredError,
                      forecaster.slowSquaredError, forecaster.referenceSquaredError, forecaster.errorScale,
-                     forecaster.changeScale]
+                     forecaster.changeScale, forecaster.edgeOneStepSquaredError, forecaster.priorOneStepSquaredError]
         #expect(state.allSatisfy { $0 == 0 }, "\(state)")
         #expect(forecaster.forecast().expected == 0)
     }

@@ -3,7 +3,8 @@
 // Workload: the 50 Azure V1 CPU series (real 5-minute data), one Forecaster each with the default configuration
 // (one daily period of 288 steps). Warm-up: the first 2,000 steps of every series. Then each run feeds the next
 // 100 steps of all 50 series (5,000 updates) and records the mean time per update; 30 runs, then median and p99.
-// "tick" = update + forecast(), what the agent does for one tenant-resource per tick.
+// "tick" = update + forecast(), what the agent does for one tenant-resource per tick; "with prior" = the same with a
+// central prior (level and daily profile: the mean of the warm-up steps and of each time-of-day slot in them).
 // Anchors in the same run: a bare exponentially weighted mean (the cheapest forecaster there is) and the
 // Kubernetes VPA recommender baseline (decaying histogram), timed the same way.
 // Time: the thread's CPU time (CLOCK_THREAD_CPUTIME_ID) per run, so time other processes take is not counted.
@@ -11,6 +12,7 @@
 // Usage: swift run -c release PredictBenchmark [azure.csv.gz]
 import CMallocCounter
 import Foundation
+import Pool
 import Predict
 import Replay
 
@@ -66,6 +68,23 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
     return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
 }
 
+/// A prior as central would serve it, from the warm-up steps only: their mean as level, the mean of each 5-minute
+/// slot of the day minus that as the daily profile, their standard deviation as residual.
+func warmupPrior(_ series: [Double]) -> SeasonalPrior {
+    let warmup = series.prefix(warmupSteps)
+    let mean = warmup.reduce(0, +) / Double(warmup.count)
+    var sums = [Double](repeating: 0, count: 288)
+    var counts = [Double](repeating: 0, count: 288)
+    for (step, value) in warmup.enumerated() {
+        sums[step % 288] += value
+        counts[step % 288] += 1
+    }
+    let variance = warmup.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(warmup.count)
+    return SeasonalPrior(resource: .cpu, stepSeconds: 300, level: mean,
+                         seasonalProfile: zip(sums, counts).map { $0 / $1 - mean },
+                         residualStandardDeviation: variance.squareRoot(), historySteps: warmup.count)
+}
+
 func main() {
     var forecasters = values.map { _ in Forecaster() }
     var vpas = values.map { _ in VPARecommender() }
@@ -76,12 +95,14 @@ func main() {
                           slow: ForecasterConfiguration(stepSeconds: 3600, seasonalPeriods: [24]))
     }
     var anchors = values.map { _ in EWMAnchor() }
+    var withPriors = values.map { series in Forecaster(prior: warmupPrior(series)) }
     for index in values.indices {
         for step in 0..<warmupSteps {
             forecasters[index].update(value: values[index][step], atSeconds: seconds(step))
             vpas[index].observe(value: values[index][step], atSeconds: seconds(step))
             twoRates[index].update(value: values[index][step], atSeconds: seconds(step))
             anchors[index].update(value: values[index][step])
+            withPriors[index].update(value: values[index][step], atSeconds: seconds(step))
         }
     }
     // Update alone over the first stretch after the warm-up, then update + forecast over the next one (the same
@@ -99,6 +120,10 @@ func main() {
         state.update(value: value, atSeconds: seconds)
         return state.forecast().atQuantile
     }
+    let withPrior = measure(&withPriors, from: second) { state, value, seconds in
+        state.update(value: value, atSeconds: seconds)
+        return state.forecast().atQuantile
+    }
     let twoRate = measure(&twoRates, from: warmupSteps) { state, value, seconds in
         state.update(value: value, atSeconds: seconds)
         return state.forecast().atQuantile
@@ -113,7 +138,8 @@ func main() {
     let anchorMedian = percentile(anchor.perRun, 0.5)
     let vpaMedian = percentile(vpa.perRun, 0.5)
     for (name, result) in [("anchor: EWMA update", anchor), ("Forecaster.update", update),
-                           ("Forecaster.update + forecast", tick), ("TwoRateForecaster tick", twoRate),
+                           ("Forecaster.update + forecast", tick),
+                           ("... with prior", withPrior), ("TwoRateForecaster tick", twoRate),
                            ("anchor: VPA observe + limit", vpa)] {
         let median = percentile(result.perRun, 0.5)
         let figures = String(format: "median %7.1f ns  p99 %7.1f ns  ×EWMA %6.2f  ×VPA %5.2f",

@@ -15,7 +15,7 @@
 // - the same tenants on a warm edge that saw days 0-13 itself (warm-up 14 days), scored over days 14-20.
 // Figures: pooled slack at a pooled shortfall rate of 1% and 5% (Predict's quantile scanned, read by
 // `ShortfallCurve`), and MASE at 1 and 12 steps (point forecasts; quantile 0.95). Deterministic: one run.
-// Usage: swift run -c release predict-prior-value [azure.csv.gz]
+// Usage: swift run -c release predict-prior-value [azure.csv.gz]; PRIOR_VALUE_SEASONAL=names,... fixes the seasonal set.
 import CentralLearning
 import Foundation
 import Pool
@@ -120,7 +120,10 @@ let newCases = neverSeen.sorted().map { index -> (series: UsageSeries, prior: Se
 }
 report("new tenants, first day (day \(trainingDays)), class prior", newCases, warmupSteps: 0)
 
-let seasonal = seen.filter { models[$0].map { seasonalStrength($0) >= strongSeasonality } ?? false }
+/// `PRIOR_VALUE_SEASONAL=vm_a,vm_b,...` fixes the seasonal selection (to compare runs whose fits select differently).
+let fixedSeasonal = ProcessInfo.processInfo.environment["PRIOR_VALUE_SEASONAL"].map { Set($0.split(separator: ",").map(String.init)) }
+let seasonal = fixedSeasonal.map { names in seen.filter { names.contains(vms[$0].name) } }
+    ?? seen.filter { models[$0].map { seasonalStrength($0) >= strongSeasonality } ?? false }
 print("\nstrongly seasonal seen VMs (seasonal share >= \(strongSeasonality)): "
       + seasonal.map { "\(vms[$0].name) \(String(format: "%.2f", seasonalStrength(models[$0]!)))" }.joined(separator: ", "))
 report("strongly seasonal, cold edge from day \(trainingDays), first day, own prior",
