@@ -298,6 +298,31 @@ func expectExactRestore(of original: Forecaster, continuing steps: Range<Int>,
         #expect(result.forecastError < 0.5 * result.edgeError, "\(result.forecastError) vs \(result.edgeError)")
     }
 
+    @Test func classPriorsSpreadDoesNotHoldBackTheTenantsOwnModels() {
+        // A new tenant's class prior (no history of this tenant: historySteps 0) with a class spread of 20; the
+        // tenant climbs by 2 a step. Its own fast model soon errs far less than its slow level, and the forecast
+        // follows it at once: the class's spread is not taken as the error of this tenant's own models.
+        let classPrior = SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 50, residualStandardDeviation: 20,
+                                       historySteps: 0)
+        var forecaster = Forecaster(configuration: plain, prior: classPrior)
+        #expect(forecaster.fastSquaredError == 0 && forecaster.slowSquaredError == 0)
+        #expect(forecaster.referenceSquaredError == 400)
+        var edgeOnly = Forecaster(configuration: plain)
+        for step in 0..<10 {
+            forecaster.update(value: 10 + 2 * Double(step), atSeconds: Double(step))
+            edgeOnly.update(value: 10 + 2 * Double(step), atSeconds: Double(step))
+        }
+        // As close to the next value (30) as a forecaster without the prior, 28.0 (starting the local models at the
+        // class's spread left it 0.9 further behind, at 27.1).
+        let (forecast, edge) = (forecaster.forecast().expected, edgeOnly.forecast().expected)
+        #expect(abs(forecast - edge) < 0.1, "forecast \(forecast), edge-only \(edge)")
+        // The tenant's own prior (history behind it) starts its models at its error size, believed no better.
+        let ownPrior = SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 50, residualStandardDeviation: 20,
+                                     historySteps: 4_032)
+        let own = Forecaster(configuration: plain, prior: ownPrior)
+        #expect(own.fastSquaredError == 400 && own.slowSquaredError == 400 && own.referenceSquaredError == 400)
+    }
+
     @Test func beforeAnyOneStepErrorThePriorCounts() {
         // No value has been compared with a forecast yet: the one-step forecast is the blend with the prior's
         // reference (as before per-tenant choice existed), not the edge's own.
