@@ -14,9 +14,10 @@ import Pool
 ///   fast model with the prior's seasonal change in place of the local one), or the slow path of a
 ///   `TwoRateForecaster`.
 ///   Each is weighed by a power (`ensembleSharpness`) of the inverse of its smoothed squared error (online
-///   ensemble), so the blend follows whichever source has lately been right; with a prior, every source starts
-///   with the prior's residual variance. The prior's reference, a variant of the fast model, shares the fast
-///   model's vote instead of adding its own.
+///   ensemble), so the blend follows whichever source has lately been right; with the tenant's own prior, every
+///   source starts with the prior's residual variance, with a class prior only the reference does (the local
+///   models start at 0). The prior's reference, a variant of the fast model, shares the fast model's vote instead
+///   of adding its own.
 /// - with a prior, the next step's expected value is the blend with the prior's reference or the blend without it,
 ///   whichever has lately erred less one step ahead (`priorOneStepSquaredError`, `edgeOneStepSquaredError`): per
 ///   tenant and resource, the forecast errors decide whether the prior counts one step ahead. Longer horizons
@@ -332,8 +333,8 @@ public struct Forecaster: Sendable, Hashable, Codable {
 
     /// Smoothing of `edgeOneStepSquaredError` and `priorOneStepSquaredError`: a memory of about 50 steps (four
     /// hours of 5-minute steps). On the Azure traces the two blends' one-step errors differ by a few percent at
-    /// most, so a shorter memory (0.05) switched on noise, a longer one (0.005) too late
-    /// (`Benchmarks/central/RESULTS.md`, 2026-11-30 session 6).
+    /// most, so the choice is noisy at any memory; at 0.03 and 0.005 the warm edge's slack at 1% shortfall was
+    /// 1.018 and 1.013 of edge-only's, at 0.02 1.004 (`Benchmarks/central/RESULTS.md`, 2026-11-30 session 6).
     static let oneStepChoiceRate = 0.02
 
     /// The blend without the reference (the local models alone) and with it. Static, so that calling it from
