@@ -76,27 +76,27 @@ struct TelemetrySums {
     /// About a third of a drain is instructions (the rest mostly moving the records from the CPU that wrote them;
     /// the sums stay cached, and mispredicted branches are rare), so the common entry takes the shortest path:
     /// wrapping arithmetic throughout (no overflow traps), one test for all optional parts (most entries carry
-    /// none), the wait buckets walked by pointer, run-queue waits summed from them.
+    /// none), the wait buckets walked by pointer, run-queue waits summed from them. callgrind: 55 instructions an
+    /// entry, ~30 record bytes (Benchmarks/telemetry/results-2026-11-30.txt).
     @inline(__always)
     func add(slot: Int, _ entry: UnsafePointer<dpm_slot_entry>) -> UnsafeRawPointer {
         let sum = slots + slot
-        var cpuNanoseconds = UInt64(entry.pointee.cpu_ns)
-        var runQueueWaitNanoseconds = UInt64(entry.pointee.runq_wait_ns)
-        var voluntarySwitches = UInt64(entry.pointee.voluntary_switches)
-        var involuntarySwitches = UInt64(entry.pointee.involuntary_switches)
+        // A split value is low + high << width, so the low bits add here and the rare high bits below.
+        sum.pointee.cpuNanoseconds &+= UInt64(entry.pointee.cpu_ns)
+        sum.pointee.runQueueWaitNanoseconds &+= UInt64(entry.pointee.runq_wait_ns)
+        sum.pointee.voluntarySwitches &+= UInt64(entry.pointee.voluntary_switches)
+        sum.pointee.involuntarySwitches &+= UInt64(entry.pointee.involuntary_switches)
         var tail = UnsafeRawPointer(entry + 1)
         let parts = UInt32(entry.pointee.parts)
         if parts != 0 {
-            var rxBytesHigh: UInt64 = 0
-            var txBytesHigh: UInt64 = 0
             if parts & DPM_ENTRY_WIDE != 0 {
                 let wide = tail.assumingMemoryBound(to: dpm_entry_wide.self)
-                cpuNanoseconds |= UInt64(wide.pointee.cpu_ns) &<< 32
-                runQueueWaitNanoseconds |= UInt64(wide.pointee.runq_wait_ns) &<< 32
-                voluntarySwitches |= UInt64(wide.pointee.voluntary_switches) &<< 16
-                involuntarySwitches |= UInt64(wide.pointee.involuntary_switches) &<< 16
-                rxBytesHigh = UInt64(wide.pointee.rx_bytes) &<< 32
-                txBytesHigh = UInt64(wide.pointee.tx_bytes) &<< 32
+                sum.pointee.cpuNanoseconds &+= UInt64(wide.pointee.cpu_ns) &<< 32
+                sum.pointee.runQueueWaitNanoseconds &+= UInt64(wide.pointee.runq_wait_ns) &<< 32
+                sum.pointee.voluntarySwitches &+= UInt64(wide.pointee.voluntary_switches) &<< 16
+                sum.pointee.involuntarySwitches &+= UInt64(wide.pointee.involuntary_switches) &<< 16
+                sum.pointee.rxBytes &+= UInt64(wide.pointee.rx_bytes) &<< 32
+                sum.pointee.txBytes &+= UInt64(wide.pointee.tx_bytes) &<< 32
                 tail += MemoryLayout<dpm_entry_wide>.size
             }
             if parts & DPM_ENTRY_PAGE_FAULTS != 0 {
@@ -106,31 +106,25 @@ struct TelemetrySums {
             }
             if parts & DPM_ENTRY_NETWORK != 0 {
                 let network = tail.assumingMemoryBound(to: dpm_entry_network.self)
-                sum.pointee.rxBytes &+= UInt64(network.pointee.rx_bytes) | rxBytesHigh
-                sum.pointee.txBytes &+= UInt64(network.pointee.tx_bytes) | txBytesHigh
+                sum.pointee.rxBytes &+= UInt64(network.pointee.rx_bytes)
+                sum.pointee.txBytes &+= UInt64(network.pointee.tx_bytes)
                 sum.pointee.rxPackets &+= UInt64(network.pointee.rx_packets)
                 sum.pointee.txPackets &+= UInt64(network.pointee.tx_packets)
                 tail += MemoryLayout<dpm_entry_network>.size
             }
         }
-        sum.pointee.cpuNanoseconds &+= cpuNanoseconds
-        sum.pointee.runQueueWaitNanoseconds &+= runQueueWaitNanoseconds
-        sum.pointee.voluntarySwitches &+= voluntarySwitches
-        sum.pointee.involuntarySwitches &+= involuntarySwitches
         // The counts of the buckets the kernel marked non-zero (mostly one or two of 32), lowest bucket first; their
         // sum is the entry's number of waits.
         var nonZero = entry.pointee.runq_wait_hist_mask
         let sums = histograms + (slot &* TelemetryTotals.histogramBuckets)
         var count = tail.assumingMemoryBound(to: UInt32.self)
-        var waits: UInt64 = 0
         while nonZero != 0 {
             let bucketCount = UInt64(count.pointee)
             sums[nonZero.trailingZeroBitCount] &+= bucketCount
-            waits &+= bucketCount
+            sum.pointee.runQueueWaits &+= bucketCount
             nonZero &= nonZero &- 1
             count += 1
         }
-        sum.pointee.runQueueWaits &+= waits
         return UnsafeRawPointer(count)
     }
 }
