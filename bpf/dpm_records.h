@@ -23,80 +23,99 @@
 /*
  * Counters of one tenant slot on one CPU that no record carried yet. A flush moves them into its record and leaves
  * zero behind (when the ring has no room for the record, it takes nothing), so records carry deltas, every count
- * reaches user space exactly once, and the reader only adds.
+ * reaches user space exactly once, and the reader only adds. Run-queue waits are not counted apart: they are the sum
+ * of the histogram's buckets.
  */
 struct dpm_slot_counters {
 	__u64 cpu_ns;               /* on-CPU time, accounted when the task switches out */
 	__u64 runq_wait_ns;         /* sum of wake-up (or preemption) to switch-in */
 	__u64 rx_bytes;             /* cgroup_skb ingress, skb->len (L3 and up) */
 	__u64 tx_bytes;             /* cgroup_skb egress */
-	__u32 runq_waits;
 	__u32 voluntary_switches;   /* the task blocked */
 	__u32 involuntary_switches; /* the task was preempted or yielded while runnable */
 	__u32 page_faults;          /* user page faults (page_fault_user: major and minor are not split) */
 	__u32 rx_packets;           /* skbs; a GSO/GRO skb counts once */
 	__u32 tx_packets;
 	__u32 runq_wait_hist_mask;  /* bit i set: runq_wait_hist[i] is non-zero, so a reader skips the zero buckets */
-	__u32 reserved;
 	__u32 runq_wait_hist[DPM_RUNQ_HIST_BUCKETS];
 };
 
 /*
  * One slot in a flush record: what the slot counted on the flushing CPU since that CPU's previous record of it.
- * Variable length, so a reader touches about one cache line per slot, not four: this fixed part, then only the
- * parts that are non-zero, in this order:
- *   struct dpm_entry_page_faults             if `parts` has DPM_ENTRY_PAGE_FAULTS
- *   struct dpm_entry_network                 if `parts` has DPM_ENTRY_NETWORK
+ * Variable length and 4-byte words throughout, so a common entry (no faults, no network, one or two wait buckets) is
+ * 24-28 bytes and a reader touches few bytes the other CPU wrote: this fixed part, then only the parts that are
+ * needed, in this order:
+ *   struct dpm_entry_wide                      if `parts` has DPM_ENTRY_WIDE
+ *   struct dpm_entry_page_faults               if `parts` has DPM_ENTRY_PAGE_FAULTS
+ *   struct dpm_entry_network                   if `parts` has DPM_ENTRY_NETWORK
  *   __u32 count[popcount(runq_wait_hist_mask)] the non-zero run-queue wait buckets, lowest bucket first
- * and zero padding to a multiple of 8 bytes (`dpm_slot_entry_bytes`).
+ * (`dpm_slot_entry_bytes`). Wide values are split: the fixed and network parts carry the low bits, and an entry whose
+ * value does not fit them (a run of more than 4.29 s, more than 65535 switches, 4 GiB of traffic since the CPU's
+ * last record) carries the high bits in the wide part, so no count is cut.
  */
 struct dpm_slot_entry {
-	__u32 slot;
+	__u16 slot;
+	__u16 parts;                /* DPM_ENTRY_* bits: which optional parts follow */
 	__u32 runq_wait_hist_mask;  /* bit i set: the count of bucket i follows */
-	__u64 cpu_ns;
-	__u64 runq_wait_ns;
-	__u32 runq_waits;
-	__u32 voluntary_switches;
-	__u32 involuntary_switches;
-	__u32 parts;                /* DPM_ENTRY_* bits: which optional parts follow */
+	__u32 cpu_ns;               /* low 32 bits */
+	__u32 runq_wait_ns;         /* low 32 bits */
+	__u16 voluntary_switches;   /* low 16 bits */
+	__u16 involuntary_switches; /* low 16 bits */
 };
 
-#define DPM_ENTRY_PAGE_FAULTS 1u
-#define DPM_ENTRY_NETWORK 2u
+/* A slot is a __u16 in an entry. */
+_Static_assert(DPM_MAX_SLOTS <= 0x10000, "DPM_MAX_SLOTS does not fit dpm_slot_entry.slot");
+
+#define DPM_ENTRY_WIDE 1u
+#define DPM_ENTRY_PAGE_FAULTS 2u
+#define DPM_ENTRY_NETWORK 4u
+
+/* The high bits of the entry's split values: value = low | high << (width of the low part). */
+struct dpm_entry_wide {
+	__u32 cpu_ns;               /* bits 32-63 */
+	__u32 runq_wait_ns;         /* bits 32-63 */
+	__u32 rx_bytes;             /* bits 32-63 */
+	__u32 tx_bytes;             /* bits 32-63 */
+	__u16 voluntary_switches;   /* bits 16-31 */
+	__u16 involuntary_switches; /* bits 16-31 */
+};
 
 struct dpm_entry_page_faults {
 	__u32 page_faults;
-	__u32 reserved;
 };
 
 struct dpm_entry_network {
-	__u64 rx_bytes;
-	__u64 tx_bytes;
+	__u32 rx_bytes;             /* low 32 bits */
+	__u32 tx_bytes;             /* low 32 bits */
 	__u32 rx_packets;
 	__u32 tx_packets;
 };
 
 /* The largest entry: every part and every bucket. */
-#define DPM_SLOT_ENTRY_MAX_BYTES (sizeof(struct dpm_slot_entry) + sizeof(struct dpm_entry_page_faults) + \
-				  sizeof(struct dpm_entry_network) + DPM_RUNQ_HIST_BUCKETS * sizeof(__u32))
+#define DPM_SLOT_ENTRY_MAX_BYTES (sizeof(struct dpm_slot_entry) + sizeof(struct dpm_entry_wide) + \
+				  sizeof(struct dpm_entry_page_faults) + sizeof(struct dpm_entry_network) + \
+				  DPM_RUNQ_HIST_BUCKETS * sizeof(__u32))
 
-/* Bytes of an entry with these parts and wait buckets, padding included: the one definition of the stride, for
- * the kernel that writes entries and the reader that walks them. */
+/* Bytes of an entry with these parts and wait buckets: the one definition of the stride, for the kernel that writes
+ * entries and the reader that walks them. */
 static inline __u32 dpm_slot_entry_bytes(__u32 parts, __u32 runq_wait_hist_mask)
 {
 	__u32 bytes = sizeof(struct dpm_slot_entry);
 
+	if (parts & DPM_ENTRY_WIDE)
+		bytes += sizeof(struct dpm_entry_wide);
 	if (parts & DPM_ENTRY_PAGE_FAULTS)
 		bytes += sizeof(struct dpm_entry_page_faults);
 	if (parts & DPM_ENTRY_NETWORK)
 		bytes += sizeof(struct dpm_entry_network);
-	return bytes + ((__builtin_popcount(runq_wait_hist_mask) * sizeof(__u32) + 7) & ~7u);
+	return bytes + __builtin_popcount(runq_wait_hist_mask) * sizeof(__u32);
 }
 
 /*
  * One ring-buffer record: every slot one CPU touched since its previous flush. `entries` entries follow the
- * header back to back. One record per CPU per flush keeps the reader's cost to one header and one consumer-position
- * update per CPU, not per slot. The record may end in unused bytes (the writer reserves room for its largest entry).
+ * header back to back (4-byte aligned). One record per CPU per flush keeps the reader's cost to one header and one
+ * consumer-position update per CPU, not per slot. The record may end in unused bytes (the writer reserves room for
+ * its largest entry).
  */
 struct dpm_flush_record {
 	__u32 cpu;

@@ -133,6 +133,10 @@ static __always_inline __u32 entry_parts(const struct dpm_slot_counters *counter
 {
 	__u32 parts = 0;
 
+	/* A value wider than its low part in the entry: the high bits go in the wide part. */
+	if ((counters->cpu_ns | counters->runq_wait_ns | counters->rx_bytes | counters->tx_bytes) >> 32 ||
+	    (counters->voluntary_switches | counters->involuntary_switches) >> 16)
+		parts |= DPM_ENTRY_WIDE;
 	if (counters->page_faults)
 		parts |= DPM_ENTRY_PAGE_FAULTS;
 	/* Bytes and packets are two adds: a preempted cgroup_skb program may have done only the first. */
@@ -164,24 +168,31 @@ __noinline int take_counters(__u32 slot, struct dpm_slot_counters *from, struct 
 	parts = entry_parts(from);
 	mask = from->runq_wait_hist_mask;
 	entry->slot = slot;
+	entry->parts = parts;
 	entry->runq_wait_hist_mask = mask;
 	entry->cpu_ns = from->cpu_ns;
 	entry->runq_wait_ns = from->runq_wait_ns;
-	entry->runq_waits = from->runq_waits;
 	entry->voluntary_switches = from->voluntary_switches;
 	entry->involuntary_switches = from->involuntary_switches;
-	entry->parts = parts;
+	tail = (__u8 *)(entry + 1);
+	if (parts & DPM_ENTRY_WIDE) {
+		struct dpm_entry_wide *wide = (struct dpm_entry_wide *)tail;
+		wide->cpu_ns = from->cpu_ns >> 32;
+		wide->runq_wait_ns = from->runq_wait_ns >> 32;
+		wide->rx_bytes = from->rx_bytes >> 32;
+		wide->tx_bytes = from->tx_bytes >> 32;
+		wide->voluntary_switches = from->voluntary_switches >> 16;
+		wide->involuntary_switches = from->involuntary_switches >> 16;
+		tail += sizeof(*wide);
+	}
 	from->cpu_ns = 0;
 	from->runq_wait_ns = 0;
-	from->runq_waits = 0;
 	from->voluntary_switches = 0;
 	from->involuntary_switches = 0;
 	from->runq_wait_hist_mask = 0;
-	tail = (__u8 *)(entry + 1);
 	if (parts & DPM_ENTRY_PAGE_FAULTS) {
 		struct dpm_entry_page_faults *faults = (struct dpm_entry_page_faults *)tail;
 		faults->page_faults = from->page_faults;
-		faults->reserved = 0;
 		from->page_faults = 0;
 		tail += sizeof(*faults);
 	}
@@ -208,9 +219,6 @@ __noinline int take_counters(__u32 slot, struct dpm_slot_counters *from, struct 
 		from->runq_wait_hist[bucket] = 0;
 		written++;
 	}
-	/* The padding to 8 bytes, so a reader never sees stale ring bytes. */
-	if (written & 1)
-		counts[written & (DPM_RUNQ_HIST_BUCKETS - 1)] = 0;
 	return dpm_slot_entry_bytes(parts, mask);
 }
 
@@ -328,7 +336,6 @@ static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 no
 		if (bucket >= DPM_RUNQ_HIST_BUCKETS)
 			bucket = DPM_RUNQ_HIST_BUCKETS - 1;
 		counters->runq_wait_ns += wait_ns;
-		counters->runq_waits++;
 		counters->runq_wait_hist[bucket]++;
 		counters->runq_wait_hist_mask |= 1u << bucket;
 		state->touched[(next_slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (next_slot & 63);

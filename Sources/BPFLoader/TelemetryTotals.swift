@@ -75,20 +75,30 @@ struct TelemetrySums {
     ///
     /// About a third of a drain is instructions (the rest mostly moving the records from the CPU that wrote them;
     /// the sums stay cached, and mispredicted branches are rare), so the common entry takes the shortest path:
-    /// wrapping arithmetic throughout (no overflow traps), one test for both optional parts (most entries carry
-    /// neither), the wait buckets walked by pointer. callgrind: 78 → 54 instructions an entry, 10-13% less time
-    /// (Benchmarks/telemetry/results-2026-11-30.txt).
+    /// wrapping arithmetic throughout (no overflow traps), one test for all optional parts (most entries carry
+    /// none), the wait buckets walked by pointer, run-queue waits summed from them. callgrind: 55 instructions an
+    /// entry, ~30 record bytes (Benchmarks/telemetry/results-2026-11-30.txt).
     @inline(__always)
     func add(slot: Int, _ entry: UnsafePointer<dpm_slot_entry>) -> UnsafeRawPointer {
         let sum = slots + slot
-        sum.pointee.cpuNanoseconds &+= entry.pointee.cpu_ns
-        sum.pointee.runQueueWaitNanoseconds &+= entry.pointee.runq_wait_ns
-        sum.pointee.runQueueWaits &+= UInt64(entry.pointee.runq_waits)
+        // A split value is low + high << width, so the low bits add here and the rare high bits below.
+        sum.pointee.cpuNanoseconds &+= UInt64(entry.pointee.cpu_ns)
+        sum.pointee.runQueueWaitNanoseconds &+= UInt64(entry.pointee.runq_wait_ns)
         sum.pointee.voluntarySwitches &+= UInt64(entry.pointee.voluntary_switches)
         sum.pointee.involuntarySwitches &+= UInt64(entry.pointee.involuntary_switches)
         var tail = UnsafeRawPointer(entry + 1)
-        let parts = entry.pointee.parts
+        let parts = UInt32(entry.pointee.parts)
         if parts != 0 {
+            if parts & DPM_ENTRY_WIDE != 0 {
+                let wide = tail.assumingMemoryBound(to: dpm_entry_wide.self)
+                sum.pointee.cpuNanoseconds &+= UInt64(wide.pointee.cpu_ns) &<< 32
+                sum.pointee.runQueueWaitNanoseconds &+= UInt64(wide.pointee.runq_wait_ns) &<< 32
+                sum.pointee.voluntarySwitches &+= UInt64(wide.pointee.voluntary_switches) &<< 16
+                sum.pointee.involuntarySwitches &+= UInt64(wide.pointee.involuntary_switches) &<< 16
+                sum.pointee.rxBytes &+= UInt64(wide.pointee.rx_bytes) &<< 32
+                sum.pointee.txBytes &+= UInt64(wide.pointee.tx_bytes) &<< 32
+                tail += MemoryLayout<dpm_entry_wide>.size
+            }
             if parts & DPM_ENTRY_PAGE_FAULTS != 0 {
                 let faults = tail.assumingMemoryBound(to: dpm_entry_page_faults.self)
                 sum.pointee.pageFaults &+= UInt64(faults.pointee.page_faults)
@@ -96,25 +106,26 @@ struct TelemetrySums {
             }
             if parts & DPM_ENTRY_NETWORK != 0 {
                 let network = tail.assumingMemoryBound(to: dpm_entry_network.self)
-                sum.pointee.rxBytes &+= network.pointee.rx_bytes
-                sum.pointee.txBytes &+= network.pointee.tx_bytes
+                sum.pointee.rxBytes &+= UInt64(network.pointee.rx_bytes)
+                sum.pointee.txBytes &+= UInt64(network.pointee.tx_bytes)
                 sum.pointee.rxPackets &+= UInt64(network.pointee.rx_packets)
                 sum.pointee.txPackets &+= UInt64(network.pointee.tx_packets)
                 tail += MemoryLayout<dpm_entry_network>.size
             }
         }
-        // The counts of the buckets the kernel marked non-zero (mostly one or two of 32), lowest bucket first.
+        // The counts of the buckets the kernel marked non-zero (mostly one or two of 32), lowest bucket first; their
+        // sum is the entry's number of waits.
         var nonZero = entry.pointee.runq_wait_hist_mask
-        let counts = tail.assumingMemoryBound(to: UInt32.self)
         let sums = histograms + (slot &* TelemetryTotals.histogramBuckets)
-        var count = counts
+        var count = tail.assumingMemoryBound(to: UInt32.self)
         while nonZero != 0 {
-            sums[nonZero.trailingZeroBitCount] &+= UInt64(count.pointee)
+            let bucketCount = UInt64(count.pointee)
+            sums[nonZero.trailingZeroBitCount] &+= bucketCount
+            sum.pointee.runQueueWaits &+= bucketCount
             nonZero &= nonZero &- 1
             count += 1
         }
-        // Bucket counts are padded to 8 bytes; entries are 8-byte aligned.
-        return UnsafeRawPointer(bitPattern: (UInt(bitPattern: count) &+ 7) & ~7).unsafelyUnwrapped
+        return UnsafeRawPointer(count)
     }
 }
 
@@ -141,9 +152,9 @@ final class RecordFolder {
     /// that does not fit).
     func fold(_ bytes: UnsafeRawBufferPointer, into sums: TelemetrySums) -> Int {
         let headerBytes = MemoryLayout<dpm_flush_record>.size
-        // Entries are read in place as C structs: 8-byte aligned, as ring records are.
+        // The header and entries are read in place as C structs: 8-byte aligned, as ring records are.
         guard bytes.count >= headerBytes, let base = bytes.baseAddress,
-              Int(bitPattern: base) & (MemoryLayout<UInt64>.alignment - 1) == 0 else { return 0 }
+              Int(bitPattern: base) & (MemoryLayout<dpm_flush_record>.alignment - 1) == 0 else { return 0 }
         let header = base.assumingMemoryBound(to: dpm_flush_record.self)
         let flushedNanoseconds = header.pointee.flushed_ns
         let checksWatches = flushedNanoseconds < latestWatchedNanoseconds
@@ -174,7 +185,7 @@ final class RecordFolder {
     }
 
     private static func bytes(of entry: UnsafePointer<dpm_slot_entry>) -> Int {
-        Int(dpm_slot_entry_bytes(entry.pointee.parts, entry.pointee.runq_wait_hist_mask))
+        Int(dpm_slot_entry_bytes(UInt32(entry.pointee.parts), entry.pointee.runq_wait_hist_mask))
     }
 
     /// Counts `slot` only from records flushed at or after `nanoseconds` (CLOCK_MONOTONIC), when it got its tenant.

@@ -9,7 +9,6 @@ import Testing
         var counters = dpm_slot_counters()
         counters.cpu_ns = cpuNanoseconds
         counters.page_faults = faults
-        counters.runq_waits = waits
         if let waitBucket {
             withUnsafeMutableBytes(of: &counters.runq_wait_hist) {
                 $0.storeBytes(of: waits, toByteOffset: waitBucket * 4, as: UInt32.self)
@@ -19,37 +18,51 @@ import Testing
         return counters
     }
 
-    /// A flush record laid out as the kernel writes it into the ring: header, then each slot's variable-length entry
-    /// (fixed part, the non-zero optional parts, the non-zero wait buckets), then `slack` unused bytes.
+    /// A flush record laid out as the kernel writes it into the ring, word by word: header, then each slot's
+    /// variable-length entry (the fixed part with the low bits of its values, the high bits when a value does not
+    /// fit them, the non-zero optional parts, the non-zero wait buckets), then `slack` unused bytes.
     private func record(cpu: UInt32, at flushed: UInt64, _ entries: [(slot: UInt32, counters: dpm_slot_counters)],
                         slack: Int = 0) -> [UInt8]
     {
         var bytes: [UInt8] = []
-        func append<T>(_ value: T) { withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) } }
-        append(dpm_flush_record(cpu: cpu, entries: UInt32(entries.count), flushed_ns: flushed))
+        func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+        append(cpu)
+        append(UInt32(entries.count))
+        append(flushed)
         for (slot, counters) in entries {
             let start = bytes.count
-            var parts: UInt32 = 0
-            if counters.page_faults != 0 { parts |= DPM_ENTRY_PAGE_FAULTS }
-            if counters.rx_bytes | counters.tx_bytes != 0 || counters.rx_packets | counters.tx_packets != 0 {
-                parts |= DPM_ENTRY_NETWORK
+            let wide = (counters.cpu_ns | counters.runq_wait_ns | counters.rx_bytes | counters.tx_bytes) >> 32 != 0
+                || (counters.voluntary_switches | counters.involuntary_switches) >> 16 != 0
+            let network = counters.rx_bytes | counters.tx_bytes != 0 || counters.rx_packets | counters.tx_packets != 0
+            let parts = (wide ? 1 : 0) | (counters.page_faults != 0 ? 2 : 0) | (network ? 4 : 0)
+            append(UInt16(slot))
+            append(UInt16(parts))
+            append(counters.runq_wait_hist_mask)
+            append(UInt32(truncatingIfNeeded: counters.cpu_ns))
+            append(UInt32(truncatingIfNeeded: counters.runq_wait_ns))
+            append(UInt16(truncatingIfNeeded: counters.voluntary_switches))
+            append(UInt16(truncatingIfNeeded: counters.involuntary_switches))
+            if wide {
+                append(UInt32(counters.cpu_ns >> 32))
+                append(UInt32(counters.runq_wait_ns >> 32))
+                append(UInt32(counters.rx_bytes >> 32))
+                append(UInt32(counters.tx_bytes >> 32))
+                append(UInt16(counters.voluntary_switches >> 16))
+                append(UInt16(counters.involuntary_switches >> 16))
             }
-            append(dpm_slot_entry(slot: slot, runq_wait_hist_mask: counters.runq_wait_hist_mask,
-                                  cpu_ns: counters.cpu_ns, runq_wait_ns: counters.runq_wait_ns,
-                                  runq_waits: counters.runq_waits, voluntary_switches: counters.voluntary_switches,
-                                  involuntary_switches: counters.involuntary_switches, parts: parts))
-            if parts & DPM_ENTRY_PAGE_FAULTS != 0 { append(dpm_entry_page_faults(page_faults: counters.page_faults, reserved: 0)) }
-            if parts & DPM_ENTRY_NETWORK != 0 {
-                append(dpm_entry_network(rx_bytes: counters.rx_bytes, tx_bytes: counters.tx_bytes,
-                                         rx_packets: counters.rx_packets, tx_packets: counters.tx_packets))
+            if counters.page_faults != 0 { append(counters.page_faults) }
+            if network {
+                append(UInt32(truncatingIfNeeded: counters.rx_bytes))
+                append(UInt32(truncatingIfNeeded: counters.tx_bytes))
+                append(counters.rx_packets)
+                append(counters.tx_packets)
             }
             withUnsafeBytes(of: counters.runq_wait_hist) { buckets in
                 for bucket in 0..<32 where counters.runq_wait_hist_mask & (1 << bucket) != 0 {
                     append(buckets.load(fromByteOffset: bucket * 4, as: UInt32.self))
                 }
             }
-            while (bytes.count - start) % 8 != 0 { bytes.append(0) }
-            #expect(bytes.count - start == Int(dpm_slot_entry_bytes(parts, counters.runq_wait_hist_mask)))
+            #expect(bytes.count - start == Int(dpm_slot_entry_bytes(UInt32(parts), counters.runq_wait_hist_mask)))
         }
         return bytes + [UInt8](repeating: 0xee, count: slack)
     }
@@ -92,7 +105,6 @@ import Testing
             for (bucket, count) in buckets { histogram.storeBytes(of: count, toByteOffset: bucket * 4, as: UInt32.self) }
         }
         busy.runq_wait_hist_mask = buckets.reduce(0) { $0 | 1 << $1.bucket }
-        busy.runq_waits = 7
         let folder = RecordFolder()
         var totals = TelemetryTotals()
         let bytes = record(cpu: 1, at: 5, [(1, busy), (2, counters(cpuNanoseconds: 9, waitBucket: 0, waits: 1)),
@@ -107,12 +119,14 @@ import Testing
         #expect(totals[3].cpuNanoseconds == 11 && totals.runQueueWaitHistogram(slot: 3).reduce(0, +) == 0)
     }
 
-    /// Every field of an entry set, and all 32 wait buckets: the largest entry there is, decoded once at the end
-    /// of its bytes (exact size checked) and once with a largest entry's room after it (the kernel's case).
+    /// Every field of an entry set, every split value wider than its low part, and all 32 wait buckets: the
+    /// largest entry there is, decoded once at the end of its bytes (exact size checked) and once with a largest
+    /// entry's room after it (the kernel's case).
     @Test(arguments: [0, 200]) func decodesALargestEntryWithEveryFieldAndBucketSet(slack: Int) {
         var full = dpm_slot_counters()
-        (full.cpu_ns, full.runq_wait_ns, full.rx_bytes, full.tx_bytes) = (1_000_001, 2_000_002, 3_000_003, 4_000_004)
-        (full.runq_waits, full.voluntary_switches, full.involuntary_switches) = (5, 6, 7)
+        (full.cpu_ns, full.runq_wait_ns) = (0x1_0000_0001, 0x2_0000_0002)
+        (full.rx_bytes, full.tx_bytes) = (0x3_0000_0003, 0xffff_ffff_ffff_ffff)
+        (full.voluntary_switches, full.involuntary_switches) = (0x5_0006, 0xffff_ffff)
         (full.page_faults, full.rx_packets, full.tx_packets) = (8, 9, 10)
         withUnsafeMutableBytes(of: &full.runq_wait_hist) { histogram in
             for bucket in 0..<32 { histogram.storeBytes(of: UInt32(100 + bucket), toByteOffset: bucket * 4, as: UInt32.self) }
@@ -122,19 +136,57 @@ import Testing
                            slack: slack)
         let folder = RecordFolder()
         var totals = TelemetryTotals()
+        #expect(Int(DPM_SLOT_ENTRY_LARGEST_BYTES) == Int(dpm_slot_entry_bytes(UInt32(DPM_ENTRY_WIDE
+            | DPM_ENTRY_PAGE_FAULTS | DPM_ENTRY_NETWORK), .max)))
         #expect(fold(folder, bytes, into: &totals) == 2)
         var expected = SlotTelemetry()
-        (expected.cpuNanoseconds, expected.runQueueWaitNanoseconds) = (1_000_001, 2_000_002)
-        (expected.runQueueWaits, expected.voluntarySwitches, expected.involuntarySwitches) = (5, 6, 7)
+        (expected.cpuNanoseconds, expected.runQueueWaitNanoseconds) = (0x1_0000_0001, 0x2_0000_0002)
+        // The waits are the buckets' sum: 100 + 101 + … + 131.
+        (expected.runQueueWaits, expected.voluntarySwitches, expected.involuntarySwitches) = (3696, 0x5_0006, 0xffff_ffff)
         (expected.pageFaults, expected.rxBytes, expected.txBytes, expected.rxPackets, expected.txPackets) =
-            (8, 3_000_003, 4_000_004, 9, 10)
+            (8, 0x3_0000_0003, 0xffff_ffff_ffff_ffff, 9, 10)
         #expect(totals[4] == expected)
         #expect(Array(totals.runQueueWaitHistogram(slot: 4)) == (0..<32).map { UInt64(100 + $0) })
         #expect(totals[5].cpuNanoseconds == 3 && totals[5].runQueueWaits == 2)
         #expect(Array(totals.runQueueWaitHistogram(slot: 5)) == Array(repeating: 0, count: 31) + [2])
         // One byte short of the second entry: the first still counts, the second does not.
         #expect(fold(folder, Array(bytes.dropLast(slack + 1)), into: &totals) == 1)
-        #expect(totals[4].cpuNanoseconds == 2_000_002 && totals[5].cpuNanoseconds == 3)
+        #expect(totals[4].cpuNanoseconds == 0x2_0000_0002 && totals[5].cpuNanoseconds == 3)
+    }
+
+    /// Values on either side of the 32 bits of their low part in the entry: below them the entry is the short one,
+    /// above them it carries the high bits, and either way the sums are exact (also across a second record).
+    @Test(arguments: [(UInt64(1) << 32) - 1, UInt64(1) << 32, (UInt64(1) << 32) + 1, UInt64(1) << 63 | 5])
+    func wideValuesRoundTripAcrossThe32BitBoundary(value: UInt64) {
+        var large = dpm_slot_counters()
+        (large.cpu_ns, large.runq_wait_ns, large.rx_bytes, large.tx_bytes, large.rx_packets) =
+            (value, value - 1, value, value - 1, 1)
+        let bytes = record(cpu: 0, at: 3, [(7, large), (8, counters(cpuNanoseconds: 9))])
+        let headerBytes = 16, shortEntryBytes = 20, wideBytes = 20, networkBytes = 16
+        #expect(bytes.count == headerBytes + shortEntryBytes + (value >> 32 != 0 ? wideBytes : 0) + networkBytes
+            + shortEntryBytes)
+        let folder = RecordFolder()
+        var totals = TelemetryTotals()
+        for times: UInt64 in 1...2 {
+            #expect(fold(folder, bytes, into: &totals) == 2)
+            #expect(totals[7].cpuNanoseconds == value &* times && totals[7].runQueueWaitNanoseconds == (value - 1) &* times)
+            #expect(totals[7].rxBytes == value &* times && totals[7].txBytes == (value - 1) &* times)
+            #expect(totals[7].rxPackets == times && totals[8].cpuNanoseconds == 9 * times)
+        }
+    }
+
+    /// Switch counts on either side of the 16 bits of their low part in the entry.
+    @Test(arguments: [UInt32(0xffff), 0x1_0000, 0x1_0001, 0xffff_ffff])
+    func switchCountsRoundTripAcrossThe16BitBoundary(switches: UInt32) {
+        var many = counters(cpuNanoseconds: 1)
+        (many.voluntary_switches, many.involuntary_switches) = (switches, switches - 1)
+        let bytes = record(cpu: 1, at: 3, [(2, many)])
+        #expect(bytes.count == 16 + 20 + (switches > 0xffff ? 20 : 0))
+        let folder = RecordFolder()
+        var totals = TelemetryTotals()
+        #expect(fold(folder, bytes, into: &totals) == 1)
+        #expect(totals[2].voluntarySwitches == UInt64(switches) && totals[2].involuntarySwitches == UInt64(switches - 1))
+        #expect(totals[2].contextSwitches == 2 * UInt64(switches) - 1 && totals[2].cpuNanoseconds == 1)
     }
 
     @Test func recordsFlushedBeforeASlotGotItsTenantAreIgnored() {

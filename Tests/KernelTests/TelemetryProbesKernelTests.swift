@@ -1,4 +1,5 @@
 import BPFLoader
+import CLibBPF
 import Enforce
 import Foundation
 import Glibc
@@ -262,6 +263,34 @@ import Testing
             #expect(totals[a.slot].pageFaults >= UInt64(pages))
             #expect(totals[a.slot].runQueueWaits >= napCount, "\(totals[a.slot].runQueueWaits) waits, \(napCount) naps")
             #expect(totals.runQueueWaitHistogram(slot: a.slot).reduce(0, +) == totals[a.slot].runQueueWaits)
+        }
+    }
+
+    /// Byte counts just below and just above 2^32 that the kernel's flush must split into an entry's low and high
+    /// bits (a record carries the low 32 bits, and the high ones only when they are not zero): planted in the tenant's
+    /// counters (bpftool writes every CPU's copy), then published by the real program when the tenant's task, kept
+    /// on CPU 0, switches there. The other CPU never runs the tenant, so it never publishes its copy: the drained
+    /// sums are the planted values exactly.
+    @Test(arguments: [TelemetryProbes.TracepointFlavour.typed, .raw], [(UInt64(1) << 32) - 1, (UInt64(1) << 32) + 1])
+    func byteCountsAcrossThe32BitBoundaryArriveWhole(flavour: TelemetryProbes.TracepointFlavour, bytes: UInt64) throws {
+        try withTwoTenants(flavour: flavour) { probes, a, _ in
+            let counters = try #require(probes.pinDirectory).pinPath("slot_counters")
+            func littleEndian<T: FixedWidthInteger>(_ value: T) -> [String] {
+                withUnsafeBytes(of: value.littleEndian) { $0.map { String($0) } }
+            }
+            var planted = dpm_slot_counters()
+            (planted.rx_bytes, planted.tx_bytes) = (bytes, bytes - 2)
+            let value = withUnsafeBytes(of: planted) { $0.map { String($0) } }
+            let update = try telemetryTestRun("/usr/sbin/bpftool", ["map", "update", "pinned", counters, "key"]
+                + littleEndian(UInt32(a.slot)) + ["value"] + value)
+            #expect(update.status == 0, "\(update.errorOutput)")
+            var totals = TelemetryTotals()
+            let run = try telemetryTestRun("/usr/bin/taskset", ["-c", "0", TelemetryTestProducts.load, a.cgroupPath, "nap", "0.05"])
+            #expect(run.status == 0, "\(run.errorOutput)")
+            try drain(probes, into: &totals)
+            #expect(totals[a.slot].rxBytes == bytes && totals[a.slot].txBytes == bytes - 2,
+                    "rx \(totals[a.slot].rxBytes) tx \(totals[a.slot].txBytes), planted \(bytes)")
+            #expect(totals[a.slot].rxPackets == 0 && totals[a.slot].runQueueWaits > 0)
         }
     }
 
