@@ -323,6 +323,31 @@ func expectExactRestore(of original: Forecaster, continuing steps: Range<Int>,
         #expect(own.fastSquaredError == 400 && own.slowSquaredError == 400 && own.referenceSquaredError == 400)
     }
 
+    @Test func ownPriorsHeadroomStartGivesWayToTheTenantsErrors() {
+        // The tenant's own prior says it errs by 20 (its past; headroom start 16); now it alternates 50 ± 1 and an
+        // edge-only forecaster's error scale is 1.18 after 40 values. The own prior's start gives way at
+        // 0.5 / (n + 0.5) a step: 2.37 (2.0x edge-only's); falling by the rule's 1% a step it was 3.88 (3.3x).
+        let ownPrior = SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 50, residualStandardDeviation: 20,
+                                     historySteps: 4_032)
+        let classPrior = SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 50, residualStandardDeviation: 20,
+                                       historySteps: 0)
+        var own = Forecaster(configuration: plain, prior: ownPrior)
+        var fromClass = Forecaster(configuration: plain, prior: classPrior)
+        var edgeOnly = Forecaster(configuration: plain)
+        #expect(own.errorScale == 16 && fromClass.errorScale == 16)
+        for step in 0..<40 {
+            let value = step % 2 == 0 ? 51.0 : 49.0
+            own.update(value: value, atSeconds: Double(step))
+            fromClass.update(value: value, atSeconds: Double(step))
+            edgeOnly.update(value: value, atSeconds: Double(step))
+        }
+        let (ownRatio, classRatio) = (own.errorScale / edgeOnly.errorScale, fromClass.errorScale / edgeOnly.errorScale)
+        #expect(ownRatio < 2.5, "own prior \(own.errorScale), edge-only \(edgeOnly.errorScale)")
+        // A class prior's start (the class's spread) falls by the rule as before (3.77, 3.2x): new tenants keep
+        // their wide first limits.
+        #expect(classRatio > 2.8, "class prior \(fromClass.errorScale), edge-only \(edgeOnly.errorScale)")
+    }
+
     @Test func beforeAnyOneStepErrorThePriorCounts() {
         // No value has been compared with a forecast yet: the one-step forecast is the blend with the prior's
         // reference (as before per-tenant choice existed), not the edge's own.
