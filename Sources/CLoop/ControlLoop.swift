@@ -35,8 +35,8 @@ import Pool
 /// milliseconds after it started. Once a throttle report stands, the runnable demand it shows takes over; until
 /// then a tenant still saturated a period after a raise is raised again from what it then holds (multiplicative
 /// increase). Guards against a bursty tenant that merely uses its quota: only a rise is raised (average use below
-/// half the quota: a spinner held at its share of a contended pool uses its quota without being throttled), the
-/// raise lasts only until a report or
+/// half the quota: a spinner held at its share of a contended pool uses its quota without being throttled), a raise
+/// the solver did not grant is not repeated for a second, the raise lasts only until a report or
 /// `throttleReportStandsNanoseconds`, the solver sees it held at its peak for the shrink hold like any forecast
 /// (then it falls back), and a raise the last solve already saw and did not grant triggers nothing
 /// (`Damping.demandStaysUnmet`).
@@ -92,6 +92,8 @@ public final class ControlLoop: @unchecked Sendable {
     /// The CPU demand the saturation rule raised each slot to (cores, 0: none standing) and when.
     private let saturatedCpuCores: UnsafeMutableBufferPointer<Double>
     private let saturatedAtNanoseconds: UnsafeMutableBufferPointer<UInt64>
+    /// The CPU each slot held when it was last raised.
+    private let heldCpuCoresAtRaise: UnsafeMutableBufferPointer<Double>
     /// Each slot's CPU cap from its spec (cores), copied at adoption.
     private let capCpuCores: UnsafeMutableBufferPointer<Double>
     private var peakWindowStartNanoseconds: UInt64 = 0
@@ -138,6 +140,11 @@ public final class ControlLoop: @unchecked Sendable {
     /// contended shared pool, each using about the share it was given without being throttled, triggered 10-16
     /// solves a second (quota raised, then shrunk after the hold, then raised again).
     private let onsetShare = 0.5
+    /// A raise that did not grow the tenant's allocation (the solver had nothing to give: a full pool) is not
+    /// repeated for this long. Repeated, latency-critical spinners in the agent benchmark's full shared pool, time-
+    /// sliced in lumps of a few milliseconds (each a whole quota), were raised and fell back about ten times a
+    /// second each (40 solves a second idle, 7 of 2495 changing an allocation).
+    private let deniedRaiseRetryNanoseconds: UInt64 = 1_000_000_000
 
     public init(
         config: AgentConfig, capacity: Int, telemetry: any TelemetrySource, forecaster: any DemandForecaster,
@@ -187,6 +194,8 @@ public final class ControlLoop: @unchecked Sendable {
         saturatedCpuCores.initialize(repeating: 0)
         saturatedAtNanoseconds = .allocate(capacity: capacity)
         saturatedAtNanoseconds.initialize(repeating: 0)
+        heldCpuCoresAtRaise = .allocate(capacity: capacity)
+        heldCpuCoresAtRaise.initialize(repeating: 0)
         capCpuCores = .allocate(capacity: capacity)
         capCpuCores.initialize(repeating: .infinity)
         views = .allocate(capacity: capacity)
@@ -212,6 +221,7 @@ public final class ControlLoop: @unchecked Sendable {
         cpuNanosecondsLastHalfPeriod.deallocate()
         saturatedCpuCores.deallocate()
         saturatedAtNanoseconds.deallocate()
+        heldCpuCoresAtRaise.deallocate()
         capCpuCores.deallocate()
         views.deallocate()
     }
@@ -334,6 +344,7 @@ public final class ControlLoop: @unchecked Sendable {
             cpuNanosecondsLastHalfPeriod[slot] = 0
             saturatedCpuCores[slot] = 0
             saturatedAtNanoseconds[slot] = 0
+            heldCpuCoresAtRaise[slot] = 0
             frame.watchesThrottling[slot] = false
             waitTotal[slot] = 0
             for bucket in 0..<TelemetryFrame.waitBucketCount { waitWindow[slot * TelemetryFrame.waitBucketCount + bucket] = 0 }
@@ -470,8 +481,11 @@ public final class ControlLoop: @unchecked Sendable {
         guard views[slot].usageCpuCoresAverage < onsetShare * quotaCpuCores else { return saturatedCpuCores[slot] }
         let raised = min(capCpuCores[slot], 2 * quotaCpuCores)
         guard raised > heldCpuCores[slot] else { return saturatedCpuCores[slot] }
+        let lastRaiseDenied = saturatedAtNanoseconds[slot] != 0 && heldCpuCores[slot] <= heldCpuCoresAtRaise[slot]
+        guard !lastRaiseDenied || nowNanoseconds &- saturatedAtNanoseconds[slot] >= deniedRaiseRetryNanoseconds else { return saturatedCpuCores[slot] }
         saturatedCpuCores[slot] = raised
         saturatedAtNanoseconds[slot] = nowNanoseconds
+        heldCpuCoresAtRaise[slot] = heldCpuCores[slot]
         // The next raise judges the use under the allocation this one brings.
         cpuNanosecondsThisHalfPeriod[slot] = 0
         cpuNanosecondsLastHalfPeriod[slot] = 0

@@ -90,15 +90,16 @@ private final class FixedForecaster: DemandForecaster, @unchecked Sendable {
     }
 }
 
-/// A plan that gives every tenant its forecast as quota.
+/// A plan that gives every tenant its forecast as quota, at most `mostCpuCores` (a full pool).
 private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked Sendable {
     var specs: [TenantSpec] = []
+    var mostCpuCores = Double.infinity
     func plan(host: HostCapacity, specs: [TenantSpec], current: Allocation) throws -> any SolvePlan {
         self.specs = specs
         return self
     }
     func solve(demands: [TenantDemand], present: [Bool], into allocations: inout [TenantAllocation]) throws -> Int {
-        for index in specs.indices { allocations[index] = TenantAllocation(sharedCpuCores: present[index] ? demands[index].cpuCores.expected : 0) }
+        for index in specs.indices { allocations[index] = TenantAllocation(sharedCpuCores: present[index] ? min(demands[index].cpuCores.expected, mostCpuCores) : 0) }
         return 0
     }
     func cpuDemandFactor(index: Int) -> Double { 1 }
@@ -114,16 +115,20 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
 
     /// A loop whose forecaster says 0.1 core whatever it sees, so t01's quota stays at 0.1 core (also its cap, so the
     /// saturation rule cannot raise it) while it wants a whole core.
-    private func spinnerHeldAtItsQuota(capCpuCores: Double = 0.1) throws -> (QuotaTelemetry, QuotaEnforcer, FixedForecaster, ControlLoop) {
+    private func spinnerHeldAtItsQuota(
+        capCpuCores: Double = 0.1, forecastCpuCores: Double = 0.1, poolCpuCores: Double = .infinity
+    ) throws -> (QuotaTelemetry, QuotaEnforcer, FixedForecaster, ControlLoop) {
         let telemetry = QuotaTelemetry()
         let enforcer = QuotaEnforcer(telemetry: telemetry, slots: ["t01": 0, "be": 1])
-        let forecaster = FixedForecaster(cpuCores: 0.1)
+        let forecaster = FixedForecaster(cpuCores: forecastCpuCores)
         var config = AgentConfig()
         config.solveMinimumIntervalNanoseconds = 0
         let loop = ControlLoop(config: config, capacity: 4, telemetry: telemetry, forecaster: forecaster, enforcer: enforcer)
         var specs = specs
         specs[0].cap = ResourceVector(cpuCores: capCpuCores)
-        let plan = try ForecastQuotaPlan().plan(host: host, specs: specs, current: Allocation())
+        let solver = ForecastQuotaPlan()
+        solver.mostCpuCores = poolCpuCores
+        let plan = try solver.plan(host: host, specs: specs, current: Allocation())
         loop.tables.publish(TenantTable(generation: 1, host: host, specs: specs, slots: [0, 1], plan: plan))
         telemetry.demandCores = [0: 1]
         return (telemetry, enforcer, forecaster, loop)
@@ -294,5 +299,21 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
         }
         #expect(loop.snapshot.read(slots: []).loop.solvesByCause.quotaSaturated == early, "raised \(loop.snapshot.read(slots: []).loop.solvesByCause.quotaSaturated - early) times after its first 3 s")
         #expect(telemetry.quotaCores[0] == 0.1)
+    }
+
+    /// A tenant time-sliced in a full pool runs in lumps of a few milliseconds, each a whole quota, while its average
+    /// stays under half of it: it is raised, but the solver has nothing to give, and a raise that did not grow its
+    /// allocation is not repeated for a second. Here the lumps come 150 ms apart, after the raised demand has left
+    /// the shrink hold and its fall was solved (without the retry time: a raise at every lump).
+    @Test func aRaiseTheSolverCouldNotGrantIsNotRepeatedForASecond() throws {
+        let (telemetry, enforcer, _, loop) = try spinnerHeldAtItsQuota(capCpuCores: 1, forecastCpuCores: 0.3, poolCpuCores: 0.3)
+        for tick in 1...3000 {
+            telemetry.demandCores = [0: tick % 150 < 3 ? 1 : 0]
+            enforcer.now = UInt64(tick) * 1_000_000
+            loop.tick(nowNanoseconds: enforcer.now)
+        }
+        #expect(telemetry.quotaCores[0] == 0.3)
+        let raises = loop.snapshot.read(slots: []).loop.solvesByCause.quotaSaturated
+        #expect(raises >= 1 && raises <= 3, "raised \(raises) times in 3 s")
     }
 }
