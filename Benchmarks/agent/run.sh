@@ -181,6 +181,7 @@ start_agent
 sleep 2
 allocation() { status | jq -r '.tenants[] | select(.name == "t01") | (.cpu_quota_cores + (.cores | length))'; }
 reactions=()
+causes=()
 before=""; after=""; quota=""; confirmed=0; at_guarantee=0
 for trial in $(seq "$TRIALS"); do
     spinner=$(join t01 sh -c "'kill -STOP \$\$; while :; do :; done'")
@@ -194,10 +195,14 @@ for trial in $(seq "$TRIALS"); do
     quota=$(cat "$ROOT/cpu/$PARENT/t01/cpu.cfs_quota_us" 2>/dev/null || echo "?")
     period=$(cat "$ROOT/cpu/$PARENT/t01/cpu.cfs_period_us" 2>/dev/null || echo "?")
     (( quota * 10 > period )) 2>/dev/null && confirmed=$((confirmed + 1))
-    changed=$("$DPM" explain t01 --format json --socket "$SOCKET" | jq -r --argjson t0 "$t0" \
-        '[.changes[] | select(.at_unix_ns > $t0 and (.after_cpu_cores + (.after_cores | length)) > (.before_cpu_cores + (.before_cores | length))) | .at_unix_ns] | min // empty')
+    first=$("$DPM" explain t01 --format json --socket "$SOCKET" | jq -r --argjson t0 "$t0" \
+        '[.changes[] | select(.at_unix_ns > $t0 and (.after_cpu_cores + (.after_cores | length)) > (.before_cpu_cores + (.before_cores | length)))] | min_by(.at_unix_ns) // empty
+         | "\(.at_unix_ns) \(if (.reason | test("whole quota")) then "quota_saturated" elif (.reason | test("^forecast")) then "forecast_moved" else "other" end)"')
     kill -KILL "$spinner" 2>/dev/null || true
-    [ -n "$changed" ] && reactions+=($(( (changed - t0) / 1000 )))
+    if [ -n "$first" ]; then
+        reactions+=($(( (${first%% *} - t0) / 1000 )))
+        causes+=("${first#* }")
+    fi
 done
 stop_agent
 echo "reaction probe t01 (last trial): allocation $before cores before the spinner ran, $after cores 0.1 s after (cpu.cfs_quota_us read back: $quota per cpu.cfs_period_us $period); at the 0.1-core guarantee before T0 in $at_guarantee/$TRIALS trials, quota above 0.1 core 0.1 s after T0 in $confirmed/$TRIALS"
@@ -205,6 +210,7 @@ if ((${#reactions[@]})); then
     sorted=($(printf '%s\n' "${reactions[@]}" | sort -n))
     n=${#sorted[@]}
     echo "reaction (spinner continued → larger allocation applied): ${n}/${TRIALS} trials reacted; median $(( sorted[n / 2] )) us, p99 (max of $n) $(( sorted[n - 1] )) us; all: ${sorted[*]}"
+    echo "    the solve that applied it, by cause: $(printf '%s\n' "${causes[@]}" | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1}')"
 else
     echo "reaction: no trial saw a larger allocation applied within 0.1 s"
 fi

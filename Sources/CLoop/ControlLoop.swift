@@ -37,7 +37,7 @@ import Pool
 /// increase). Guards against a bursty tenant that merely uses its quota: only a rise is raised (average use below
 /// half the quota: a spinner held at its share of a contended pool uses its quota without being throttled), a raise
 /// the solver did not grant is not repeated for a second, the raise lasts only until a report or
-/// `throttleReportStandsNanoseconds`, the solver sees it held at its peak for the shrink hold like any forecast
+/// `saturationStandsNanoseconds`, the solver sees it held at its peak for the shrink hold like any forecast
 /// (then it falls back), and a raise the last solve already saw and did not grant triggers nothing
 /// (`Damping.demandStaysUnmet`).
 public final class ControlLoop: @unchecked Sendable {
@@ -128,9 +128,14 @@ public final class ControlLoop: @unchecked Sendable {
     /// How long a tick above the quota keeps the tenant's throttling read (ten periods: a tenant held at its quota
     /// goes above it in the tick it is throttled, once a period, and so stays watched).
     private let throttleWatchNanoseconds: UInt64 = 10 * ControlLoop.quotaPeriodNanoseconds
-    /// A throttle report (and a saturation raise) stands this long: two and a half periods, so a tenant still held,
-    /// which reports again within a period and is read within `CpuThrottleFiles`' read interval, keeps its demand.
-    private let throttleReportStandsNanoseconds: UInt64 = 5 * ControlLoop.quotaPeriodNanoseconds / 2
+    /// A throttle report stands this long: ten periods. A tenant still held reports again when it next runs out of
+    /// quota, within a period if it runs every period, but a spinner time-sliced in a full pool gets a slice (its
+    /// quota) every few tens of milliseconds; at two and a half periods its demand lapsed between reports, and so
+    /// did the guard that keeps the saturation rule from raising it (agent benchmark, 2026-11-30).
+    private let throttleReportStandsNanoseconds: UInt64 = 10 * ControlLoop.quotaPeriodNanoseconds
+    /// A saturation raise stands this long unless a throttle report replaces it first: two and a half periods, so
+    /// the report of the period it saturated (read within `CpuThrottleFiles`' read interval) is due before it lapses.
+    private let saturationStandsNanoseconds: UInt64 = 5 * ControlLoop.quotaPeriodNanoseconds / 2
     /// A tenant saturates its quota when it used this share of it within the last quota period: the kernel lets a
     /// throttled tenant overrun (it checks the budget at scheduler ticks, 4 ms at HZ=250), never stop short, so the
     /// margin only covers rounding between the telemetry's clock and the kernel's.
@@ -465,7 +470,7 @@ public final class ControlLoop: @unchecked Sendable {
     private func foldSaturation(slot: Int, cpuNanoseconds: UInt64, nowNanoseconds: UInt64) -> Double {
         cpuNanosecondsThisHalfPeriod[slot] &+= cpuNanoseconds
         // A throttle report's runnable demand takes over; an unconfirmed raise lapses like a report.
-        if runnableCpuCores[slot] > 0 || nowNanoseconds &- saturatedAtNanoseconds[slot] > throttleReportStandsNanoseconds {
+        if runnableCpuCores[slot] > 0 || nowNanoseconds &- saturatedAtNanoseconds[slot] > saturationStandsNanoseconds {
             saturatedCpuCores[slot] = 0
         }
         // A tenant the loop has not given an allocation yet holds no quota of the loop's.
