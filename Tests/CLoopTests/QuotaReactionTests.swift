@@ -303,9 +303,9 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
 
     /// A tenant time-sliced in a full pool runs in lumps of a few milliseconds, each a whole quota, while its average
     /// stays under half of it: it is raised, but the solver has nothing to give, and a raise that did not grow its
-    /// allocation is not repeated for a second. Here the lumps come 150 ms apart, after the raised demand has left
+    /// allocation is not repeated for ten seconds. Here the lumps come 150 ms apart, after the raised demand has left
     /// the shrink hold and its fall was solved (without the retry time: a raise at every lump).
-    @Test func aRaiseTheSolverCouldNotGrantIsNotRepeatedForASecond() throws {
+    @Test func aRaiseTheSolverCouldNotGrantIsNotRepeatedAtEveryLump() throws {
         let (telemetry, enforcer, _, loop) = try spinnerHeldAtItsQuota(capCpuCores: 1, forecastCpuCores: 0.3, poolCpuCores: 0.3)
         for tick in 1...3000 {
             telemetry.demandCores = [0: tick % 150 < 3 ? 1 : 0]
@@ -314,6 +314,6 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
         }
         #expect(telemetry.quotaCores[0] == 0.3)
         let raises = loop.snapshot.read(slots: []).loop.solvesByCause.quotaSaturated
-        #expect(raises >= 1 && raises <= 3, "raised \(raises) times in 3 s")
+        #expect(raises == 1, "raised \(raises) times in 3 s")
     }
 }
