@@ -92,7 +92,7 @@ public final class ControlLoop: @unchecked Sendable {
     /// The CPU demand the saturation rule raised each slot to (cores, 0: none standing) and when.
     private let saturatedCpuCores: UnsafeMutableBufferPointer<Double>
     private let saturatedAtNanoseconds: UnsafeMutableBufferPointer<UInt64>
-    /// The CPU each slot held when it was last raised.
+    /// The CPU each slot held when it was last raised; -infinity once the raise grew its allocation (granted).
     private let heldCpuCoresAtRaise: UnsafeMutableBufferPointer<Double>
     /// Each slot's CPU cap from its spec (cores), copied at adoption.
     private let capCpuCores: UnsafeMutableBufferPointer<Double>
@@ -471,6 +471,7 @@ public final class ControlLoop: @unchecked Sendable {
     @inline(__always)
     private func foldSaturation(slot: Int, cpuNanoseconds: UInt64, nowNanoseconds: UInt64) -> Double {
         cpuNanosecondsThisHalfPeriod[slot] &+= cpuNanoseconds
+        if heldCpuCores[slot] > heldCpuCoresAtRaise[slot] { heldCpuCoresAtRaise[slot] = -.infinity }
         // A throttle report's runnable demand takes over; an unconfirmed raise lapses like a report.
         if runnableCpuCores[slot] > 0 || nowNanoseconds &- saturatedAtNanoseconds[slot] > saturationStandsNanoseconds {
             saturatedCpuCores[slot] = 0
@@ -488,7 +489,7 @@ public final class ControlLoop: @unchecked Sendable {
         guard views[slot].usageCpuCoresAverage < onsetShare * quotaCpuCores else { return saturatedCpuCores[slot] }
         let raised = min(capCpuCores[slot], 2 * quotaCpuCores)
         guard raised > heldCpuCores[slot] else { return saturatedCpuCores[slot] }
-        let lastRaiseDenied = saturatedAtNanoseconds[slot] != 0 && heldCpuCores[slot] <= heldCpuCoresAtRaise[slot]
+        let lastRaiseDenied = saturatedAtNanoseconds[slot] != 0 && heldCpuCoresAtRaise[slot] > -.infinity
         guard !lastRaiseDenied || nowNanoseconds &- saturatedAtNanoseconds[slot] >= deniedRaiseRetryNanoseconds else { return saturatedCpuCores[slot] }
         saturatedCpuCores[slot] = raised
         saturatedAtNanoseconds[slot] = nowNanoseconds
