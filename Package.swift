@@ -156,7 +156,7 @@ let package = Package(
         ),
 
         .testTarget(name: "PoolTests", dependencies: ["Pool"], swiftSettings: strict),
-        .testTarget(name: "CLoopTests", dependencies: ["CLoop", "CentralSync", "Pool", "Solve"], swiftSettings: strict),
+        .testTarget(name: "CLoopTests", dependencies: ["CLoop", "CentralSync", "Enforce", "Pool", "Solve"], swiftSettings: strict),
         .testTarget(name: "BPFLoaderTests", dependencies: ["BPFLoader"], swiftSettings: strict),
         // Real-kernel tests (root, BPF, cgroups, tc, containers); shared by every module, files prefixed by module.
         .testTarget(name: "KernelTests", dependencies: ["BPFLoader", "CLoop", "Discover", "Enforce", "Pool", "dpm", "TelemetryLoad", "Central", "CentralSync"], swiftSettings: strict),

@@ -7,8 +7,8 @@
 #      idle and under `stress-ng --cpu N`, and solves per second, by cause over the whole run, how many of them
 #      changed the applied allocation, and the four tenants that triggered most;
 #   3. reaction: tenant t01 is burstable with a guarantee of 0.1 core and a cap of 1 core, and idle, so the solver
-#      gives it its guarantee: a CFS quota of 10 ms per 100 ms period. In this phase the 8 spinning tenants are
-#      best-effort, so a spinner in t01 gets CPU (its weight beats theirs). Held by its quota, the spinner's usage
+#      gives it its guarantee: a CFS quota of 0.1 core (1 ms per 10 ms period; 10 ms per 100 ms before).
+#      In this phase the 8 spinning tenants are best-effort, so a spinner in t01 gets CPU (its weight beats theirs). Held by its quota, the spinner's usage
 #      cannot show more than 0.1 core on average; the agent sees its demand two ways: (a) in its first milliseconds
 #      it runs at up to a full core until the period's 10 ms are spent, which moves its forecast at once; (b) a tick
 #      above its quota has the agent read its cpu.stat throttled time, which the kernel reports when the period
@@ -20,6 +20,9 @@
 #      than 100 trials) over the trials; the quota read back from t01's cpu.cfs_quota_us then confirms it applied.
 #      Between trials the spinner is killed and t01 idles 2.5 s, long enough for its allocation to fall back to
 #      the guarantee (shrink hold 100 ms) and its forecaster to see it idle.
+#      With Enforce's 10 ms CFS period (since 2026-11-30) the quota is 1 ms per 10 ms and the spinner is
+#      throttled (so its CPU time is published) within a few milliseconds; the loop's saturation rule raises a tenant
+#      that used its whole quota within a period at once (ControlLoop).
 # Anchor: the same agent run in --dry-run (no control-file writes), so the cost of enforcing is visible.
 # It never passes or fails. Run as root from the repository root: Benchmarks/agent/run.sh [seconds] [trials]
 # (CONFIGURATION=debug measures the debug build instead of the release one).
@@ -159,10 +162,14 @@ echo "dpm agent benchmark (${DPM_BINARY:-$CONFIGURATION build}): $TENANTS tenant
 echo "each run ${SECONDS_PER_RUN}s; histograms are the agent's own (log-linear, 1/8 resolution)"
 measure_run "idle, enforce"
 measure_run "idle, dry-run (anchor)" --dry-run
-stress-ng --cpu "$(nproc)" --timeout $((SECONDS_PER_RUN + 10))s --quiet &
+stress-ng --cpu "$(nproc)" --timeout $((SECONDS_PER_RUN + 10))s --metrics-brief >"$WORK/stress.log" 2>&1 &
 STRESS=$!
 measure_run "under stress-ng --cpu $(nproc), enforce"
-kill "$STRESS" 2>/dev/null || true; wait "$STRESS" 2>/dev/null || true
+# SIGINT ends stress-ng's run early and still prints its metrics: the host-side cost of enforcing (CFS period timers
+# of the throttled tenants, the agent) shows as fewer bogo ops/s beside the same agent and tenants.
+kill -INT "$STRESS" 2>/dev/null || true; wait "$STRESS" 2>/dev/null || true
+STRESS=""
+echo "    stress-ng --cpu $(nproc) beside it: $(awk '$4 == "cpu" {print "bogo ops " $5 " in " $6 " s (usr " $7 " s, sys " $8 " s), " $9 " bogo ops/s (real time), " $10 " (usr+sys time)"}' "$WORK/stress.log")"
 
 # Reaction: tenant t01 (burstable, guarantee 0.1 core, cap 1 core, idle) gets a stopped spinner; continue it and
 # find the tick that applied its first larger allocation. The 8 spinning tenants are best-effort here: as
@@ -174,6 +181,7 @@ start_agent
 sleep 2
 allocation() { status | jq -r '.tenants[] | select(.name == "t01") | (.cpu_quota_cores + (.cores | length))'; }
 reactions=()
+causes=()
 before=""; after=""; quota=""; confirmed=0; at_guarantee=0
 for trial in $(seq "$TRIALS"); do
     spinner=$(join t01 sh -c "'kill -STOP \$\$; while :; do :; done'")
@@ -185,18 +193,24 @@ for trial in $(seq "$TRIALS"); do
     sleep 0.1
     after=$(allocation)
     quota=$(cat "$ROOT/cpu/$PARENT/t01/cpu.cfs_quota_us" 2>/dev/null || echo "?")
-    (( quota > 10000 )) 2>/dev/null && confirmed=$((confirmed + 1))
-    changed=$("$DPM" explain t01 --format json --socket "$SOCKET" | jq -r --argjson t0 "$t0" \
-        '[.changes[] | select(.at_unix_ns > $t0 and (.after_cpu_cores + (.after_cores | length)) > (.before_cpu_cores + (.before_cores | length))) | .at_unix_ns] | min // empty')
+    period=$(cat "$ROOT/cpu/$PARENT/t01/cpu.cfs_period_us" 2>/dev/null || echo "?")
+    (( quota * 10 > period )) 2>/dev/null && confirmed=$((confirmed + 1))
+    first=$("$DPM" explain t01 --format json --socket "$SOCKET" | jq -r --argjson t0 "$t0" \
+        '[.changes[] | select(.at_unix_ns > $t0 and (.after_cpu_cores + (.after_cores | length)) > (.before_cpu_cores + (.before_cores | length)))] | min_by(.at_unix_ns) // empty
+         | "\(.at_unix_ns) \(if (.reason | test("whole quota")) then "quota_saturated" elif (.reason | test("^forecast")) then "forecast_moved" else "other" end)"')
     kill -KILL "$spinner" 2>/dev/null || true
-    [ -n "$changed" ] && reactions+=($(( (changed - t0) / 1000 )))
+    if [ -n "$first" ]; then
+        reactions+=($(( (${first%% *} - t0) / 1000 )))
+        causes+=("${first#* }")
+    fi
 done
 stop_agent
-echo "reaction probe t01 (last trial): allocation $before cores before the spinner ran, $after cores 0.1 s after (cpu.cfs_quota_us read back: $quota); at the 0.1-core guarantee before T0 in $at_guarantee/$TRIALS trials, quota above 10000 us 0.1 s after T0 in $confirmed/$TRIALS"
+echo "reaction probe t01 (last trial): allocation $before cores before the spinner ran, $after cores 0.1 s after (cpu.cfs_quota_us read back: $quota per cpu.cfs_period_us $period); at the 0.1-core guarantee before T0 in $at_guarantee/$TRIALS trials, quota above 0.1 core 0.1 s after T0 in $confirmed/$TRIALS"
 if ((${#reactions[@]})); then
     sorted=($(printf '%s\n' "${reactions[@]}" | sort -n))
     n=${#sorted[@]}
     echo "reaction (spinner continued → larger allocation applied): ${n}/${TRIALS} trials reacted; median $(( sorted[n / 2] )) us, p99 (max of $n) $(( sorted[n - 1] )) us; all: ${sorted[*]}"
+    echo "    the solve that applied it, by cause: $(printf '%s\n' "${causes[@]}" | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1}')"
 else
     echo "reaction: no trial saw a larger allocation applied within 0.1 s"
 fi

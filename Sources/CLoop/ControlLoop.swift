@@ -25,6 +25,21 @@ import Pool
 /// throttled time for a while (`TelemetryFrame.watchesThrottling`); when the kernel reports throttling, the CPU it
 /// used plus the time it was held, over the same span, is its runnable demand, and the forecaster sees that
 /// instead of the usage until the report goes stale.
+///
+/// That report comes when a period ends, and Predict re-anchors on a new level only after about four values, so a
+/// tenant that starts spinning under a small quota would wait a period and more for a larger one. The saturation
+/// rule answers at once: a tenant whose CPU use over the last quota period reached its quota (it was throttled, its
+/// true demand unknown) has its CPU demand raised to twice what its quota holds (bounded by its cap) and triggers a
+/// solve on that tick (`SolveRecord.Cause.quotaSaturated`). The throttle itself is a switch-out, so the telemetry
+/// publishes the CPU time the tenant ran on the tick it is throttled: with Enforce's 10 ms period, a few
+/// milliseconds after it started. Once a throttle report stands, the runnable demand it shows takes over; until
+/// then a tenant still saturated a period after a raise is raised again from what it then holds (multiplicative
+/// increase). Guards against a bursty tenant that merely uses its quota: only a rise is raised (average use below
+/// half the quota: a spinner held at its share of a contended pool uses its quota without being throttled), a raise
+/// the solver did not grant is not repeated for ten seconds, the raise lasts only until a report or
+/// `saturationStandsNanoseconds`, the solver sees it held at its peak for the shrink hold like any forecast
+/// (then it falls back), and a raise the last solve already saw and did not grant triggers nothing
+/// (`Damping.demandStaysUnmet`).
 public final class ControlLoop: @unchecked Sendable {
     public let capacity: Int
     public let snapshot: SnapshotBuffer
@@ -69,6 +84,18 @@ public final class ControlLoop: @unchecked Sendable {
     private let throttleMarkNanoseconds: UnsafeMutableBufferPointer<UInt64>
     private let cpuNanosecondsSinceThrottleMark: UnsafeMutableBufferPointer<UInt64>
     private let runnableCpuCores: UnsafeMutableBufferPointer<Double>
+    /// CPU each slot used in the current and the previous half of a quota period: their sum covers between half a
+    /// period and a whole one up to now, the span the saturation rule compares with the quota.
+    private let cpuNanosecondsThisHalfPeriod: UnsafeMutableBufferPointer<UInt64>
+    private let cpuNanosecondsLastHalfPeriod: UnsafeMutableBufferPointer<UInt64>
+    private var halfPeriodStartNanoseconds: UInt64 = 0
+    /// The CPU demand the saturation rule raised each slot to (cores, 0: none standing) and when.
+    private let saturatedCpuCores: UnsafeMutableBufferPointer<Double>
+    private let saturatedAtNanoseconds: UnsafeMutableBufferPointer<UInt64>
+    /// The CPU each slot held when it was last raised; -infinity once the raise grew its allocation (granted).
+    private let heldCpuCoresAtRaise: UnsafeMutableBufferPointer<Double>
+    /// Each slot's CPU cap from its spec (cores), copied at adoption.
+    private let capCpuCores: UnsafeMutableBufferPointer<Double>
     private var peakWindowStartNanoseconds: UInt64 = 0
     private let views: UnsafeMutableBufferPointer<TenantView>
     private var loopView = LoopView()
@@ -96,13 +123,35 @@ public final class ControlLoop: @unchecked Sendable {
     /// slot measures something: by then its forecast has settled at the slot's idle floor, and Predict takes the
     /// gap to the next observation as missed steps.
     private let quiescentAfterTicks: UInt32
-    /// How long a tick above the quota keeps the tenant's throttling read (a few periods of the kernel's 100 ms).
-    private let throttleWatchNanoseconds: UInt64 = 1_000_000_000
-    /// The CFS period Enforce writes quotas against (the kernel's default).
+    /// The CFS period Enforce writes quotas against.
     private static let quotaPeriodNanoseconds = UInt64(CgroupBackend.cpuPeriodMicroseconds) * 1_000
-    /// A throttle report stands this long (two and a half default periods): a tenant still held reports again
-    /// within a period.
-    private let throttleReportStandsNanoseconds: UInt64 = 250_000_000
+    /// How long a tick above the quota keeps the tenant's throttling read (ten periods: a tenant held at its quota
+    /// goes above it in the tick it is throttled, once a period, and so stays watched).
+    private let throttleWatchNanoseconds: UInt64 = 10 * ControlLoop.quotaPeriodNanoseconds
+    /// A throttle report stands this long: ten periods. A tenant still held reports again when it next runs out of
+    /// quota, within a period if it runs every period, but a spinner time-sliced in a full pool gets a slice (its
+    /// quota) every few tens of milliseconds; at two and a half periods its demand lapsed between reports, and so
+    /// did the guard that keeps the saturation rule from raising it (agent benchmark, 2026-11-30).
+    private let throttleReportStandsNanoseconds: UInt64 = 10 * ControlLoop.quotaPeriodNanoseconds
+    /// A saturation raise stands this long unless a throttle report replaces it first: two and a half periods, so
+    /// the report of the period it saturated (read within `CpuThrottleFiles`' read interval) is due before it lapses.
+    private let saturationStandsNanoseconds: UInt64 = 5 * ControlLoop.quotaPeriodNanoseconds / 2
+    /// A tenant saturates its quota when it used this share of it within the last quota period: the kernel lets a
+    /// throttled tenant overrun (it checks the budget at scheduler ticks, 4 ms at HZ=250), never stop short, so the
+    /// margin only covers rounding between the telemetry's clock and the kernel's.
+    private let saturationShare = 0.97
+    /// The saturation rule is for a rise in demand: it raises a tenant only while its average use (over about 100
+    /// ticks) is below this share of its quota. Without it, latency-critical spinners in the agent benchmark's
+    /// contended shared pool, each using about the share it was given without being throttled, triggered 10-16
+    /// solves a second (quota raised, then shrunk after the hold, then raised again).
+    private let onsetShare = 0.5
+    /// A raise that did not grow the tenant's allocation (the solver had nothing to give: a full pool) is not
+    /// repeated for this long; its throttle reports still reach Predict, and a pool that frees up shows in its
+    /// forecast. Repeated, latency-critical spinners in the agent benchmark's full shared pool, time-sliced in lumps
+    /// of a few milliseconds (each a whole quota), were raised and fell back about ten times a second each (40
+    /// solves a second idle, 7 of 2495 changing an allocation); retried after a second, still 9.5 solves a second
+    /// idle against main's 13 solves a minute (a raise, then the solve of its fall), 1 of 600 changing an allocation.
+    private let deniedRaiseRetryNanoseconds: UInt64 = 10_000_000_000
 
     public init(
         config: AgentConfig, capacity: Int, telemetry: any TelemetrySource, forecaster: any DemandForecaster,
@@ -144,6 +193,18 @@ public final class ControlLoop: @unchecked Sendable {
         cpuNanosecondsSinceThrottleMark.initialize(repeating: 0)
         runnableCpuCores = .allocate(capacity: capacity)
         runnableCpuCores.initialize(repeating: 0)
+        cpuNanosecondsThisHalfPeriod = .allocate(capacity: capacity)
+        cpuNanosecondsThisHalfPeriod.initialize(repeating: 0)
+        cpuNanosecondsLastHalfPeriod = .allocate(capacity: capacity)
+        cpuNanosecondsLastHalfPeriod.initialize(repeating: 0)
+        saturatedCpuCores = .allocate(capacity: capacity)
+        saturatedCpuCores.initialize(repeating: 0)
+        saturatedAtNanoseconds = .allocate(capacity: capacity)
+        saturatedAtNanoseconds.initialize(repeating: 0)
+        heldCpuCoresAtRaise = .allocate(capacity: capacity)
+        heldCpuCoresAtRaise.initialize(repeating: 0)
+        capCpuCores = .allocate(capacity: capacity)
+        capCpuCores.initialize(repeating: .infinity)
         views = .allocate(capacity: capacity)
         views.initialize(repeating: TenantView())
     }
@@ -163,6 +224,12 @@ public final class ControlLoop: @unchecked Sendable {
         throttleMarkNanoseconds.deallocate()
         cpuNanosecondsSinceThrottleMark.deallocate()
         runnableCpuCores.deallocate()
+        cpuNanosecondsThisHalfPeriod.deallocate()
+        cpuNanosecondsLastHalfPeriod.deallocate()
+        saturatedCpuCores.deallocate()
+        saturatedAtNanoseconds.deallocate()
+        heldCpuCoresAtRaise.deallocate()
+        capCpuCores.deallocate()
         views.deallocate()
     }
 
@@ -188,6 +255,8 @@ public final class ControlLoop: @unchecked Sendable {
         if waitScale > waitScaleLimit { renormaliseWaitWindow() }
         let rotatePeaks = nowNanoseconds &- peakWindowStartNanoseconds >= config.hysteresis.shrinkHoldNanoseconds / 2
         if rotatePeaks { peakWindowStartNanoseconds = nowNanoseconds }
+        let rotateHalfPeriods = nowNanoseconds &- halfPeriodStartNanoseconds >= Self.quotaPeriodNanoseconds / 2
+        if rotateHalfPeriods { halfPeriodStartNanoseconds = nowNanoseconds }
         refillSolveTokens(nowNanoseconds: nowNanoseconds)
         // Read once: every access to a stored property of this class is checked for exclusivity at run time.
         let scale = waitScale
@@ -200,6 +269,10 @@ public final class ControlLoop: @unchecked Sendable {
                 if rotatePeaks {
                     peakPrevious[slot] = peakCurrent[slot]
                     peakCurrent[slot] = .zero
+                }
+                if rotateHalfPeriods {
+                    cpuNanosecondsLastHalfPeriod[slot] = cpuNanosecondsThisHalfPeriod[slot]
+                    cpuNanosecondsThisHalfPeriod[slot] = 0
                 }
                 fold(slot: slot, waitScale: scale, elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds)
                 if slotDemand[slot].cpuCores.atQuantile > peakCurrent[slot].atQuantile { peakCurrent[slot] = slotDemand[slot].cpuCores }
@@ -216,6 +289,9 @@ public final class ControlLoop: @unchecked Sendable {
                         heldCpuCores: heldCpuCores[slot], margin: config.hysteresis.cpuCores
                     ) {
                         continue
+                    } else if saturatedAtNanoseconds[slot] == nowNanoseconds {
+                        cause = .quotaSaturated(tenant: table.specs[index].name, toCpuCores: saturatedCpuCores[slot], heldCpuCores: heldCpuCores[slot])
+                        triggeringSlot = slot
                     } else if let measured = demand.measuredRunQueueWaitP99Nanoseconds, measured > waitObjective[slot],
                               nowNanoseconds >= lastSolveNanoseconds + config.hysteresis.shrinkHoldNanoseconds {
                         cause = .objectiveMissed(tenant: table.specs[index].name, runQueueWaitP99Nanoseconds: measured)
@@ -271,6 +347,11 @@ public final class ControlLoop: @unchecked Sendable {
             peakPrevious[slot] = .zero
             throttleWatchUntilNanoseconds[slot] = 0
             runnableCpuCores[slot] = 0
+            cpuNanosecondsThisHalfPeriod[slot] = 0
+            cpuNanosecondsLastHalfPeriod[slot] = 0
+            saturatedCpuCores[slot] = 0
+            saturatedAtNanoseconds[slot] = 0
+            heldCpuCoresAtRaise[slot] = 0
             frame.watchesThrottling[slot] = false
             waitTotal[slot] = 0
             for bucket in 0..<TelemetryFrame.waitBucketCount { waitWindow[slot * TelemetryFrame.waitBucketCount + bucket] = 0 }
@@ -280,6 +361,7 @@ public final class ControlLoop: @unchecked Sendable {
             // A model rebuilt with a new prior must see observations again, even of an idle tenant.
             quietTicks[next.slots[index]] = 0
             waitObjective[next.slots[index]] = next.specs[index].slo.runQueueWaitP99Nanoseconds ?? .infinity
+            capCpuCores[next.slots[index]] = next.specs[index].cap.cpuCores
         }
         // A retired tenant's change time goes with it: kept, the map grows by one entry per tenant ever served and a
         // newcomer of the same name inherits the old tenant's shrink hold.
@@ -334,10 +416,14 @@ public final class ControlLoop: @unchecked Sendable {
             slotDemand[slot].measuredRunQueueWaitP99Nanoseconds = waitP99
             return
         }
-        let demand = forecaster.observe(
+        let saturated = foldSaturation(slot: slot, cpuNanoseconds: cpu, nowNanoseconds: nowNanoseconds)
+        var demand = forecaster.observe(
             slot: slot, usage: ResourceVector(cpuCores: demandCpuCores, memoryBytes: memory),
             runQueueWaitP99Nanoseconds: waitP99, nowNanoseconds: nowNanoseconds
         )
+        if saturated > demand.cpuCores.expected {
+            demand.cpuCores = Forecast(expected: saturated, atQuantile: max(saturated, demand.cpuCores.atQuantile), confidence: demand.cpuCores.confidence)
+        }
         slotDemand[slot] = demand
         views[slot].forecastCpuExpected = demand.cpuCores.expected
         views[slot].forecastCpuAtQuantile = demand.cpuCores.atQuantile
@@ -377,6 +463,41 @@ public final class ControlLoop: @unchecked Sendable {
         frame.watchesThrottling[slot] = nowNanoseconds < throttleWatchUntilNanoseconds[slot]
         if nowNanoseconds &- throttleMarkNanoseconds[slot] > throttleReportStandsNanoseconds { runnableCpuCores[slot] = 0 }
         return runnableCpuCores[slot]
+    }
+
+    /// Keeps the slot's saturation rule (see the type's doc) and returns the CPU demand it raised the slot to (cores; 0
+    /// when none stands). A raise waits a period after the previous one, so that the tenant's use under what it
+    /// then holds is what the next one judges.
+    @inline(__always)
+    private func foldSaturation(slot: Int, cpuNanoseconds: UInt64, nowNanoseconds: UInt64) -> Double {
+        cpuNanosecondsThisHalfPeriod[slot] &+= cpuNanoseconds
+        if heldCpuCores[slot] > heldCpuCoresAtRaise[slot] { heldCpuCoresAtRaise[slot] = -.infinity }
+        // A throttle report's runnable demand takes over; an unconfirmed raise lapses like a report.
+        if runnableCpuCores[slot] > 0 || nowNanoseconds &- saturatedAtNanoseconds[slot] > saturationStandsNanoseconds {
+            saturatedCpuCores[slot] = 0
+        }
+        // A tenant the loop has not given an allocation yet holds no quota of the loop's.
+        let quotaLimited = views[slot].exclusiveCoreMaskLow == 0 && views[slot].exclusiveCoreMaskHigh == 0 && views[slot].lastChangeNanoseconds != 0
+        guard quotaLimited, runnableCpuCores[slot] == 0, cpuNanoseconds > 0,
+              nowNanoseconds >= saturatedAtNanoseconds[slot] &+ Self.quotaPeriodNanoseconds else { return saturatedCpuCores[slot] }
+        let quotaMicroseconds = CgroupBackend.quotaMicroseconds(views[slot].sharedCpuCores)
+        let used = cpuNanosecondsThisHalfPeriod[slot] &+ cpuNanosecondsLastHalfPeriod[slot]
+        guard Double(used) >= saturationShare * Double(quotaMicroseconds) * 1_000 else { return saturatedCpuCores[slot] }
+        let quotaCpuCores = Double(quotaMicroseconds) / Double(CgroupBackend.cpuPeriodMicroseconds)
+        // A tenant that has used about its quota for a while is not starting anything: in a contended pool its use
+        // matches the share the scheduler gives it, quota or not, and its throttled time (if any) speaks for it.
+        guard views[slot].usageCpuCoresAverage < onsetShare * quotaCpuCores else { return saturatedCpuCores[slot] }
+        let raised = min(capCpuCores[slot], 2 * quotaCpuCores)
+        guard raised > heldCpuCores[slot] else { return saturatedCpuCores[slot] }
+        let lastRaiseDenied = saturatedAtNanoseconds[slot] != 0 && heldCpuCoresAtRaise[slot] > -.infinity
+        guard !lastRaiseDenied || nowNanoseconds &- saturatedAtNanoseconds[slot] >= deniedRaiseRetryNanoseconds else { return saturatedCpuCores[slot] }
+        saturatedCpuCores[slot] = raised
+        saturatedAtNanoseconds[slot] = nowNanoseconds
+        heldCpuCoresAtRaise[slot] = heldCpuCores[slot]
+        // The next raise judges the use under the allocation this one brings.
+        cpuNanosecondsThisHalfPeriod[slot] = 0
+        cpuNanosecondsLastHalfPeriod[slot] = 0
+        return raised
     }
 
     /// The demand the solver sees for a slot: its last forecast with the CPU forecast held at its recent peak.

@@ -75,6 +75,7 @@ public struct SolveCauseCounts: Sendable, Equatable {
     public var forecastMoved: UInt64 = 0
     public var objectiveMissed: UInt64 = 0
     public var shrinkHoldEnded: UInt64 = 0
+    public var quotaSaturated: UInt64 = 0
     public init() {}
 
     mutating func count(_ cause: SolveRecord.Cause) {
@@ -84,13 +85,15 @@ public struct SolveCauseCounts: Sendable, Equatable {
         case .forecastMoved: forecastMoved &+= 1
         case .objectiveMissed: objectiveMissed &+= 1
         case .shrinkHoldEnded: shrinkHoldEnded &+= 1
+        case .quotaSaturated: quotaSaturated &+= 1
         }
     }
 
     /// Cause label and count, for metrics and status.
     public var byLabel: [(cause: String, count: UInt64)] {
         [("every_tick", everyTick), ("table_changed", tableChanged), ("forecast_moved", forecastMoved),
-         ("objective_missed", objectiveMissed), ("shrink_hold_ended", shrinkHoldEnded)]
+         ("objective_missed", objectiveMissed), ("shrink_hold_ended", shrinkHoldEnded),
+         ("quota_saturated", quotaSaturated)]
     }
 }
 

@@ -12,6 +12,9 @@ public final class SolveRecord: AtomicReference, @unchecked Sendable {
         case objectiveMissed(tenant: String, runQueueWaitP99Nanoseconds: Double)
         /// The shrink hold of a tenant whose shrink the last solve held back ended.
         case shrinkHoldEnded
+        /// The tenant used its whole CPU quota within the last quota period: its demand was raised to `toCpuCores`
+        /// (it held `heldCpuCores`) until a throttle report shows its runnable demand.
+        case quotaSaturated(tenant: String, toCpuCores: Double, heldCpuCores: Double)
 
         public var description: String {
             switch self {
@@ -20,6 +23,7 @@ public final class SolveRecord: AtomicReference, @unchecked Sendable {
             case let .forecastMoved(tenant, now, last): "forecast of \(tenant) moved to \(now) cores (last solve used \(last))"
             case let .objectiveMissed(tenant, p99): "\(tenant) missed its run-queue wait objective (p99 \(p99) ns)"
             case .shrinkHoldEnded: "a shrink held back by the shrink hold may now apply"
+            case let .quotaSaturated(tenant, raised, held): "\(tenant) used its whole quota (it held \(held) cores): demand raised to \(raised) cores"
             }
         }
     }

@@ -27,7 +27,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var missed_ticks: UInt64
         public var table_generation: UInt64
         public var solves: UInt64
-        /// Solves by trigger (every_tick, table_changed, forecast_moved, objective_missed, shrink_hold_ended).
+        /// Solves by trigger (every_tick, table_changed, forecast_moved, objective_missed, shrink_hold_ended, quota_saturated).
         public var solves_by_cause: [String: UInt64]
         /// Solves after which the applied allocation changed.
         public var solves_changed: UInt64

@@ -8,7 +8,7 @@ public struct CgroupSettings: Sendable, Hashable, Codable {
     public var cpus: CPUSet?
     /// NUMA nodes the tenant's memory comes from (`cpuset.mems`).
     public var mems: CPUSet?
-    /// CPU time per period, in cores (`cpu.max` / `cpu.cfs_quota_us` over a 100 ms period).
+    /// CPU time per period, in cores (`cpu.max` / `cpu.cfs_quota_us` over `CgroupBackend.cpuPeriodMicroseconds`).
     public var cpuQuotaCores: Double?
     /// Relative weight under contention, on the v2 scale 1–10000 (v1 `cpu.shares` = weight × 1024 / 100).
     /// The kernel refuses a weight for a cgroup at idle priority: leave it nil when `cpuIdle` is true.

@@ -491,7 +491,7 @@ public final class Enforcer: @unchecked Sendable {
                     baseline.record(path: path, original: try files.read(path))
                     changed = true
                     if backend.version == .v1, knob == .cpuQuota {
-                        // Quotas are written against the default period; make sure the tenant's period is that one.
+                        // Quotas are written against Enforce's period (10 ms, not the kernel's default): set the tenant's to it.
                         let periodPath = backend.directory(of: books[slot].cgroupPath, controller: "cpu") + "/cpu.cfs_period_us"
                         let period = try files.read(periodPath)
                         baseline.record(path: periodPath, original: period)

@@ -59,8 +59,8 @@ public struct TenantState: Sendable, Hashable, Codable {
         return settings.cpuIdle == true || atFloor ? min(guaranteedCores, usable) : usable
     }
 
-    /// The smallest CPU quota the kernel takes: 1 ms per 100 ms period, in cores.
-    public static let minimumQuotaCores = 0.01
+    /// The smallest CPU quota the kernel takes: 1 ms per `CgroupBackend.cpuPeriodMicroseconds` (0.1 core at 10 ms).
+    public static let minimumQuotaCores = Double(CgroupBackend.quotaMicroseconds(0)) / Double(CgroupBackend.cpuPeriodMicroseconds)
 }
 
 /// What the host offers, as the safety check needs it.

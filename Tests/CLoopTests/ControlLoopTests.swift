@@ -81,8 +81,9 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
 
     private func makeLoop(
         _ telemetry: ScriptedTelemetry, _ solver: QuotaPlan, _ enforcer: RecordingEnforcer, shrinkHoldNanoseconds: UInt64 = 0,
-        forecaster: LastValueForecaster = LastValueForecaster()
+        forecaster: LastValueForecaster = LastValueForecaster(), specs: [TenantSpec]? = nil
     ) throws -> ControlLoop {
+        let specs = specs ?? self.specs
         var config = AgentConfig()
         config.hysteresis.shrinkHoldNanoseconds = shrinkHoldNanoseconds
         config.solveMinimumIntervalNanoseconds = 0
@@ -121,11 +122,14 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
 
     /// A tenant that wants more than it can get (its demand above what it holds at the last solve and still) keeps its
     /// allocation whatever its forecast does above it, so its forecast's swings and its missed objective solve
-    /// nothing; a fall to what it holds solves on the tick the held demand shows it.
+    /// nothing; a fall to what it holds solves on the tick the held demand shows it. (Its cap is what it holds, so
+    /// the saturation rule, which would raise a tenant using more than its quota, has nothing to raise it to.)
     @Test func aTenantWhoseDemandStaysAboveWhatItHoldsIsNotResolvedUntilItFallsToIt() throws {
         let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
         solver.mostCpuCores = 0.2
-        let loop = try makeLoop(telemetry, solver, enforcer)
+        var specs = specs
+        specs[0].cap = ResourceVector(cpuCores: 0.2)
+        let loop = try makeLoop(telemetry, solver, enforcer, specs: specs)
         var now: UInt64 = 0
         telemetry.cpuNanosecondsPerTick = [3: 1_000_000, 5: 100_000]
         run(loop, 3, from: &now)

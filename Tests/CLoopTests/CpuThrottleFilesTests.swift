@@ -6,9 +6,9 @@ import Testing
 /// The throttle reads against a `cpu.stat` in a directory of the test's own (a root without `cpu/`, read as cgroup
 /// v2: `throttled_usec`).
 @Suite struct CpuThrottleFilesTests {
-    /// A tenant held at its quota reports once a period: after a report its file is not read again until the next
-    /// period's report is near, and what was reported in between is read then, not lost.
-    @Test func aSlotThatJustReportedIsNotReadAgainUntilItsNextPeriodNears() throws {
+    /// A watched slot is read every 8th drain: the first read sets its baseline, each later one shows what the kernel
+    /// added since the previous read; a slot no longer watched loses its baseline, so a new watch starts afresh.
+    @Test func aWatchedSlotShowsTheThrottlingAddedSinceItsPreviousRead() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("dpm-test-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: root + "/t", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -35,9 +35,15 @@ import Testing
         #expect(drain(8) == 0, "the first read sets the baseline")
         try report(throttledMicroseconds: 50_000)
         #expect(drain(8) == 50_000_000, "read on the 16th drain")
-        // The kernel's slack timer unthrottles it mid-period: 10 ms more, which waits for the next period's read.
         try report(throttledMicroseconds: 60_000)
-        #expect(drain(80) == 0, "read within 84 ms of the report")
-        #expect(drain(8) == 10_000_000)
+        #expect(drain(7) == 0, "read only every 8th drain")
+        #expect(drain(1) == 10_000_000)
+        frame.watchesThrottling[1] = false
+        #expect(drain(8) == 0)
+        try report(throttledMicroseconds: 90_000)
+        frame.watchesThrottling[1] = true
+        #expect(drain(8) == 0, "a new watch sets its baseline first")
+        try report(throttledMicroseconds: 95_000)
+        #expect(drain(8) == 5_000_000)
     }
 }

@@ -69,7 +69,7 @@ import Testing
     }
 
     /// The solver fills a 2-CPU pool (a 1.5, b 0.5) and gives 20 tenants no share; Enforce writes the kernel's
-    /// smallest quota (0.01) for those. Counted in full, their floors (0.2) put the pool past capacity and a's grow
+    /// smallest quota (0.1) for those. Counted in full, their floors (2 cores) put the pool past capacity and a's grow
     /// had no safe order; a tenant at the floor claims only its guarantee (none here).
     @Test func tenantsAtTheKernelsSmallestQuotaDoNotBlockAGrowThatFillsThePool() throws {
         let full = PartitionLimits(onlineCPUs: [0, 1], memoryBytes: 1_000)

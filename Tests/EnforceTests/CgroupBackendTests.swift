@@ -34,18 +34,18 @@ import Testing
 
     @Test func encodesEachKnobForV2() {
         let backend = CgroupBackend.v2
-        #expect(backend.encode(.cpuQuota, .amount(0.2)) == "20000 100000")
-        #expect(backend.encode(.cpuQuota, .amount(.infinity)) == "max 100000")
+        #expect(backend.encode(.cpuQuota, .amount(0.2)) == "2000 10000")
+        #expect(backend.encode(.cpuQuota, .amount(.infinity)) == "max 10000")
         #expect(backend.encode(.memoryMax, .amount(209_715_200)) == "209715200")
         #expect(backend.encode(.memoryHigh, .amount(.infinity)) == "max")
         #expect(backend.encode(.cpuWeight, .amount(100)) == "100")
         #expect(backend.decode(.cpuQuota, "max 100000") == .amount(.infinity))
-        #expect(backend.decode(.cpuQuota, "50000 100000") == .amount(0.5))
+        #expect(backend.decode(.cpuQuota, "5000 10000") == .amount(0.5))
     }
 
     @Test func encodesEachKnobForV1() {
         let backend = CgroupBackend.v1Hybrid
-        #expect(backend.encode(.cpuQuota, .amount(0.2)) == "20000")
+        #expect(backend.encode(.cpuQuota, .amount(0.2)) == "2000")
         #expect(backend.encode(.cpuQuota, .amount(.infinity)) == "-1")
         #expect(backend.encode(.cpuWeight, .amount(100)) == "1024")
         #expect(backend.encode(.memoryMax, .amount(1000.0 + 8192)) == "8192")

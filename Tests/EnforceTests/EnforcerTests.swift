@@ -28,7 +28,7 @@ import Testing
         let first = try enforcer.apply([lc()])
         #expect(first.count == 4)  // cpu.shares already holds 1024 (weight 100)
         #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc/cpuset.cpus"] == "1")
-        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "20000")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "2000")
         #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.shares"] == "1024")
         #expect(kernel["/sys/fs/cgroup/memory/pods/lc/memory.limit_in_bytes"] == "209715200")
         #expect(kernel["/sys/fs/cgroup/memory/pods/lc/memory.soft_limit_in_bytes"] == "167772160")
@@ -38,7 +38,7 @@ import Testing
         #expect(try enforcer.apply([lc(memory: 104_857_600)]).map(\.description) == ["lc: memoryMax = 104857600.0"])
         #expect(kernel.writes.count == writes + 1)
         let change = PlannedChange(tenant: "lc", target: .knob(.cpuQuota, .amount(0.2)))
-        #expect(enforcer.describe(change) == "lc: /sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us = 20000")
+        #expect(enforcer.describe(change) == "lc: /sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us = 2000")
     }
 
     @Test func writesTheV2Files() throws {
@@ -52,7 +52,7 @@ import Testing
         target.settings.cpuWeight = 300
         target.settings.memoryMinBytes = 65536
         try makeEnforcer(kernel, backend: .v2).apply([target])
-        #expect(kernel["/sys/fs/cgroup/pods/lc/cpu.max"] == "20000 100000")
+        #expect(kernel["/sys/fs/cgroup/pods/lc/cpu.max"] == "2000 10000")
         #expect(kernel["/sys/fs/cgroup/pods/lc/cpu.weight"] == "300")
         #expect(kernel["/sys/fs/cgroup/pods/lc/memory.max"] == "209715200")
         #expect(kernel["/sys/fs/cgroup/pods/lc/memory.min"] == "65536")
@@ -75,7 +75,7 @@ import Testing
             return write.errno == ErrnoCode(EBUSY) && write.value == "268435456" && restored == 2
         }
         #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc/cpuset.cpus"] == "1")
-        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "20000")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "2000")
         #expect(enforcer.applied["lc"]?.settings.cpuQuotaCores == 0.2)
     }
 
@@ -175,7 +175,7 @@ import Testing
         try makeEnforcer(kernel).apply(allocation: allocation, specs: specs, host: host)
         #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc/cpuset.cpus"] == "2-3")
         #expect(kernel["/sys/fs/cgroup/cpuset/pods/be/cpuset.cpus"] == "0-1")
-        #expect(kernel["/sys/fs/cgroup/cpu/pods/be/cpu.cfs_quota_us"] == "150000")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/be/cpu.cfs_quota_us"] == "15000")
         #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "-1")
     }
 }
@@ -189,7 +189,7 @@ extension EnforcerTests {
         #expect(try enforcer.apply([lc()]).isEmpty, "an unchanged request writes nothing")
         #expect(try enforcer.detectDrift().count == 1)
         #expect(try enforcer.apply([lc()]).map(\.description) == ["lc: cpuQuota = 0.2"])
-        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "20000")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc/cpu.cfs_quota_us"] == "2000")
     }
 }
 
@@ -291,7 +291,7 @@ extension EnforcerTests {
         #expect(kernel.writes.count == writes)
         #expect(try enforcer.apply([tenant("b", quota: 0.5), tenant("c", quota: 1.5)]).map(\.description) == ["c: cpuQuota = 1.5"])
         #expect(kernel.writes.last?.path == "/sys/fs/cgroup/cpu/pods/c/cpu.cfs_quota_us")
-        #expect(kernel["/sys/fs/cgroup/cpu/pods/c/cpu.cfs_quota_us"] == "150000")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/c/cpu.cfs_quota_us"] == "15000")
         // 0.5 + 1.5 cores of 4: room for b to grow to 2 but not beyond.
         #expect(throws: EnforceError.noSafeOrder(tenants: ["b"])) { try enforcer.apply([tenant("b", quota: 2.6)]) }
         #expect(try enforcer.apply([tenant("b", quota: 2.5)]).count == 1)
@@ -403,7 +403,7 @@ extension EnforcerTests {
         moved.cgroupPath = "pods/lc2"
         try enforcer.apply([moved])
         #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc2/cpuset.cpus"] == "1")
-        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc2/cpu.cfs_quota_us"] == "20000")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/lc2/cpu.cfs_quota_us"] == "2000")
         #expect(kernel["/sys/fs/cgroup/memory/pods/lc2/memory.limit_in_bytes"] == "209715200")
     }
 }

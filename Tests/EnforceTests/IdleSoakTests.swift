@@ -86,7 +86,7 @@ import Testing
         #expect(on == ["be: cpuIdle = 1.0", "be: cpus = 0-3", "be: cpuQuota = 2.8"], "\(on)")
         #expect(kernel["/sys/fs/cgroup/cpu/pods/be/cpu.idle"] == "1")
         #expect(kernel["/sys/fs/cgroup/cpuset/pods/be/cpuset.cpus"] == "0-3")
-        #expect(kernel["/sys/fs/cgroup/cpu/pods/be/cpu.cfs_quota_us"] == "280000")
+        #expect(kernel["/sys/fs/cgroup/cpu/pods/be/cpu.cfs_quota_us"] == "28000")
         #expect(kernel["/sys/fs/cgroup/cpuset/pods/lc/cpuset.cpus"] == "2-3")
 
         var burstable = specs

@@ -42,7 +42,7 @@ import Testing
           - cgroup: pods/a
             cpu_quota_cores: lots
         """
-        #expect(throws: PartitionDocument.Error(file: "p.yaml", line: 3, field: "tenants[0].cpu_quota_cores", reason: "must be a number ≥ 0.01, not lots")) {
+        #expect(throws: PartitionDocument.Error(file: "p.yaml", line: 3, field: "tenants[0].cpu_quota_cores", reason: "must be a number ≥ 0.1, not lots")) {
             try PartitionDocument.parse(yaml, file: "p.yaml")
         }
         #expect {

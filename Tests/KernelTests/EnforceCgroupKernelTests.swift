@@ -84,7 +84,7 @@ import Testing
         ]
         try enforcer.apply(valid)
         func unchanged() throws -> Bool {
-            try keep.read("cpu", "cpu.cfs_quota_us") == "50000" && keep.read("memory", "memory.limit_in_bytes") == "199999488"
+            try keep.read("cpu", "cpu.cfs_quota_us") == String(CgroupBackend.quotaMicroseconds(0.5)) && keep.read("memory", "memory.limit_in_bytes") == "199999488"
         }
 
         var offline = valid
