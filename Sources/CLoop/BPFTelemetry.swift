@@ -27,8 +27,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
     public init(cgroupRoot: String, capacity: Int) throws {
         probes = try TelemetryProbes()
         sourceName = "bpf (\(probes.flavour.rawValue))"
-        probeSlot = .allocate(capacity: capacity)
-        probeSlot.initialize(repeating: -1)
+        probeSlot = .filled(capacity, with: -1)
         let hybrid = access("\(cgroupRoot)/unified/cgroup.procs", F_OK) == 0
         unifiedRoot = hybrid ? "\(cgroupRoot)/unified" : cgroupRoot
         throttling = CpuThrottleFiles(cgroupRoot: cgroupRoot, capacity: capacity)

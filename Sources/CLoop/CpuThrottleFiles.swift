@@ -28,12 +28,9 @@ final class CpuThrottleFiles {
         self.cgroupRoot = cgroupRoot
         // A hybrid host keeps the cpu controller in a v1 hierarchy; a pure v2 host has cpu.stat in the tenant's own.
         unifiedOnly = access("\(cgroupRoot)/cpu/cpu.cfs_period_us", F_OK) != 0
-        files = .allocate(capacity: capacity)
-        files.initialize(repeating: -1)
-        lastThrottled = .allocate(capacity: capacity)
-        lastThrottled.initialize(repeating: 0)
-        hasReading = .allocate(capacity: capacity)
-        hasReading.initialize(repeating: false)
+        files = .filled(capacity, with: -1)
+        lastThrottled = .filled(capacity, with: 0)
+        hasReading = .filled(capacity, with: false)
     }
 
     deinit {

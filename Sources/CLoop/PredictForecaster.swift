@@ -34,12 +34,9 @@ public final class PredictForecaster: DemandForecaster, @unchecked Sendable {
         // A level rate of 0.05 per tick averages over about 20 ticks; the change detector handles steps.
         cpuConfiguration = ForecasterConfiguration(stepSeconds: step, seasonalPeriods: [], levelRate: 0.05, trendRate: 0.01)
         memoryConfiguration = ForecasterConfiguration(stepSeconds: step * 16, seasonalPeriods: [], levelRate: 0.3, trendRate: 0.02)
-        cpu = .allocate(capacity: capacity)
-        cpu.initialize(repeating: Forecaster(configuration: cpuConfiguration))
-        memory = .allocate(capacity: capacity)
-        memory.initialize(repeating: Forecaster(configuration: memoryConfiguration))
-        memoryForecast = .allocate(capacity: capacity)
-        memoryForecast.initialize(repeating: .zero)
+        cpu = .filled(capacity, with: Forecaster(configuration: cpuConfiguration))
+        memory = .filled(capacity, with: Forecaster(configuration: memoryConfiguration))
+        memoryForecast = .filled(capacity, with: .zero)
         var realtime = timespec()
         clock_gettime(CLOCK_REALTIME, &realtime)
         epochOffsetSeconds = Double(realtime.tv_sec) + Double(realtime.tv_nsec) / 1e9 - Double(dpm_monotonic_ns()) / 1e9

@@ -42,20 +42,13 @@ public final class TelemetryFrame: @unchecked Sendable {
 
     public init(capacity: Int) {
         self.capacity = capacity
-        cpuNanoseconds = .allocate(capacity: capacity)
-        cpuNanoseconds.initialize(repeating: 0)
-        waitBuckets = .allocate(capacity: capacity * Self.waitBucketCount)
-        waitBuckets.initialize(repeating: 0)
-        waitBucketMasks = .allocate(capacity: capacity)
-        waitBucketMasks.initialize(repeating: 0)
-        vanished = .allocate(capacity: capacity)
-        vanished.initialize(repeating: false)
-        throttledNanoseconds = .allocate(capacity: capacity)
-        throttledNanoseconds.initialize(repeating: 0)
-        watchesThrottling = .allocate(capacity: capacity)
-        watchesThrottling.initialize(repeating: false)
-        memoryBytes = .allocate(capacity: capacity)
-        memoryBytes.initialize(repeating: .nan)
+        cpuNanoseconds = .filled(capacity, with: 0)
+        waitBuckets = .filled(capacity * Self.waitBucketCount, with: 0)
+        waitBucketMasks = .filled(capacity, with: 0)
+        vanished = .filled(capacity, with: false)
+        throttledNanoseconds = .filled(capacity, with: 0)
+        watchesThrottling = .filled(capacity, with: false)
+        memoryBytes = .filled(capacity, with: .nan)
     }
 
     deinit {

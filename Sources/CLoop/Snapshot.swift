@@ -109,8 +109,7 @@ public final class SnapshotBuffer: @unchecked Sendable {
 
     public init(capacity: Int) {
         self.capacity = capacity
-        tenants = .allocate(capacity: capacity)
-        tenants.initialize(repeating: TenantView())
+        tenants = .filled(capacity, with: TenantView())
         loop = .allocate(capacity: 1)
         loop.initialize(to: LoopView())
     }
