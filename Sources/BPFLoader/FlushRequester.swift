@@ -45,9 +45,7 @@ final class FlushRequester {
     /// Allocation-free.
     func requestOverdueFlushes() -> TelemetryProbes.FlushRequests {
         var requests = TelemetryProbes.FlushRequests()
-        var clock = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &clock)
-        let now = UInt64(clock.tv_sec) * 1_000_000_000 + UInt64(clock.tv_nsec)
+        let now = TelemetryProbes.monotonicNanoseconds()
         let ownCPU = Int(dpm_current_cpu())
         let times = flushes.assumingMemoryBound(to: dpm_cpu_flush.self)
         for cpu in 0..<cpuCount where cpu != ownCPU {

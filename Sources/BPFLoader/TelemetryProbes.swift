@@ -237,9 +237,14 @@ public final class TelemetryProbes {
     /// (earlier ones, maybe still in the ring, are the previous tenant's).
     private func startCounting(slot: Int) throws {
         try slotCounters.zeroPerCPU(UInt32(slot))
+        folder.watch(slot: slot, since: Self.monotonicNanoseconds())
+    }
+
+    /// CLOCK_MONOTONIC in nanoseconds: the clock of the kernel's `bpf_ktime_get_ns`, which stamps the records.
+    static func monotonicNanoseconds() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        folder.watch(slot: slot, since: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
     private func bumpSlotGeneration() throws {

@@ -259,7 +259,7 @@ public final class ControlLoop: @unchecked Sendable {
                     let demand = heldDemand(slot: slot)
                     // A tenant on exclusive cores gets exactly its cores: its whole-core wish, from the demand at
                     // quantile, is what a solve could move; a tenant on the shared pool is costed from its expected.
-                    let ownsCores = views[slot].exclusiveCoreMaskLow != 0 || views[slot].exclusiveCoreMaskHigh != 0
+                    let ownsCores = views[slot].ownsExclusiveCores
                     let lastSolvedDemand = ownsCores ? max(lastSolvedCpu[slot], lastSolvedExpectedCpu[slot]) : lastSolvedExpectedCpu[slot]
                     let nowDemand = ownsCores ? max(demand.cpuCores.atQuantile, demand.cpuCores.expected) : demand.cpuCores.expected
                     if views[slot].vanished || Damping.demandStaysUnmet(
@@ -429,7 +429,7 @@ public final class ControlLoop: @unchecked Sendable {
                 cpuNanosecondsSinceThrottleMark[slot] = 0
             }
         }
-        let quotaLimited = views[slot].exclusiveCoreMaskLow == 0 && views[slot].exclusiveCoreMaskHigh == 0
+        let quotaLimited = !views[slot].ownsExclusiveCores
         if quotaLimited, views[slot].usageCpuCores > views[slot].sharedCpuCores {
             if !watching {
                 // The span starts with this tick's interval, whose CPU time it counts.
@@ -456,7 +456,7 @@ public final class ControlLoop: @unchecked Sendable {
             saturatedCpuCores[slot] = 0
         }
         // A tenant the loop has not given an allocation yet holds no quota of the loop's.
-        let quotaLimited = views[slot].exclusiveCoreMaskLow == 0 && views[slot].exclusiveCoreMaskHigh == 0 && views[slot].lastChangeNanoseconds != 0
+        let quotaLimited = !views[slot].ownsExclusiveCores && views[slot].lastChangeNanoseconds != 0
         guard quotaLimited, runnableCpuCores[slot] == 0, cpuNanoseconds > 0,
               nowNanoseconds >= saturatedAtNanoseconds[slot] &+ Self.quotaPeriodNanoseconds else { return saturatedCpuCores[slot] }
         let quotaMicroseconds = CgroupBackend.quotaMicroseconds(views[slot].sharedCpuCores)

@@ -34,6 +34,9 @@ public struct TenantView: Sendable, Equatable {
 
     public init() {}
 
+    /// Whether the tenant holds exclusive cores: its CPU is then exactly those cores, with no quota of its own.
+    public var ownsExclusiveCores: Bool { exclusiveCoreMaskLow != 0 || exclusiveCoreMaskHigh != 0 }
+
     /// The exclusive CPUs as a list.
     public var exclusiveCoreIDs: [Int] {
         (0..<64).filter { exclusiveCoreMaskLow & (1 << UInt64($0)) != 0 } + (0..<64).filter { exclusiveCoreMaskHigh & (1 << UInt64($0)) != 0 }.map { $0 + 64 }

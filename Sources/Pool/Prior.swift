@@ -41,6 +41,9 @@ public struct SeasonalPrior: Sendable, Hashable, Codable {
         self.historySteps = historySteps
     }
 
+    /// Whether the prior was learnt from this tenant's own history, not only from its class's (`historySteps` > 0).
+    public var isTenantsOwn: Bool { historySteps > 0 }
+
     /// The prior's expected value at a moment, `timeSeconds` since the Unix epoch.
     public func expected(atSeconds timeSeconds: Double) -> Double {
         guard !seasonalProfile.isEmpty, stepSeconds > 0 else { return level }

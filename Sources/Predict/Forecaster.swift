@@ -109,7 +109,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
             // models will do: they start at 0, as without a prior, and the prior's reference earns its weight
             // against them (from the class's spread, on the Azure traces new tenants' 1-step forecasts were 0.2%
             // worse than without a prior; `Benchmarks/central/RESULTS.md`, session 6).
-            let localVariance = prior.historySteps > 0 ? variance : 0
+            let localVariance = prior.isTenantsOwn ? variance : 0
             (fastSquaredError, slowSquaredError, referenceSquaredError) = (localVariance, localVariance, variance)
             edgeOneStepSquaredError = variance
         }
@@ -197,7 +197,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
         let scaledError = absoluteError * inverseVolatility
         let starting = updateCount < 3
         // The tenant's own prior's start gives way to its own errors (`ownPriorStartWeight`).
-        let ownPriorRate = (prior?.historySteps ?? 0) > 0
+        let ownPriorRate = prior?.isTenantsOwn == true
             ? Self.ownPriorStartWeight / (Double(updateCount) + Self.ownPriorStartWeight) : 0
         errorScale = Self.smoothedScale(
             errorScale, scaledError: scaledError, starting: starting, minimumRate: ownPriorRate, configuration: configuration)
