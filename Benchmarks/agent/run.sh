@@ -10,7 +10,7 @@
 #      gives it its guarantee: a CFS quota of 0.1 core (1 ms per 10 ms period; 10 ms per 100 ms before).
 #      In this phase the 8 spinning tenants are best-effort, so a spinner in t01 gets CPU (its weight beats theirs). Held by its quota, the spinner's usage
 #      cannot show more than 0.1 core on average; the agent sees its demand two ways: (a) in its first milliseconds
-#      it runs at up to a full core until the period's 10 ms are spent, which moves its forecast at once; (b) a tick
+#      it runs at up to a full core until the period's quota is spent, which moves its forecast at once; (b) a tick
 #      above its quota has the agent read its cpu.stat throttled time, which the kernel reports when the period
 #      ends, and usage plus throttled time over the span is its runnable demand (a period late, for a tenant whose
 #      rise was missed). Each trial: a stopped spinner in t01 is continued at T0 (bash's $EPOCHREALTIME just before

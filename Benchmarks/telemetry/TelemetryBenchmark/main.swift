@@ -211,8 +211,8 @@ func measure(_ probes: TelemetryProbes, consumer: String, tenantCount: Int, drai
         records[index] = UInt64(drain.records)
         entries[index] = UInt64(drain.entries)
         recordBytes[index] = UInt64(drain.bytes)
-        // As the agent does: after the drain and the work that waits for it, ask overdue CPUs to flush; their
-        // records reach the next drain.
+        // As a consumer that needs held-back counts does (`dpm telemetry`; the agent does not): after the drain and
+        // the work that waits for it, ask overdue CPUs to flush; their records reach the next drain.
         let requestStart = nanoseconds(CLOCK_MONOTONIC)
         flushRequests[index] = UInt64(probes.requestOverdueFlushes().asked)
         requestWallNanoseconds[index] = nanoseconds(CLOCK_MONOTONIC) - requestStart
