@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Telemetry overhead benchmarks. Prints what it measured, on what, how many runs, medians, p99 and ratios against
 # the no-probes anchor of the same run. Run as root on a quiet machine: Benchmarks/telemetry/run.sh [PAIRS]
+# Environment: SECTIONS (default "1 2 3 4") picks sections; PIPE_LOOPS (default 50000) and HACKBENCH_LOOPS (default
+# 1000) set each run of section 2's workloads: longer runs average over the host's swings in speed.
 #   1. cost per probe run as the kernel accounts it (kernel.bpf_stats_enabled=1: run_time_ns / run_cnt), both flavours;
 #      1b. anchors: what an empty program, one clock read, one task-storage lookup cost on the same switches
 #   2. `perf bench sched pipe` and `hackbench -p` without and with the probes attached and `dpm telemetry` draining
@@ -13,6 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 pairs=${1:-10}
+pipe_loops=${PIPE_LOOPS:-50000}
+hackbench_loops=${HACKBENCH_LOOPS:-1000}
+section() { [[ " ${SECTIONS:-1 2 3 4} " == *" $1 "* ]]; }
 swift build -c release --product dpm >/dev/null
 swift build -c release --product TelemetryBenchmark >/dev/null
 bin=.build/release
@@ -38,6 +43,7 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 
 echo "# host: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+if section 1; then
 echo "## 1. cost per probe run (kernel BPF stats; workload in the tenant: perf bench sched pipe -l 200000,"
 echo "##    hackbench -p -g 4 -l 500, 20000 page faults, 50 MB over loopback TCP)"
 for flavour in tp_btf raw_tp; do
@@ -62,11 +68,12 @@ done
 
 echo "## 1b. where a sched_switch probe's time goes: anchors beside the probes (Benchmarks/telemetry/floor/floor.sh)"
 Benchmarks/telemetry/floor/floor.sh "$bin" 3
+fi
 
 measure() { # pipe|hackbench → one figure (µs per op, or seconds)
     # Both pipe tasks on one CPU: every round trip is two context switches, with no idle exit in between.
-    if [ "$1" = pipe ]; then in_tenant taskset -c 1 perf bench sched pipe -l 50000 | awk '/usecs\/op/ {print $1}'
-    else in_tenant hackbench -p -g 4 -l 1000 | awk '/^Time:/ {print $2}'; fi
+    if [ "$1" = pipe ]; then in_tenant taskset -c 1 perf bench sched pipe -l "$pipe_loops" | awk '/usecs\/op/ {print $1}'
+    else in_tenant hackbench -p -g 4 -l "$hackbench_loops" | awk '/^Time:/ {print $2}'; fi
 }
 probes_pid=
 start_probes_only() { # the probes attached, nothing drains (records pile up, then flushes count drops)
@@ -90,21 +97,26 @@ interleave() { # BENCH START STOP: $pairs pairs without / with, order alternatin
     m_without=$(median < /tmp/dpm-bench-without); m_with=$(median < /tmp/dpm-bench-with)
     echo "median without $m_without, median with $m_with, ratio of medians $(awk -v a="$m_with" -v b="$m_without" 'BEGIN {printf "%.3f", a / b}'), median pair ratio $(median < /tmp/dpm-bench-ratio)"
 }
+if section 2; then
 for bench in pipe hackbench; do
-    label=$([ "$bench" = pipe ] && echo "taskset -c 1 perf bench sched pipe -l 50000 (usecs/op)" || echo "hackbench -p -g 4 -l 1000 (s)")
+    label=$([ "$bench" = pipe ] && echo "taskset -c 1 perf bench sched pipe -l $pipe_loops (usecs/op)" || echo "hackbench -p -g 4 -l $hackbench_loops (s)")
     echo "## 2. $label: $pairs interleaved pairs, without / with probes + dpm telemetry draining every 1 ms"
     interleave "$bench" start_telemetry stop_telemetry
 done
-echo "## 2b. hackbench -p -g 4 -l 1000 (s): $pairs interleaved pairs, without / with the probes attached and nothing"
+echo "## 2b. hackbench -p -g 4 -l $hackbench_loops (s): $pairs interleaved pairs, without / with the probes attached and nothing"
 echo "##     draining (TelemetryBenchmark rate 0 600 none): the probes' part of section 2's slowdown, without the consumer"
 interleave hackbench start_probes_only stop_probes_only
 echo "## 2c. the probes' run time during hackbench, program by program (Benchmarks/telemetry/probe-share.sh)"
 Benchmarks/telemetry/probe-share.sh "$bin" 5
+fi
 
+if section 3; then
 echo "## 3. consumer: one drain per millisecond, 64 tenants each waking every millisecond; 5000 drains per consumer"
 echo "##    phase (normal, SCHED_FIFO, SCHED_FIFO busy-waiting between ticks), one process, same tenants"
 "$bin/TelemetryBenchmark" drain 64 5 normal,fifo,fifo-spin
+fi
 
+if section 4; then
 echo "## 4. event rate without drops: N tenants each running perf bench sched pipe, drained every 1 ms for 5 s"
 for ring in 4194304 65536; do
     for consumer in normal fifo; do
@@ -113,3 +125,4 @@ for ring in 4194304 65536; do
         done
     done
 done
+fi
