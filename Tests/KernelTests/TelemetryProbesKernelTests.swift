@@ -120,6 +120,27 @@ import Testing
         }
     }
 
+    /// A known wait: a thread that never sleeps is, at every moment of its life, either running or waiting on the
+    /// run queue, so two spinners sharing one core for T seconds wait 2·T less their CPU time, however much other
+    /// load shares that core. What is left over is small: each thread's wait for its first run, and the main
+    /// thread's start and its wake-up when they end (a few ms).
+    @Test(arguments: [TelemetryProbes.TracepointFlavour.typed, .raw])
+    func twoSpinnersOnOneCoreWaitTheirLifetimeLessTheirCPUTime(flavour: TelemetryProbes.TracepointFlavour) throws {
+        try withTwoTenants(flavour: flavour) { probes, a, _ in
+            var totals = TelemetryTotals()
+            let spinNanoseconds: UInt64 = 1_500_000_000
+            let run = try telemetryTestRun("/usr/bin/taskset",
+                                           ["-c", "0", TelemetryTestProducts.load, a.cgroupPath, "spin", "1.5", "2"])
+            #expect(run.status == 0, "\(run.errorOutput)")
+            try drain(probes, into: &totals)
+            let processCPUNanoseconds = try #require(UInt64(run.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+            let expectedWait = 2 * spinNanoseconds - processCPUNanoseconds
+            let wait = totals[a.slot].runQueueWaitNanoseconds
+            #expect(telemetryTestRelativeDifference(wait, expectedWait) <= 0.05,
+                    "waited \(wait) ns; 2 × \(spinNanoseconds) ns less \(processCPUNanoseconds) ns of CPU time is \(expectedWait) ns")
+        }
+    }
+
     /// Every wake-up is one wait, also on an otherwise idle core (the kernel's own enqueue stamp lost about half of
     /// them there, and more beside a hog).
     @Test(arguments: ["1", "0,1"]) func everyWakeUpOfATimerLoopCountsOneShortWait(cpus: String) throws {
