@@ -112,7 +112,8 @@ public struct Forecaster: Sendable, Hashable, Codable {
             // worse than without a prior; `Benchmarks/central/RESULTS.md`, session 6).
             // When central learnt how the local models forecast the class's tenants one step ahead, they start
             // from that instead, so a new tenant's first forecasts lean toward the model that served its class
-            // best (new tenants' 1-step forecasts 0.2% better than edge-only's instead of a tie; session 7).
+            // best (on the Azure traces new tenants' 1-step forecasts became 0.2% better than edge-only's instead of
+            // a tie, their 12-step ones 0.1% worse than from 0; `Benchmarks/central/RESULTS.md`, session 7).
             let localVariance = prior.isTenantsOwn ? variance : 0
             (fastSquaredError, slowSquaredError, referenceSquaredError) = (localVariance, localVariance, variance)
             if let learnt = prior.localModelErrors, learnt.isUsable {
