@@ -127,7 +127,7 @@ let package = Package(
 
         // How the central service learns priors (seasonal decomposition, shape clustering): pure values on Pool, so
         // benchmarks and the edge can use it without the server's dependencies.
-        .target(name: "CentralLearning", dependencies: ["Pool"], swiftSettings: strict),
+        .target(name: "CentralLearning", dependencies: ["Pool", "Predict"], swiftSettings: strict),
 
         // The central forecasting service: HTTP API, storage (SQLite or PostgreSQL), learning of priors.
         .target(

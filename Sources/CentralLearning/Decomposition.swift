@@ -12,6 +12,11 @@ public struct TenantModel: Sendable, Hashable {
     public var dailyShape: [Double]?
     /// Standard deviation of the 24 hourly means: turns `dailyShape` back into the resource's unit.
     public var dailyScale: Double
+    /// How Predict's local models forecast this tenant one step ahead (`LocalModelReplay`); its class prior carries
+    /// the members' medians. Not served in the tenant's own prior: there it moved weight from the prior's reference
+    /// to the local models and cost the seasonal tenants' first-day forecasts (`Benchmarks/central/RESULTS.md`,
+    /// session 7).
+    public var localModelErrors: LocalModelErrors?
 }
 
 /// Classical additive decomposition of an evenly spaced series: linear trend, seasonal profile, residual.
@@ -67,7 +72,11 @@ public enum SeasonalDecomposition {
             residualStandardDeviation: best.oneStepChange ?? profileResidual, historySteps: observed.count
         )
         let (shape, scale) = dailyShape(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds)
-        return TenantModel(prior: prior, profileResidualStandardDeviation: profileResidual, dailyShape: shape, dailyScale: scale)
+        let localModelErrors = LocalModelReplay.errors(
+            values: values, startSeconds: startSeconds, stepSeconds: stepSeconds,
+            unitVariance: prior.residualStandardDeviation * prior.residualStandardDeviation)
+        return TenantModel(prior: prior, profileResidualStandardDeviation: profileResidual, dailyShape: shape, dailyScale: scale,
+                           localModelErrors: localModelErrors)
     }
 
     struct Components {

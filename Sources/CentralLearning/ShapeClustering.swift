@@ -37,8 +37,8 @@ public enum ShapeClustering {
         return Clusters(centroids: centroids, assignment: assignment)
     }
 
-    /// One prior per key from the tenant models filed under it: the level and residual spread (one step ahead, as
-    /// in `SeasonalDecomposition.fit`) are the members' medians; the daily profile is the centroid of the shape most members follow, scaled by their median swing.
+    /// One prior per key from the tenant models filed under it: the level, residual spread (one step ahead, as
+    /// in `SeasonalDecomposition.fit`) and local models' one-step errors (`LocalModelReplay`) are the members' medians; the daily profile is the centroid of the shape most members follow, scaled by their median swing.
     public static func classPriors<Key: Hashable>(
         _ models: [(key: Key, model: TenantModel)], resource: ResourceKind
     ) -> [Key: SeasonalPrior] {
@@ -56,10 +56,13 @@ public enum ShapeClustering {
                 let scale = median(indices.filter { clusterOf[$0] == dominant }.map { models[$0].model.dailyScale })
                 profile = clusters.centroids[dominant].map { $0 * scale }
             }
+            let learnt = members.compactMap(\.localModelErrors)
             priors[key] = SeasonalPrior(
                 resource: resource, stepSeconds: 3600, level: median(members.map(\.prior.level)), trend: 0,
                 seasonalProfile: profile, profileEpochSeconds: 0,
-                residualStandardDeviation: median(members.map(\.prior.residualStandardDeviation)), historySteps: 0
+                residualStandardDeviation: median(members.map(\.prior.residualStandardDeviation)), historySteps: 0,
+                localModelErrors: learnt.isEmpty ? nil
+                    : LocalModelErrors(fast: median(learnt.map(\.fast)), slow: median(learnt.map(\.slow)))
             )
         }
         return priors

@@ -160,6 +160,9 @@ public struct TenantPrior: Sendable, Hashable, Codable {
     public var profileEpochSeconds: Double
     public var residualStandardDeviation: Double
     public var historySteps: Int
+    /// The class's local-model one-step errors (`SeasonalPrior.localModelErrors`); absent from older services and
+    /// from a tenant's own prior. A value that is not finite and non-negative is dropped on the way to Predict.
+    public var localModelErrors: LocalModelErrors?
 
     public init(tenant: String, source: PriorSource, prior: SeasonalPrior) {
         self.tenant = tenant
@@ -172,6 +175,7 @@ public struct TenantPrior: Sendable, Hashable, Codable {
         self.profileEpochSeconds = prior.profileEpochSeconds
         self.residualStandardDeviation = prior.residualStandardDeviation
         self.historySteps = prior.historySteps
+        self.localModelErrors = prior.localModelErrors
     }
 
     /// The `Pool` value Predict consumes.
@@ -179,7 +183,7 @@ public struct TenantPrior: Sendable, Hashable, Codable {
         SeasonalPrior(
             resource: resource, stepSeconds: stepSeconds, level: level, trend: trend, seasonalProfile: seasonalProfile,
             profileEpochSeconds: profileEpochSeconds, residualStandardDeviation: residualStandardDeviation,
-            historySteps: historySteps
+            historySteps: historySteps, localModelErrors: localModelErrors.flatMap { $0.isUsable ? $0 : nil }
         )
     }
 }

@@ -20,6 +20,9 @@ public struct SeasonalPrior: Sendable, Hashable, Codable {
     public var residualStandardDeviation: Double
     /// How many steps of history the prior was learnt from (0 for a pure class prior).
     public var historySteps: Int
+    /// How well an edge's own local models forecast the members of a class one step ahead, learnt by replaying
+    /// them over the members' history; nil when unknown (a tenant's own prior, a payload from an older service).
+    public var localModelErrors: LocalModelErrors?
 
     public init(
         resource: ResourceKind,
@@ -29,7 +32,8 @@ public struct SeasonalPrior: Sendable, Hashable, Codable {
         seasonalProfile: [Double] = [],
         profileEpochSeconds: Double = 0,
         residualStandardDeviation: Double,
-        historySteps: Int
+        historySteps: Int,
+        localModelErrors: LocalModelErrors? = nil
     ) {
         self.resource = resource
         self.stepSeconds = stepSeconds
@@ -39,6 +43,7 @@ public struct SeasonalPrior: Sendable, Hashable, Codable {
         self.profileEpochSeconds = profileEpochSeconds
         self.residualStandardDeviation = residualStandardDeviation
         self.historySteps = historySteps
+        self.localModelErrors = localModelErrors
     }
 
     /// Whether the prior was learnt from this tenant's own history, not only from its class's (`historySteps` > 0).
@@ -52,4 +57,21 @@ public struct SeasonalPrior: Sendable, Hashable, Codable {
         let index = Int(step - (step / count).rounded(.down) * count)
         return level + seasonalProfile[index]
     }
+}
+
+/// Mean squared one-step errors of Predict's two local models (the fast Holt model and the slow level), each in
+/// units of the prior's residual variance (`residualStandardDeviation`²): what the tenants of a class showed when
+/// central replayed an edge's forecaster over their history. Predict starts a new tenant's ensemble from them, so
+/// its first forecasts already lean toward the model that served the class best.
+public struct LocalModelErrors: Sendable, Hashable, Codable {
+    public var fast: Double
+    public var slow: Double
+
+    public init(fast: Double, slow: Double) {
+        self.fast = fast
+        self.slow = slow
+    }
+
+    /// Both finite and non-negative: the only values a forecaster may start from (a NaN would stay in its state).
+    public var isUsable: Bool { fast.isFinite && slow.isFinite && fast >= 0 && slow >= 0 }
 }

@@ -16,7 +16,8 @@ import Pool
 ///   Each is weighed by a power (`ensembleSharpness`) of the inverse of its smoothed squared error (online
 ///   ensemble), so the blend follows whichever source has lately been right; with the tenant's own prior, every
 ///   source starts with the prior's residual variance, with a class prior only the reference does (the local
-///   models start at 0). The prior's reference, a variant of the fast model, shares the fast model's vote instead
+///   models start at 0, or at the errors central learnt for the class: `SeasonalPrior.localModelErrors`). The
+///   prior's reference, a variant of the fast model, shares the fast model's vote instead
 ///   of adding its own.
 /// - with a prior, the next step's expected value is the blend with the prior's reference or the blend without it,
 ///   whichever has lately erred less one step ahead (`priorOneStepSquaredError`, `edgeOneStepSquaredError`): per
@@ -109,8 +110,15 @@ public struct Forecaster: Sendable, Hashable, Codable {
             // models will do: they start at 0, as without a prior, and the prior's reference earns its weight
             // against them (from the class's spread, on the Azure traces new tenants' 1-step forecasts were 0.2%
             // worse than without a prior; `Benchmarks/central/RESULTS.md`, session 6).
+            // When central learnt how the local models forecast the class's tenants one step ahead, they start
+            // from that instead, so a new tenant's first forecasts lean toward the model that served its class
+            // best (on the Azure traces new tenants' 1-step forecasts became 0.2% better than edge-only's instead of
+            // a tie, their 12-step ones 0.1% worse than from 0; `Benchmarks/central/RESULTS.md`, session 7).
             let localVariance = prior.isTenantsOwn ? variance : 0
             (fastSquaredError, slowSquaredError, referenceSquaredError) = (localVariance, localVariance, variance)
+            if let learnt = prior.localModelErrors, learnt.isUsable {
+                (fastSquaredError, slowSquaredError) = (learnt.fast * variance, learnt.slow * variance)
+            }
             edgeOneStepSquaredError = variance
         }
     }

@@ -173,6 +173,44 @@ import Testing
         }
     }
 
+    /// Replaying the edge's forecaster over a history whose best one-step model is known: a random walk is
+    /// forecast by the fast model (the slow level lags behind), noise around a fixed level by the slow one (the fast
+    /// model chases the noise). A class prior carries the members' medians; the tenant's own prior does not.
+    @Test func learnerMeasuresWhichLocalModelForecastsTheHistory() throws {
+        var generator = SplitMix(seed: 11)
+        var walk = 50.0
+        let walking = (0..<(3 * 288)).map { _ in
+            walk += Double.random(in: -1...1, using: &generator)
+            return walk
+        }
+        let noisy = (0..<(3 * 288)).map { _ in 50 + Double.random(in: -5...5, using: &generator) }
+        let walker = try #require(SeasonalDecomposition.fit(values: walking, startSeconds: 0, stepSeconds: 300, resource: .cpu))
+        let flat = try #require(SeasonalDecomposition.fit(values: noisy, startSeconds: 0, stepSeconds: 300, resource: .cpu))
+        let walkerErrors = try #require(walker.localModelErrors)
+        let flatErrors = try #require(flat.localModelErrors)
+        #expect(walkerErrors.fast < 0.5 * walkerErrors.slow, "\(walkerErrors)")
+        #expect(flatErrors.slow < 0.8 * flatErrors.fast, "\(flatErrors)")
+        #expect(walker.prior.localModelErrors == nil && flat.prior.localModelErrors == nil)
+        let members = [walker, walker, flat].map { (key: "c", model: $0) }
+        let classPrior = try #require(ShapeClustering.classPriors(members, resource: .cpu)["c"])
+        #expect(classPrior.localModelErrors == walkerErrors)
+    }
+
+    /// A prior from a service that predates `localModelErrors` decodes without it; a value that is not finite and
+    /// non-negative never reaches Predict.
+    @Test func priorsWithoutOrWithUnusableLocalModelErrorsAreSafe() throws {
+        let old = #"{"tenant":"t","resource":"cpu","source":"class","stepSeconds":3600,"level":5,"trend":0,"seasonalProfile":[],"profileEpochSeconds":0,"residualStandardDeviation":1,"historySteps":0}"#
+        let decoded = try JSONDecoder().decode(TenantPrior.self, from: Data(old.utf8))
+        #expect(decoded.localModelErrors == nil && decoded.seasonalPrior.localModelErrors == nil)
+        var prior = SeasonalPrior(resource: .cpu, stepSeconds: 3600, level: 5, residualStandardDeviation: 1, historySteps: 0,
+                                  localModelErrors: LocalModelErrors(fast: 0.9, slow: 0.7))
+        let served = try JSONDecoder().decode(TenantPrior.self, from: JSONEncoder().encode(TenantPrior(tenant: "t", source: .workloadClass, prior: prior)))
+        #expect(served.seasonalPrior == prior)
+        prior.localModelErrors = LocalModelErrors(fast: -1, slow: 0.7)
+        let negative = try JSONDecoder().decode(TenantPrior.self, from: JSONEncoder().encode(TenantPrior(tenant: "t", source: .workloadClass, prior: prior)))
+        #expect(negative.localModelErrors?.fast == -1 && negative.seasonalPrior.localModelErrors == nil)
+    }
+
     @Test func clusteringSeparatesOppositeShapes() {
         let day = (0..<24).map { sin(2 * Double.pi * Double($0) / 24) }
         let night = day.map { -$0 }

@@ -323,6 +323,36 @@ func expectExactRestore(of original: Forecaster, continuing steps: Range<Int>,
         #expect(own.fastSquaredError == 400 && own.slowSquaredError == 400 && own.referenceSquaredError == 400)
     }
 
+    @Test func classPriorsLearntLocalErrorsLeanANewTenantsEnsembleFromItsFirstValues() {
+        // Central learnt that its members are forecast far better by the fast model than by the slow level; the new
+        // tenant climbs by 2 a step. After two values the fast model (level 11.8) and the slow level (10.1) have
+        // erred alike, so without what central learnt the blend sits between them; with it, on the fast model.
+        let learnt = LocalModelErrors(fast: 0.1, slow: 10)
+        let plainClass = SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 50, residualStandardDeviation: 20,
+                                       historySteps: 0)
+        var leaning = plainClass
+        leaning.localModelErrors = learnt
+        var fromLearnt = Forecaster(configuration: plain, prior: leaning)
+        var fromClass = Forecaster(configuration: plain, prior: plainClass)
+        #expect(fromLearnt.fastSquaredError == 40 && fromLearnt.slowSquaredError == 4_000)
+        #expect(fromLearnt.referenceSquaredError == 400)
+        for step in 0..<2 {
+            fromLearnt.update(value: 10 + 2 * Double(step), atSeconds: Double(step))
+            fromClass.update(value: 10 + 2 * Double(step), atSeconds: Double(step))
+        }
+        let fastModel = fromLearnt.level + plain.trendDamping * fromLearnt.trend
+        let (learntForecast, classForecast) = (fromLearnt.forecast().expected, fromClass.forecast().expected)
+        #expect(abs(learntForecast - fastModel) < 0.05, "forecast \(learntForecast), fast model \(fastModel)")
+        #expect(learntForecast - classForecast > 0.5, "learnt \(learntForecast), without \(classForecast)")
+        // Values no forecaster may start from are ignored: the start is as without them.
+        for unusable in [LocalModelErrors(fast: .nan, slow: 1), LocalModelErrors(fast: 1, slow: -1)] {
+            var prior = plainClass
+            prior.localModelErrors = unusable
+            let forecaster = Forecaster(configuration: plain, prior: prior)
+            #expect(forecaster.fastSquaredError == 0 && forecaster.slowSquaredError == 0)
+        }
+    }
+
     @Test func ownPriorsHeadroomStartGivesWayToTheTenantsErrors() {
         // The tenant's own prior says it errs by 20 (its past; headroom start 16); now it alternates 50 ± 1 and an
         // edge-only forecaster's error scale is 1.18 after 40 values. The own prior's start gives way at
