@@ -69,7 +69,8 @@ public enum SeasonalDecomposition {
         let prior = SeasonalPrior(
             resource: resource, stepSeconds: Double(stepSeconds), level: best.line.at(Double(values.count - 1)),
             trend: best.line.slope, seasonalProfile: best.season, profileEpochSeconds: 0,
-            residualStandardDeviation: best.oneStepChange ?? profileResidual, historySteps: observed.count
+            residualStandardDeviation: best.oneStepChange ?? profileResidual, historySteps: observed.count,
+            fastLevelRate: LocalModelReplay.fastLevelRate(values: values, startSeconds: startSeconds, stepSeconds: stepSeconds)
         )
         let (shape, scale) = dailyShape(values: values, observed: observed, firstStep: firstStep, stepSeconds: stepSeconds)
         let localModelErrors = LocalModelReplay.errors(

@@ -163,6 +163,9 @@ public struct TenantPrior: Sendable, Hashable, Codable {
     /// The class's local-model one-step errors (`SeasonalPrior.localModelErrors`); absent from older services and
     /// from a tenant's own prior. A value that is not finite and non-negative is dropped on the way to Predict.
     public var localModelErrors: LocalModelErrors?
+    /// The fast model's level rate for this tenant (`SeasonalPrior.fastLevelRate`); absent from older services and
+    /// from class and global priors. A value outside (0, 1] is dropped on the way to Predict.
+    public var fastLevelRate: Double?
 
     public init(tenant: String, source: PriorSource, prior: SeasonalPrior) {
         self.tenant = tenant
@@ -176,15 +179,19 @@ public struct TenantPrior: Sendable, Hashable, Codable {
         self.residualStandardDeviation = prior.residualStandardDeviation
         self.historySteps = prior.historySteps
         self.localModelErrors = prior.localModelErrors
+        self.fastLevelRate = prior.fastLevelRate
     }
 
     /// The `Pool` value Predict consumes.
     public var seasonalPrior: SeasonalPrior {
-        SeasonalPrior(
+        var prior = SeasonalPrior(
             resource: resource, stepSeconds: stepSeconds, level: level, trend: trend, seasonalProfile: seasonalProfile,
             profileEpochSeconds: profileEpochSeconds, residualStandardDeviation: residualStandardDeviation,
-            historySteps: historySteps, localModelErrors: localModelErrors.flatMap { $0.isUsable ? $0 : nil }
+            historySteps: historySteps, localModelErrors: localModelErrors.flatMap { $0.isUsable ? $0 : nil },
+            fastLevelRate: fastLevelRate
         )
+        prior.fastLevelRate = prior.usableFastLevelRate
+        return prior
     }
 }
 

@@ -23,6 +23,11 @@ public struct SeasonalPrior: Sendable, Hashable, Codable {
     /// How well an edge's own local models forecast the members of a class one step ahead, learnt by replaying
     /// them over the members' history; nil when unknown (a tenant's own prior, a payload from an older service).
     public var localModelErrors: LocalModelErrors?
+    /// The fast model's level rate (`ForecasterConfiguration.levelRate`) that forecast this tenant best one step
+    /// ahead when central replayed an edge's forecaster over its history; Predict uses it in place of the
+    /// configuration's for this tenant. Only in a tenant's own prior: a class's rate made new tenants' forecasts
+    /// worse. Nil when unknown; a value outside (0, 1] is never used (`usableFastLevelRate`).
+    public var fastLevelRate: Double?
 
     public init(
         resource: ResourceKind,
@@ -33,7 +38,8 @@ public struct SeasonalPrior: Sendable, Hashable, Codable {
         profileEpochSeconds: Double = 0,
         residualStandardDeviation: Double,
         historySteps: Int,
-        localModelErrors: LocalModelErrors? = nil
+        localModelErrors: LocalModelErrors? = nil,
+        fastLevelRate: Double? = nil
     ) {
         self.resource = resource
         self.stepSeconds = stepSeconds
@@ -44,6 +50,13 @@ public struct SeasonalPrior: Sendable, Hashable, Codable {
         self.residualStandardDeviation = residualStandardDeviation
         self.historySteps = historySteps
         self.localModelErrors = localModelErrors
+        self.fastLevelRate = fastLevelRate
+    }
+
+    /// `fastLevelRate` when it is within (0, 1], the only rates a forecaster may follow (0 would freeze the level,
+    /// a NaN would stay in its state); nil otherwise.
+    public var usableFastLevelRate: Double? {
+        fastLevelRate.flatMap { $0 > 0 && $0 <= 1 ? $0 : nil }
     }
 
     /// Whether the prior was learnt from this tenant's own history, not only from its class's (`historySteps` > 0).

@@ -91,6 +91,10 @@ public struct Forecaster: Sendable, Hashable, Codable {
     public init(configuration: ForecasterConfiguration = ForecasterConfiguration(), prior: SeasonalPrior? = nil) {
         precondition(configuration.problems.isEmpty, "invalid ForecasterConfiguration: \(configuration.problems)")
         self.configuration = configuration
+        // The level rate central found best for this tenant's own history (its own prior only) replaces the
+        // configuration's: on the Azure traces every strongly seasonal tenant's 1-step forecast then beat
+        // edge-only's (`Benchmarks/central/RESULTS.md`, session 7). Set once here: no per-update cost.
+        if let rate = prior?.usableFastLevelRate { self.configuration.levelRate = rate }
         self.prior = prior
         let firstPeriod = configuration.seasonalPeriods.first ?? 0
         seasonalOffsets = [Double](repeating: 0, count: configuration.seasonalPeriods.reduce(0, +))

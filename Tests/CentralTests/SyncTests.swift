@@ -194,6 +194,40 @@ import Testing
         let members = [walker, walker, flat].map { (key: "c", model: $0) }
         let classPrior = try #require(ShapeClustering.classPriors(members, resource: .cpu)["c"])
         #expect(classPrior.localModelErrors == walkerErrors)
+        // The fast model's level rate: a random walk is followed closely; noise as large as the steps of a wandering
+        // level is smoothed (the best rate for that local-level model is 0.62: 0.8 errs 4% less than 0.9, 10% less
+        // than 1). The own prior carries it, the class prior does not (a class's rate made new tenants' forecasts
+        // worse). Noise around a fixed level is no case for it: the slow level forecasts it, and the blend drops the
+        // fast model whatever its rate.
+        var level = 50.0
+        let wanderingNoisy = (0..<(3 * 288)).map { _ in
+            level += Double.random(in: -1...1, using: &generator)
+            return level + Double.random(in: -1...1, using: &generator)
+        }
+        let wandering = try #require(SeasonalDecomposition.fit(values: wanderingNoisy, startSeconds: 0, stepSeconds: 300, resource: .cpu))
+        let walkerRate = try #require(walker.prior.fastLevelRate)
+        let wanderingRate = try #require(wandering.prior.fastLevelRate)
+        #expect(walkerRate > wanderingRate, "random walk \(walkerRate), noisy wandering level \(wanderingRate)")
+        #expect(classPrior.fastLevelRate == nil)
+    }
+
+    /// The tenant's own level rate survives the wire; a prior from an older service decodes without it, and a rate
+    /// outside (0, 1] never reaches Predict.
+    @Test func priorsFastLevelRateSurvivesTheWireUnlessUnusable() throws {
+        let old = #"{"tenant":"t","resource":"cpu","source":"tenant","stepSeconds":300,"level":5,"trend":0,"seasonalProfile":[],"profileEpochSeconds":0,"residualStandardDeviation":1,"historySteps":4032}"#
+        let decoded = try JSONDecoder().decode(TenantPrior.self, from: Data(old.utf8))
+        #expect(decoded.fastLevelRate == nil && decoded.seasonalPrior.fastLevelRate == nil)
+        var prior = SeasonalPrior(resource: .cpu, stepSeconds: 300, level: 5, residualStandardDeviation: 1,
+                                  historySteps: 4_032, fastLevelRate: 0.85)
+        func served() throws -> TenantPrior {
+            try JSONDecoder().decode(TenantPrior.self, from: JSONEncoder().encode(TenantPrior(tenant: "t", source: .tenant, prior: prior)))
+        }
+        #expect(try served().seasonalPrior == prior)
+        for unusable in [0, -0.2, 1.2] {
+            prior.fastLevelRate = unusable
+            let wire = try served()
+            #expect(wire.fastLevelRate == unusable && wire.seasonalPrior.fastLevelRate == nil)
+        }
     }
 
     /// A prior from a service that predates `localModelErrors` decodes without it; a value that is not finite and

@@ -353,6 +353,35 @@ func expectExactRestore(of original: Forecaster, continuing steps: Range<Int>,
         }
     }
 
+    @Test func ownPriorsLevelRateReplacesTheConfigurationsForThatTenant() {
+        // The configuration's fast model moves half way to a new value; central found that this tenant's history is
+        // forecast best by following the newest value (rate 1). After a step from 50 to 80 the fast model is at
+        // 80 and the one-step forecast, which blends it, moves further than with the configuration's rate.
+        var configuration = plain
+        configuration.levelRate = 0.5
+        var ownPrior = SeasonalPrior(resource: .cpu, stepSeconds: 1, level: 50, residualStandardDeviation: 20,
+                                     historySteps: 4_032)
+        var following = ownPrior
+        following.fastLevelRate = 1
+        var fast = Forecaster(configuration: configuration, prior: following)
+        var configured = Forecaster(configuration: configuration, prior: ownPrior)
+        #expect(fast.configuration.levelRate == 1 && configured.configuration.levelRate == 0.5)
+        for step in 0..<11 {
+            let value = step < 10 ? 50.0 : 80.0
+            fast.update(value: value, atSeconds: Double(step))
+            configured.update(value: value, atSeconds: Double(step))
+        }
+        #expect(abs(fast.level - 80) < 1, "level \(fast.level)")
+        #expect(configured.level < 70, "level \(configured.level)")
+        let (moved, held) = (fast.forecast().expected, configured.forecast().expected)
+        #expect(moved - held > 5, "with the prior's rate \(moved), with the configuration's \(held)")
+        // A rate no forecaster may follow (0 freezes the level, NaN stays in the state) is ignored.
+        for unusable in [0, -0.5, 1.5, .nan, .infinity] {
+            ownPrior.fastLevelRate = unusable
+            #expect(Forecaster(configuration: configuration, prior: ownPrior).configuration.levelRate == 0.5)
+        }
+    }
+
     @Test func ownPriorsHeadroomStartGivesWayToTheTenantsErrors() {
         // The tenant's own prior says it errs by 20 (its past; headroom start 16); now it alternates 50 ± 1 and an
         // edge-only forecaster's error scale is 1.18 after 40 values. The own prior's start gives way at
