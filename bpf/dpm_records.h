@@ -151,6 +151,32 @@ struct dpm_cpu_flush {
 				     * so nothing more is due until a context switch there flushes again */
 };
 
+/*
+ * What each CPU runs now (map `cpu_running`, a BPF_F_MMAPABLE array indexed by CPU, read in place by the agent):
+ * the slot of the task on the CPU and since when its run is charged to no published count (its switch-in, or the
+ * last `flush_cpu` that charged it up to then), so a reader sees a run that no record carries yet, without a
+ * syscall. One aligned 8-byte word written with one store at every context switch: a reader never sees a torn
+ * {slot, time}. The low DPM_RUN_SLOT_BITS bits hold the slot (DPM_NO_SLOT's low bits: none), the rest
+ * bpf_ktime_get_ns() rounded down to a multiple of 2^DPM_RUN_SLOT_BITS ns (4.1 us), so a run read from it is at most
+ * that much too long. The padding gives each CPU's word a 64-byte cache line of its own: the store is on the
+ * scheduler's hottest path and must not share a line another CPU writes.
+ */
+#define DPM_RUN_SLOT_BITS 12
+#define DPM_RUN_SLOT_MASK 0xfffull /* a literal, so Swift imports it */
+struct dpm_cpu_running {
+	__u64 slot_and_since_ns;    /* (since_ns & ~DPM_RUN_SLOT_MASK) | (slot & DPM_RUN_SLOT_MASK) */
+	__u64 padding[7];
+};
+
+_Static_assert(DPM_RUN_SLOT_MASK == (1ull << DPM_RUN_SLOT_BITS) - 1, "the mask is the slot bits");
+_Static_assert(DPM_MAX_SLOTS <= DPM_RUN_SLOT_MASK, "a slot must not read as DPM_NO_SLOT's low bits");
+_Static_assert(sizeof(struct dpm_cpu_running) == 64, "one cache line per CPU");
+
+static inline __u64 dpm_running_word(__u32 slot, __u64 since_ns)
+{
+	return (since_ns & ~DPM_RUN_SLOT_MASK) | (slot & DPM_RUN_SLOT_MASK);
+}
+
 /* Per-task state (task storage for tp_btf, a pid-keyed hash for raw_tp): when the task was enqueued, and its cached
  * slot. */
 struct dpm_task_state {

@@ -62,6 +62,16 @@ struct {
 	__type(value, struct dpm_cpu_flush);
 } cpu_flushes SEC(".maps");
 
+/* What each CPU runs now and since when (`struct dpm_cpu_running`), read in place by the agent's saturation rule.
+ * Sized to the possible CPUs by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dpm_cpu_running);
+} cpu_running SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -314,6 +324,16 @@ static __always_inline void mark_touched_atomic(struct dpm_cpu_state *state, __u
 		__sync_fetch_and_or(word, bit);
 }
 
+/* Publishes this CPU's running slot and since when its run is uncharged: one store into this CPU's own line. */
+static __always_inline void mark_running(__u32 slot, __u64 since_ns)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct dpm_cpu_running *running = bpf_map_lookup_elem(&cpu_running, &cpu);
+
+	if (running)
+		running->slot_and_since_ns = dpm_running_word(slot, since_ns);
+}
+
 /*
  * The common part of a context switch: charge the outgoing task's run to the CPU's current slot, count the switch,
  * record the incoming task's run-queue wait, and flush when due. Runs with interrupts off.
@@ -334,6 +354,7 @@ static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 no
 	}
 	state->current_slot = next_slot;
 	state->run_start_ns = now;
+	mark_running(next_slot, now);
 	if (wait_ns && next_slot < DPM_MAX_SLOTS && (counters = bpf_map_lookup_elem(&slot_counters, &next_slot))) {
 		__u32 bucket = log2_u64(wait_ns);
 		if (bucket >= DPM_RUNQ_HIST_BUCKETS)
@@ -363,6 +384,10 @@ static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 no
  * idle with counts: finding it idle with nothing to publish, this program parks the CPU
  * (`parked_flush_ns`) and the consumer leaves it alone until a context switch there flushes again. It keeps
  * `last_flush_ns` when it parks, so that switch flushes at once.
+ *
+ * `cpu_running` does publish {slot, since} now, as one word per CPU (no sequence counter), but only as a trigger: the
+ * agent's saturation rule adds an ongoing run to what it compares with a quota and never to usage, so nothing is
+ * credited ahead and nothing needs subtracting. This program moves the word's `since` with the run it charges.
  */
 SEC("raw_tp")
 int BPF_PROG(flush_cpu)
@@ -378,6 +403,7 @@ int BPF_PROG(flush_cpu)
 	if (slot < DPM_MAX_SLOTS && state->run_start_ns && (counters = bpf_map_lookup_elem(&slot_counters, &slot))) {
 		counters->cpu_ns += now - state->run_start_ns;
 		state->run_start_ns = now;
+		mark_running(slot, now);
 		state->touched[(slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (slot & 63);
 	}
 	for (__u32 word = 0; word < DPM_SLOT_WORDS; word++)

@@ -20,9 +20,12 @@
 #      than 100 trials) over the trials; the quota read back from t01's cpu.cfs_quota_us then confirms it applied.
 #      Between trials the spinner is killed and t01 idles 2.5 s, long enough for its allocation to fall back to
 #      the guarantee (shrink hold 100 ms) and its forecaster to see it idle.
-#      With Enforce's 10 ms CFS period (since 2026-11-30) the quota is 1 ms per 10 ms and the spinner is
-#      throttled (so its CPU time is published) within a few milliseconds; the loop's saturation rule raises a tenant
-#      that used its whole quota within a period at once (ControlLoop).
+#      With Enforce's 10 ms CFS period (since 2026-11-30) the quota is 1 ms per 10 ms. This kernel (HZ=250, no
+#      HRTICK) throttles the spinner only at its next 4 ms scheduler tick, and its CPU time is published when it
+#      switches out (the throttle), then flushed and drained within a millisecond each; the loop's saturation rule
+#      raises a tenant that used its whole quota within a period at once, counting also the run each CPU shows in
+#      progress (the probes' `cpu_running` words), so it need not wait for the throttle: the first tick after the
+#      spinner spent its 1 ms raises it (ControlLoop).
 # Anchor: the same agent run in --dry-run (no control-file writes), so the cost of enforcing is visible.
 # It never passes or fails. Run as root from the repository root: Benchmarks/agent/run.sh [seconds] [trials]
 # (CONFIGURATION=debug measures the debug build instead of the release one).

@@ -57,7 +57,7 @@ for flavour in tp_btf raw_tp; do
     "$bin/TelemetryLoad" "$tenant" send-tcp "$port" 50000000; wait $!
     for pin in "$pins"/*; do
         name=$(basename "$pin")
-        case "$name" in link_*|cgroup_slots|slot_counters|cpu_state|cpu_flushes|records) continue;; esac
+        case "$name" in link_*|cgroup_slots|slot_counters|cpu_state|cpu_flushes|cpu_running|records) continue;; esac
         bpftool prog show pinned "$pin" | awk -v f="$flavour" 'NR == 1 {
             for (i = 1; i <= NF; i++) { if ($i == "run_time_ns") t = $(i+1); if ($i == "run_cnt") c = $(i+1); if ($i == "name") n = $(i+1) }
             printf "%-7s %-22s run_cnt %9d  run_time_ns %11d  ns/run %6.1f\n", f, n, c, t, (c ? t / c : 0) }'

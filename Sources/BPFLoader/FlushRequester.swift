@@ -1,5 +1,4 @@
 import CLibBPF
-import Glibc
 
 /// Asks CPUs whose telemetry is overdue to flush it now, so counts that no context switch would publish soon reach
 /// the consumer within about two flush intervals: the run of a task that keeps its CPU (a spinner alone there, a
@@ -17,28 +16,16 @@ import Glibc
 ///   caller's own sleeps switch that CPU often enough. A caller that migrates between reading its CPU and the request
 ///   can still meet that case; a tick thread pinned to its core never does.
 final class FlushRequester {
-    private let flushes: UnsafeRawPointer
-    private let mappedBytes: Int
-    private let cpuCount: Int
+    private let flushes: MappedArray<dpm_cpu_flush>
     private let programFileDescriptor: Int32
     private let overdueNanoseconds: UInt64
 
     /// Maps `cpu_flushes` (one `dpm_cpu_flush` per possible CPU) read-only. A CPU is overdue when its last flush is
     /// `overdueNanoseconds` old.
     init(flushTimes map: BPFMap, flushProgramFileDescriptor: Int32, overdueNanoseconds: UInt64) throws {
-        precondition(map.valueSize == MemoryLayout<dpm_cpu_flush>.size, "map \(map.name): value layout mismatch")
-        let pageSize = sysconf(Int32(_SC_PAGESIZE))
-        cpuCount = map.maxEntries
-        mappedBytes = (cpuCount * MemoryLayout<dpm_cpu_flush>.stride + pageSize - 1) / pageSize * pageSize
-        guard let mapped = mmap(nil, mappedBytes, PROT_READ, MAP_SHARED, map.fileDescriptor, 0), mapped != MAP_FAILED
-        else { throw BPFError.mapOperationFailed(map: map.name, operation: "mmap", errno: errno) }
-        flushes = UnsafeRawPointer(mapped)
+        flushes = try MappedArray(map)
         programFileDescriptor = flushProgramFileDescriptor
         self.overdueNanoseconds = overdueNanoseconds
-    }
-
-    deinit {
-        munmap(UnsafeMutableRawPointer(mutating: flushes), mappedBytes)
     }
 
     /// Asks every overdue CPU but the caller's own to flush; returns when their records are in the ring.
@@ -47,8 +34,8 @@ final class FlushRequester {
         var requests = TelemetryProbes.FlushRequests()
         let now = TelemetryProbes.monotonicNanoseconds()
         let ownCPU = Int(dpm_current_cpu())
-        let times = flushes.assumingMemoryBound(to: dpm_cpu_flush.self)
-        for cpu in 0..<cpuCount where cpu != ownCPU {
+        let times = flushes.elements
+        for cpu in 0..<flushes.count where cpu != ownCPU {
             // The kernel stores these 8-byte aligned words whole; a stale pair only delays a request by a tick.
             let lastFlush = times[cpu].last_flush_ns
             guard now > lastFlush, now - lastFlush >= overdueNanoseconds, times[cpu].parked_flush_ns != lastFlush

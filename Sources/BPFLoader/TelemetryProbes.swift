@@ -50,6 +50,7 @@ public final class TelemetryProbes {
     private let cpuState: BPFMap
     private let consumer: RingBufferConsumer
     private let flushRequester: FlushRequester
+    private let running: MappedArray<dpm_cpu_running>
     private let folder: RecordFolder
     private var tracepointLinks: [BPFLink] = []
     private var cgroupLinks: [Int: [BPFLink]] = [:]
@@ -88,6 +89,7 @@ public final class TelemetryProbes {
         flushRequester = try FlushRequester(flushTimes: try object.map("cpu_flushes"),
                                             flushProgramFileDescriptor: try object.programFileDescriptor("flush_cpu"),
                                             overdueNanoseconds: 2 * options.flushIntervalNanoseconds)
+        running = try MappedArray(try object.map("cpu_running"))
         folder = RecordFolder()
         freeSlots = Array((TelemetryTotals.otherSlot + 1..<TelemetryTotals.slotCapacity).reversed())
         try startCounting(slot: TelemetryTotals.otherSlot)
@@ -112,6 +114,7 @@ public final class TelemetryProbes {
         try object.setReadOnlyVariable("flush_interval_ns", to: options.flushIntervalNanoseconds)
         try object.setMaxEntries(map: "records", options.ringBufferBytes)
         try object.setMaxEntries(map: "cpu_flushes", UInt32(BPFMap.possibleCPUs))
+        try object.setMaxEntries(map: "cpu_running", UInt32(BPFMap.possibleCPUs))
         try object.load()
         return object
     }
@@ -199,6 +202,17 @@ public final class TelemetryProbes {
         flushRequester.requestOverdueFlushes()
     }
 
+    /// CPUs whose running task `runningTask(cpu:)` reads: the possible CPUs.
+    public var cpuCount: Int { running.count }
+
+    /// What `cpu` runs now and since when its run is unpublished, read in place (one load, no syscall, no
+    /// allocation). Read it after `drain(into:)`: a run the drain brought ended where the word's run starts, so the
+    /// two never overlap; read before, a run that switched out in between would count in both.
+    @inline(__always)
+    public func runningTask(cpu: Int) -> RunningTask {
+        RunningTask(word: running.elements[cpu].slot_and_since_ns)
+    }
+
     /// Flush records the kernel could not publish because the ring buffer was full, summed over CPUs since load.
     /// Their counts are not lost (the kernel keeps them) but arrive with a later flush.
     public func droppedRecords() throws -> UInt64 {
@@ -255,7 +269,7 @@ public final class TelemetryProbes {
     private func pin() throws {
         guard let pinDirectory else { return }
         try pinDirectory.prepare()
-        for map in ["cgroup_slots", "slot_counters", "cpu_state", "cpu_flushes", "records"] {
+        for map in ["cgroup_slots", "slot_counters", "cpu_state", "cpu_flushes", "cpu_running", "records"] {
             try object.pin(map: map, at: pinDirectory.pinPath(map))
         }
         for program in Self.tracepointPrograms(flavour) + Self.networkPrograms + ["flush_cpu"] {

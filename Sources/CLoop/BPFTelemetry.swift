@@ -1,4 +1,5 @@
 import BPFLoader
+import CLoopSystem
 import Glibc
 
 /// The telemetry seam filled by BPFLoader: the kernel programs count each tenant's CPU time and run-queue waits
@@ -6,6 +7,10 @@ import Glibc
 ///
 /// BPFLoader hands out its own dense slots (slot 0 counts every cgroup no one watches); this keeps the mapping
 /// from the agent's slots to them. The drain reads records in place and allocates nothing.
+///
+/// Each drain also reads, in place, what every CPU runs now (`TelemetryProbes.runningTask(cpu:)`) and gives the
+/// loop's saturation rule each tenant's ongoing run (`TelemetryFrame.ongoingRunNanoseconds`): a spinner throttled
+/// only at the next 4 ms scheduler tick shows its run on the tick it passes its quota, not after the throttle.
 ///
 /// The agent does not ask overdue CPUs to flush (`TelemetryProbes.requestOverdueFlushes`): with a latency-critical
 /// spinner alone on its core that is an IPI every few milliseconds, and on this host it cost the agent 0.9 % of a
@@ -18,6 +23,8 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
     /// BPFLoader's slot for each agent slot, −1 when not watched (a fixed buffer: the drain reads it for every
     /// slot on every tick, with no exclusivity check or copy).
     private let probeSlot: UnsafeMutableBufferPointer<Int>
+    /// The agent slot of each BPFLoader slot, −1 when not watched: the running tasks name BPFLoader's slots.
+    private let agentSlot: UnsafeMutableBufferPointer<Int>
     /// v2 hierarchy root: `<root>/unified` on a hybrid host, the root itself on a pure v2 host.
     private let unifiedRoot: String
     private let throttling: CpuThrottleFiles
@@ -28,6 +35,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
         probes = try TelemetryProbes()
         sourceName = "bpf (\(probes.flavour.rawValue))"
         probeSlot = .filled(capacity, with: -1)
+        agentSlot = .filled(TelemetryTotals.slotCapacity, with: -1)
         let hybrid = access("\(cgroupRoot)/unified/cgroup.procs", F_OK) == 0
         unifiedRoot = hybrid ? "\(cgroupRoot)/unified" : cgroupRoot
         throttling = CpuThrottleFiles(cgroupRoot: cgroupRoot, capacity: capacity)
@@ -35,6 +43,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
 
     deinit {
         probeSlot.deallocate()
+        agentSlot.deallocate()
     }
 
     public func attach(slot: Int, cgroupPath: String) throws {
@@ -42,6 +51,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
         let watch = try probes.watch(cgroupPath: "\(unifiedRoot)/\(cgroupPath)")
         totals.reset(slot: watch.slot)
         probeSlot[slot] = watch.slot
+        agentSlot[watch.slot] = slot
         throttling.attach(slot: slot, cgroupPath: cgroupPath)
     }
 
@@ -49,6 +59,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
         throttling.detach(slot: slot)
         guard probeSlot[slot] >= 0 else { return }
         try? probes.unwatch(slot: probeSlot[slot])
+        agentSlot[probeSlot[slot]] = -1
         probeSlot[slot] = -1
     }
 
@@ -56,6 +67,7 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
         frame.measuresRunQueueWait = true
         probes.drain(into: &totals)
         Self.move(&totals, into: frame, probeSlot: probeSlot)
+        addOngoingRuns(into: frame)
         throttling.read(into: frame, nowNanoseconds: nowNanoseconds)
         // The drop counter is a per-CPU map lookup: read it once a second, not every tick.
         drains &+= 1
@@ -89,6 +101,20 @@ public final class BPFTelemetry: TelemetrySource, @unchecked Sendable {
                 }
             }
             totals.reset(slot: source)
+        }
+    }
+
+    /// Adds each CPU's running task's unpublished run since the frame's window start to its tenant (after the drain,
+    /// so no run counts in both; `move` zeroed the watched slots). One load per CPU and one clock read.
+    private func addOngoingRuns(into frame: TelemetryFrame) {
+        let now = dpm_monotonic_ns()
+        let windowStart = frame.ongoingRunsSinceNanoseconds
+        for cpu in 0..<probes.cpuCount {
+            let running = probes.runningTask(cpu: cpu)
+            guard let source = running.slot, agentSlot[source] >= 0 else { continue }
+            let since = max(running.sinceNanoseconds, windowStart)
+            // A task switched in after the clock read has run for nothing yet.
+            if now > since { frame.ongoingRunNanoseconds[agentSlot[source]] &+= now - since }
         }
     }
 

@@ -30,11 +30,13 @@ import Pool
 /// tenant that starts spinning under a small quota would wait a period and more for a larger one. The saturation
 /// rule answers at once: a tenant whose CPU use over the last quota period reached its quota (it was throttled, its
 /// true demand unknown) has its CPU demand raised to twice what its quota holds (bounded by its cap) and triggers a
-/// solve on that tick (`SolveRecord.Cause.quotaSaturated`). The throttle itself is a switch-out, so the telemetry
-/// publishes the CPU time the tenant ran on the tick it is throttled: with Enforce's 10 ms period, a few
-/// milliseconds after it started. Once a throttle report stands, the runnable demand it shows takes over; until
-/// then a tenant still saturated a period after a raise is raised again from what it then holds (multiplicative
-/// increase). Guards against a bursty tenant that merely uses its quota: only a rise is raised (average use below
+/// solve on that tick (`SolveRecord.Cause.quotaSaturated`). A running task's CPU time is published when it switches
+/// out, and under a quota that is the throttle, which the kernel (HZ=250 here) applies only at its next 4 ms
+/// scheduler tick: up to 4 ms after the quota ran out, then up to a millisecond each for the flush and the tick. So
+/// the rule also counts the tenant's ongoing runs in its span (`TelemetryFrame.ongoingRunNanoseconds`, from what each
+/// CPU runs now), and a spinner is raised on the first tick after it spent its quota. Once a throttle report
+/// stands, the runnable demand it shows takes over; until then a tenant still saturated a period after a raise is
+/// raised again from what it then holds (multiplicative increase). Guards against a bursty tenant that merely uses its quota: only a rise is raised (average use below
 /// half the quota: a spinner held at its share of a contended pool uses its quota without being throttled), a raise
 /// the solver did not grant is not repeated for ten seconds, the raise lasts only until a report or
 /// `saturationStandsNanoseconds`, the solver sees it held at its peak for the shrink hold like any forecast
@@ -89,6 +91,7 @@ public final class ControlLoop: @unchecked Sendable {
     private let cpuNanosecondsThisHalfPeriod: UnsafeMutableBufferPointer<UInt64>
     private let cpuNanosecondsLastHalfPeriod: UnsafeMutableBufferPointer<UInt64>
     private var halfPeriodStartNanoseconds: UInt64 = 0
+    private var lastHalfPeriodStartNanoseconds: UInt64 = 0
     /// The CPU demand the saturation rule raised each slot to (cores, 0: none standing) and when.
     private let saturatedCpuCores: UnsafeMutableBufferPointer<Double>
     private let saturatedAtNanoseconds: UnsafeMutableBufferPointer<UInt64>
@@ -225,6 +228,13 @@ public final class ControlLoop: @unchecked Sendable {
         }
         let elapsed = previousTickNanoseconds == 0 ? config.tickNanoseconds : max(nowNanoseconds - previousTickNanoseconds, 1)
         previousTickNanoseconds = nowNanoseconds
+        let rotateHalfPeriods = nowNanoseconds &- halfPeriodStartNanoseconds >= Self.quotaPeriodNanoseconds / 2
+        if rotateHalfPeriods {
+            lastHalfPeriodStartNanoseconds = halfPeriodStartNanoseconds
+            halfPeriodStartNanoseconds = nowNanoseconds
+        }
+        // The saturation rule's span: the last half period and this one, at most a period.
+        frame.ongoingRunsSinceNanoseconds = max(lastHalfPeriodStartNanoseconds, nowNanoseconds &- min(nowNanoseconds, Self.quotaPeriodNanoseconds))
 
         telemetry.drain(into: frame, nowNanoseconds: nowNanoseconds)
         let drained = dpm_monotonic_ns()
@@ -234,8 +244,6 @@ public final class ControlLoop: @unchecked Sendable {
         if waitScale > waitScaleLimit { renormaliseWaitWindow() }
         let rotatePeaks = nowNanoseconds &- peakWindowStartNanoseconds >= config.hysteresis.shrinkHoldNanoseconds / 2
         if rotatePeaks { peakWindowStartNanoseconds = nowNanoseconds }
-        let rotateHalfPeriods = nowNanoseconds &- halfPeriodStartNanoseconds >= Self.quotaPeriodNanoseconds / 2
-        if rotateHalfPeriods { halfPeriodStartNanoseconds = nowNanoseconds }
         refillSolveTokens(nowNanoseconds: nowNanoseconds)
         // Read once: every access to a stored property of this class is checked for exclusivity at run time.
         let scale = waitScale
@@ -359,6 +367,7 @@ public final class ControlLoop: @unchecked Sendable {
     @inline(__always)
     private func fold(slot: Int, waitScale: Double, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64) {
         let cpu = frame.cpuNanoseconds[slot]
+        let ongoingRun = frame.ongoingRunNanoseconds[slot]
         let waitMask = frame.waitBucketMasks[slot]
         views[slot].cpuNanosecondsTotal &+= cpu
         views[slot].usageCpuCores = Double(cpu) / Double(elapsedNanoseconds)
@@ -389,13 +398,13 @@ public final class ControlLoop: @unchecked Sendable {
         }
         let demandCpuCores = max(views[slot].usageCpuCores, foldThrottling(slot: slot, cpuNanoseconds: cpu, elapsedNanoseconds: elapsedNanoseconds, nowNanoseconds: nowNanoseconds))
         frame.clear(slot: slot)
-        let measuredNothing = cpu == 0 && waitMask == 0 && !memory.isFinite && demandCpuCores == 0
+        let measuredNothing = cpu == 0 && ongoingRun == 0 && waitMask == 0 && !memory.isFinite && demandCpuCores == 0
         quietTicks[slot] = measuredNothing ? min(quietTicks[slot], quiescentAfterTicks) &+ 1 : 0
         guard quietTicks[slot] <= quiescentAfterTicks else {
             slotDemand[slot].measuredRunQueueWaitP99Nanoseconds = waitP99
             return
         }
-        let saturated = foldSaturation(slot: slot, cpuNanoseconds: cpu, nowNanoseconds: nowNanoseconds)
+        let saturated = foldSaturation(slot: slot, cpuNanoseconds: cpu, ongoingRunNanoseconds: ongoingRun, nowNanoseconds: nowNanoseconds)
         var demand = forecaster.observe(
             slot: slot, usage: ResourceVector(cpuCores: demandCpuCores, memoryBytes: memory),
             runQueueWaitP99Nanoseconds: waitP99, nowNanoseconds: nowNanoseconds
@@ -446,9 +455,11 @@ public final class ControlLoop: @unchecked Sendable {
 
     /// Keeps the slot's saturation rule (see the type's doc) and returns the CPU demand it raised the slot to (cores; 0
     /// when none stands). A raise waits a period after the previous one, so that the tenant's use under what it
-    /// then holds is what the next one judges.
+    /// then holds is what the next one judges. The use it judges is the CPU time published in its span plus the
+    /// tenant's ongoing runs in that span (`TelemetryFrame.ongoingRunNanoseconds`), which the span's sums never
+    /// keep: the records bring that time when the task switches out.
     @inline(__always)
-    private func foldSaturation(slot: Int, cpuNanoseconds: UInt64, nowNanoseconds: UInt64) -> Double {
+    private func foldSaturation(slot: Int, cpuNanoseconds: UInt64, ongoingRunNanoseconds: UInt64, nowNanoseconds: UInt64) -> Double {
         cpuNanosecondsThisHalfPeriod[slot] &+= cpuNanoseconds
         if heldCpuCores[slot] > heldCpuCoresAtRaise[slot] { heldCpuCoresAtRaise[slot] = -.infinity }
         // A throttle report's runnable demand takes over; an unconfirmed raise lapses like a report.
@@ -457,10 +468,10 @@ public final class ControlLoop: @unchecked Sendable {
         }
         // A tenant the loop has not given an allocation yet holds no quota of the loop's.
         let quotaLimited = !views[slot].ownsExclusiveCores && views[slot].lastChangeNanoseconds != 0
-        guard quotaLimited, runnableCpuCores[slot] == 0, cpuNanoseconds > 0,
+        guard quotaLimited, runnableCpuCores[slot] == 0, cpuNanoseconds > 0 || ongoingRunNanoseconds > 0,
               nowNanoseconds >= saturatedAtNanoseconds[slot] &+ Self.quotaPeriodNanoseconds else { return saturatedCpuCores[slot] }
         let quotaMicroseconds = CgroupBackend.quotaMicroseconds(views[slot].sharedCpuCores)
-        let used = cpuNanosecondsThisHalfPeriod[slot] &+ cpuNanosecondsLastHalfPeriod[slot]
+        let used = cpuNanosecondsThisHalfPeriod[slot] &+ cpuNanosecondsLastHalfPeriod[slot] &+ ongoingRunNanoseconds
         guard Double(used) >= saturationShare * Double(quotaMicroseconds) * 1_000 else { return saturatedCpuCores[slot] }
         let quotaCpuCores = Double(quotaMicroseconds) / Double(CgroupBackend.cpuPeriodMicroseconds)
         // A tenant that has used about its quota for a while is not starting anything: in a contended pool its use

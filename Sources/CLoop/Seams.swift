@@ -31,6 +31,15 @@ public final class TelemetryFrame: @unchecked Sendable {
     public let throttledNanoseconds: UnsafeMutableBufferPointer<UInt64>
     /// Per slot, set by the loop: the tenant spends its quota faster than it refills, so its throttling is read.
     public let watchesThrottling: UnsafeMutableBufferPointer<Bool>
+    /// Per slot, the part of its tasks' ongoing runs that no `cpuNanoseconds` carried yet, from
+    /// `ongoingRunsSinceNanoseconds` (or the run's start, if later) to the drain, summed over CPUs, in nanoseconds
+    /// (0 when the source cannot see running tasks). A spinner's CPU time is published only when it switches out,
+    /// which under a CFS quota is the throttle, up to a 4 ms scheduler tick after it spent the quota: this shows the
+    /// run before. Only for the saturation rule: the same time reaches `cpuNanoseconds` when the task switches out,
+    /// so added to usage it would count twice.
+    public let ongoingRunNanoseconds: UnsafeMutableBufferPointer<UInt64>
+    /// Set by the loop before each drain (CLOCK_MONOTONIC): where the window of `ongoingRunNanoseconds` starts.
+    public var ongoingRunsSinceNanoseconds: UInt64 = 0
     /// Memory each tenant holds, in bytes (NaN when the source does not measure it).
     public let memoryBytes: UnsafeMutableBufferPointer<Double>
     /// Whether the source measures run-queue wait at all (a cgroup-file source does not).
@@ -48,6 +57,7 @@ public final class TelemetryFrame: @unchecked Sendable {
         vanished = .filled(capacity, with: false)
         throttledNanoseconds = .filled(capacity, with: 0)
         watchesThrottling = .filled(capacity, with: false)
+        ongoingRunNanoseconds = .filled(capacity, with: 0)
         memoryBytes = .filled(capacity, with: .nan)
     }
 
@@ -58,6 +68,7 @@ public final class TelemetryFrame: @unchecked Sendable {
         vanished.deallocate()
         throttledNanoseconds.deallocate()
         watchesThrottling.deallocate()
+        ongoingRunNanoseconds.deallocate()
         memoryBytes.deallocate()
     }
 
@@ -77,6 +88,7 @@ public final class TelemetryFrame: @unchecked Sendable {
     public func clear(slot: Int) {
         cpuNanoseconds[slot] = 0
         throttledNanoseconds[slot] = 0
+        ongoingRunNanoseconds[slot] = 0
         var mask = waitBucketMasks[slot]
         let base = slot * Self.waitBucketCount
         while mask != 0 {
@@ -95,7 +107,8 @@ public protocol TelemetrySource: AnyObject {
     func attach(slot: Int, cgroupPath: String) throws
     /// Slow side: stop measuring `slot`.
     func detach(slot: Int)
-    /// Tick thread: write into `frame` what each attached slot did since the previous drain.
+    /// Tick thread: write into `frame` what each attached slot did since the previous drain, and, if the source sees
+    /// them, its ongoing runs since `frame.ongoingRunsSinceNanoseconds`.
     func drain(into frame: TelemetryFrame, nowNanoseconds: UInt64)
     /// Slow side: detach everything and release kernel objects (unpin maps, detach programs).
     func close()

@@ -13,6 +13,14 @@ private final class QuotaTelemetry: TelemetrySource, @unchecked Sendable {
     /// Publishes a tenant's CPU time as the BPF telemetry does: when its task switches out. A tenant that wants a
     /// whole core (a spinner) switches out only when throttled; one that wants less sleeps, so every tick.
     var publishesAtSwitchOut = false
+    /// Throttles as this kernel does (HZ=250, no HRTICK): a tenant past its quota runs on until the next scheduler
+    /// tick, every this many nanoseconds of the clock, finds it out of budget; it switches out then, or when it
+    /// stops wanting CPU, and only then is its run published. nil: throttled the moment its quota runs out.
+    var schedulerTickNanoseconds: UInt64?
+    /// Shows a tenant's run that no switch-out published yet (`TelemetryFrame.ongoingRunNanoseconds`), as the BPF
+    /// telemetry does from what each CPU runs now (only with `schedulerTickNanoseconds`).
+    var showsRunningTasks = false
+    private var throttled: Set<Int> = []
     var demandCores: [Int: Double] = [:]
     var quotaCores: [Int: Double] = [:]
     /// Throttled time reported at the next drain besides the period's own (an unthrottle by the kernel's slack timer,
@@ -32,6 +40,25 @@ private final class QuotaTelemetry: TelemetrySource, @unchecked Sendable {
             let quota = quotaCores[slot] ?? .infinity
             let budget = quota.isFinite ? UInt64(CgroupBackend.quotaMicroseconds(quota)) * 1_000 : .max
             let wanted = UInt64(demand * Double(tick))
+            if let schedulerTick = schedulerTickNanoseconds {
+                let ran = throttled.contains(slot) ? 0 : wanted
+                spent[slot, default: 0] += ran
+                throttledInPeriod[slot, default: 0] += wanted - ran
+                if spent[slot, default: 0] >= budget, nowNanoseconds % schedulerTick == 0 { throttled.insert(slot) }
+                unpublished[slot, default: 0] += ran
+                if throttled.contains(slot) || demand == 0 {
+                    frame.cpuNanoseconds[slot] = unpublished[slot, default: 0]
+                    unpublished[slot] = 0
+                } else if showsRunningTasks {
+                    frame.ongoingRunNanoseconds[slot] = min(unpublished[slot, default: 0], nowNanoseconds - frame.ongoingRunsSinceNanoseconds)
+                }
+                if periodEnded {
+                    throttledInPeriod[slot] = 0
+                    spent[slot] = 0
+                    throttled.remove(slot)
+                }
+                continue
+            }
             let ran = min(wanted, budget - min(spent[slot, default: 0], budget))
             spent[slot, default: 0] += ran
             throttledInPeriod[slot, default: 0] += wanted - ran
@@ -179,9 +206,13 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
 
     /// A loop with Predict and Solve whose tenant t01 idled (at `idleCores`) for 3 s next to a best-effort spinner,
     /// so it sits at its 0.1-core guarantee; returns it and the time of its last tick.
-    private func idleAtItsGuaranteeWithPredictAndSolve(idleCores: Double, publishesAtSwitchOut: Bool = false) throws -> (QuotaTelemetry, QuotaEnforcer, ControlLoop, UInt64) {
+    private func idleAtItsGuaranteeWithPredictAndSolve(
+        idleCores: Double, publishesAtSwitchOut: Bool = false, schedulerTickNanoseconds: UInt64? = nil, showsRunningTasks: Bool = false
+    ) throws -> (QuotaTelemetry, QuotaEnforcer, ControlLoop, UInt64) {
         let telemetry = QuotaTelemetry()
         telemetry.publishesAtSwitchOut = publishesAtSwitchOut
+        telemetry.schedulerTickNanoseconds = schedulerTickNanoseconds
+        telemetry.showsRunningTasks = showsRunningTasks
         let enforcer = QuotaEnforcer(telemetry: telemetry, slots: ["t01": 0, "be": 1])
         let forecaster = PredictForecaster(tickNanoseconds: 1_000_000, capacity: 4)
         for (slot, spec) in specs.enumerated() { forecaster.prepare(slot: slot, spec: spec, cpuPrior: nil) }
@@ -263,6 +294,43 @@ private final class ForecastQuotaPlan: SolvePlan, AllocationSolving, @unchecked 
         let raise = loop.history.recent().first { if case .quotaSaturated = $0.cause { true } else { false } }
         #expect(raise != nil, "no solve caused by the saturated quota")
         #expect(loop.snapshot.read(slots: []).loop.solvesByCause.quotaSaturated >= 1)
+    }
+
+    /// A spinner on this kernel: its 1 ms quota runs out 1 ms after it starts, but the throttle (its switch-out, and
+    /// with it the publication of its run) waits for the next 4 ms scheduler tick, here 4 ms after it started. Seeing
+    /// the ongoing run, the loop applies a larger allocation on the first tick, with nothing published yet; without
+    /// it, on the tick the throttle published the run (the fourth), as the agent did before.
+    @Test(arguments: [true, false])
+    func aTenantRunningPastItsQuotaWithNothingPublishedGetsALargerAllocationOnThatTick(showsRunningTasks: Bool) throws {
+        var (telemetry, enforcer, loop, now) = try idleAtItsGuaranteeWithPredictAndSolve(
+            idleCores: 0, publishesAtSwitchOut: true, schedulerTickNanoseconds: 4_000_000, showsRunningTasks: showsRunningTasks)
+        #expect(telemetry.quotaCores[0] == 0.1, "idle at its guarantee")
+        #expect(now % 4_000_000 == 0, "the spinner starts right after a scheduler tick")
+        telemetry.demandCores[0] = 1
+        let ticks = ticksUntilLargerThanItsGuarantee(enforcer, loop, now: &now)
+        #expect(ticks == (showsRunningTasks ? 1 : 4), "ticks until a larger allocation was applied: \(ticks) (50: none)")
+        #expect(loop.history.recent().contains { if case .quotaSaturated = $0.cause { true } else { false } })
+    }
+
+    /// A task that runs for less than its quota and is still on its CPU at the tick (0.5 ms, then 0.9 ms), then sleeps
+    /// (its 0.9 ms published), every 100 ms (rare enough for its average to stay under the onset share): its ongoing run never reaches the quota and is not counted again once
+    /// published, so it is never raised (counting the run seen on one tick again on the next, or again when published,
+    /// would reach 1.4 ms).
+    @Test func aTenantRunningLessThanItsQuotaIsNotRaised() throws {
+        var (telemetry, enforcer, loop, now) = try idleAtItsGuaranteeWithPredictAndSolve(
+            idleCores: 0, publishesAtSwitchOut: true, schedulerTickNanoseconds: 4_000_000, showsRunningTasks: true)
+        #expect(telemetry.quotaCores[0] == 0.1, "idle at its guarantee")
+        let start = now
+        let raisedBefore = loop.snapshot.read(slots: []).loop.solvesByCause.quotaSaturated
+        for tick in 0..<2000 {
+            telemetry.demandCores[0] = [3: 0.5, 4: 0.4][tick % 100] ?? 0
+            now += 1_000_000
+            enforcer.now = now
+            loop.tick(nowNanoseconds: now)
+        }
+        #expect(loop.snapshot.read(slots: []).loop.solvesByCause.quotaSaturated == raisedBefore, "\(loop.history.recent().map { "\(Int64(bitPattern: $0.atNanoseconds &- start) / 1_000_000) ms: \($0.cause)" })")
+        let grown = enforcer.applied.first { $0.atNanoseconds > start && ($0.allocation.tenants["t01"]?.cpuCores ?? 0) > 0.1 + 1e-9 }
+        #expect(grown == nil, "allocation raised to \(grown?.allocation.tenants["t01"]?.cpuCores ?? -1) cores")
     }
 
     /// A bursty tenant that uses part of its quota (0.6 ms of its 1 ms, once a period, published as it sleeps) is
