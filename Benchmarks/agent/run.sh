@@ -161,6 +161,16 @@ measure_run() { # measure_run LABEL [--dry-run]: agent CPU and tick histograms o
         ([.loop.stages | to_entries[] | "\(.key) \(.value.p50_ns|us)/\(.value.p99_ns|us)/\(.value.mean_ns|us) (\(.value.count))"] | join(", "))'
 }
 
+# PROFILE_SECONDS=N: only start the agent (enforce, the same tenants and config), print its pid and keep it running
+# N seconds, for `perf record -g -p PID` or `strace -c -f -p PID` from another shell; measures nothing itself.
+if [ -n "${PROFILE_SECONDS:-}" ]; then
+    start_agent
+    echo "agent pid $AGENT_PID (tick thread $(tick_tid "$AGENT_PID")), kept running ${PROFILE_SECONDS}s"
+    sleep "$PROFILE_SECONDS"
+    stop_agent
+    exit 0
+fi
+
 echo "dpm agent benchmark (${DPM_BINARY:-$CONFIGURATION build}): $TENANTS tenants ($SPINNERS spinning), tick 1 ms, $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r)"
 echo "each run ${SECONDS_PER_RUN}s; histograms are the agent's own (log-linear, 1/8 resolution)"
 measure_run "idle, enforce"

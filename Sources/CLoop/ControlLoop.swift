@@ -75,6 +75,15 @@ public final class ControlLoop: @unchecked Sendable {
     private let slotDemand: UnsafeMutableBufferPointer<TenantDemand>
     /// Consecutive ticks each slot measured nothing (no CPU, no waits, no memory reading), saturating.
     private let quietTicks: UnsafeMutableBufferPointer<UInt32>
+    /// Per slot: `.settling` when its last fold left it quiescent with nothing that still moves (no wait quantile
+    /// standing, no throttle watch or report, its average use at zero), so that a fold with nothing new would leave
+    /// its view and demand as they are; `.settled` once a tick skipped that fold (its view is then published
+    /// already and is not copied again). Any telemetry for the slot makes it fold again on the same tick.
+    private let settling: UnsafeMutableBufferPointer<Settling>
+    /// `checkEpoch` moves on every solve, table change and peak rotation (whatever may change whether a quiet slot
+    /// triggers a solve); `quietCheckEpoch` is the epoch in which a settled slot last triggered nothing.
+    private var checkEpoch: UInt64 = 0
+    private let quietCheckEpoch: UnsafeMutableBufferPointer<UInt64>
     /// Highest CPU forecast (by its value at quantile) of each slot in the current and the previous half of the
     /// shrink hold; the demand the solver sees is the higher of the two.
     private let peakCurrent: UnsafeMutableBufferPointer<Forecast>
@@ -155,6 +164,13 @@ public final class ControlLoop: @unchecked Sendable {
     /// solves a second idle, 7 of 2495 changing an allocation); retried after a second, still 9.5 solves a second
     /// idle against main's 13 solves a minute (a raise, then the solve of its fall), 1 of 600 changing an allocation.
     private let deniedRaiseRetryNanoseconds: UInt64 = 10_000_000_000
+    /// A slot's average use below this (cores) is zero.
+    private static let negligibleCpuCores = 1e-9
+
+    /// Where a slot stands on its way to being skipped by the fold (see `settling`).
+    private enum Settling: UInt8 {
+        case active, settling, settled
+    }
 
     public init(
         config: AgentConfig, capacity: Int, telemetry: any TelemetrySource, forecaster: any DemandForecaster,
@@ -176,6 +192,8 @@ public final class ControlLoop: @unchecked Sendable {
         heldCpuCores = .filled(capacity, with: 0)
         slotDemand = .filled(capacity, with: TenantDemand())
         quietTicks = .filled(capacity, with: 0)
+        settling = .filled(capacity, with: .active)
+        quietCheckEpoch = .filled(capacity, with: .max)
         peakCurrent = .filled(capacity, with: .zero)
         peakPrevious = .filled(capacity, with: .zero)
         throttleWatchUntilNanoseconds = .filled(capacity, with: 0)
@@ -200,6 +218,8 @@ public final class ControlLoop: @unchecked Sendable {
         heldCpuCores.deallocate()
         slotDemand.deallocate()
         quietTicks.deallocate()
+        settling.deallocate()
+        quietCheckEpoch.deallocate()
         peakCurrent.deallocate()
         peakPrevious.deallocate()
         throttleWatchUntilNanoseconds.deallocate()
@@ -243,7 +263,10 @@ public final class ControlLoop: @unchecked Sendable {
         waitScale /= waitDecay
         if waitScale > waitScaleLimit { renormaliseWaitWindow() }
         let rotatePeaks = nowNanoseconds &- peakWindowStartNanoseconds >= config.hysteresis.shrinkHoldNanoseconds / 2
-        if rotatePeaks { peakWindowStartNanoseconds = nowNanoseconds }
+        if rotatePeaks {
+            peakWindowStartNanoseconds = nowNanoseconds
+            checkEpoch &+= 1
+        }
         refillSolveTokens(nowNanoseconds: nowNanoseconds)
         // Read once: every access to a stored property of this class is checked for exclusivity at run time.
         let scale = waitScale
@@ -263,7 +286,11 @@ public final class ControlLoop: @unchecked Sendable {
                 }
                 fold(slot: slot, waitScale: scale, elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds)
                 if slotDemand[slot].cpuCores.atQuantile > peakCurrent[slot].atQuantile { peakCurrent[slot] = slotDemand[slot].cpuCores }
-                if cause == nil {
+                // A settled slot that triggered nothing since the last solve, table change or peak rotation triggers
+                // nothing now: its demand, what it was solved at and what it holds are as they were.
+                let settled = settling[slot] == .settled
+                if cause == nil, !(settled && quietCheckEpoch[slot] == checkEpoch) {
+                    defer { if settled, cause == nil, mayTriggerSolve { quietCheckEpoch[slot] = checkEpoch } }
                     let demand = heldDemand(slot: slot)
                     // A tenant on exclusive cores gets exactly its cores: its whole-core wish, from the demand at
                     // quantile, is what a solve could move; a tenant on the shared pool is costed from its expected.
@@ -306,7 +333,8 @@ public final class ControlLoop: @unchecked Sendable {
         loopView.ticks &+= 1
         loopView.droppedRecords &+= frame.droppedRecords
         loopView.lastTickNanoseconds = nowNanoseconds
-        publish()
+        // A solve or a table change writes views outside the fold (allocation, triggers): publish every slot then.
+        publish(everySlot: cause != nil)
         let end = dpm_monotonic_ns()
         histograms.publish.record(end - enforced)
         histograms.work.record(end - start)
@@ -318,6 +346,7 @@ public final class ControlLoop: @unchecked Sendable {
     // MARK: Stages
 
     private func adopt(_ next: TenantTable) {
+        checkEpoch &+= 1
         let kept = Set(next.slots)
         if let old = table {
             for slot in old.slots where !kept.contains(slot) { views[slot] = TenantView() }
@@ -347,6 +376,7 @@ public final class ControlLoop: @unchecked Sendable {
             forecaster.adopt(cpuPrior: next.cpuPriors[index], slot: next.slots[index])
             // A model rebuilt with a new prior must see observations again, even of an idle tenant.
             quietTicks[next.slots[index]] = 0
+            settling[next.slots[index]] = .active
             waitObjective[next.slots[index]] = next.specs[index].slo.runQueueWaitP99Nanoseconds ?? .infinity
             capCpuCores[next.slots[index]] = next.specs[index].cap.cpuCores
         }
@@ -369,11 +399,21 @@ public final class ControlLoop: @unchecked Sendable {
         let cpu = frame.cpuNanoseconds[slot]
         let ongoingRun = frame.ongoingRunNanoseconds[slot]
         let waitMask = frame.waitBucketMasks[slot]
+        let memory = frame.memoryBytes[slot]
+        // A settling slot with nothing new: the fold below would leave everything as it is (see `settling`).
+        if settling[slot] != .active, cpu == 0, ongoingRun == 0, waitMask == 0, !memory.isFinite, frame.throttledNanoseconds[slot] == 0, !frame.vanished[slot] {
+            settling[slot] = .settled
+            return
+        }
+        // Its demand may move now: the solve triggers are checked again once it has settled.
+        quietCheckEpoch[slot] = .max
         views[slot].cpuNanosecondsTotal &+= cpu
         views[slot].usageCpuCores = Double(cpu) / Double(elapsedNanoseconds)
         views[slot].usageCpuCoresAverage += (views[slot].usageCpuCores - views[slot].usageCpuCoresAverage) * 0.01
+        // An idle tenant's average decays towards zero without reaching it, into subnormal numbers (slow arithmetic)
+        // after about 70 s: below a nanocore it is zero.
+        if views[slot].usageCpuCoresAverage < Self.negligibleCpuCores { views[slot].usageCpuCoresAverage = 0 }
         if frame.vanished[slot] { views[slot].vanished = true }
-        let memory = frame.memoryBytes[slot]
         views[slot].usageMemoryBytes = memory
         var waitP99: Double?
         if frame.measuresRunQueueWait {
@@ -400,8 +440,12 @@ public final class ControlLoop: @unchecked Sendable {
         frame.clear(slot: slot)
         let measuredNothing = cpu == 0 && ongoingRun == 0 && waitMask == 0 && !memory.isFinite && demandCpuCores == 0
         quietTicks[slot] = measuredNothing ? min(quietTicks[slot], quiescentAfterTicks) &+ 1 : 0
+        settling[slot] = .active
         guard quietTicks[slot] <= quiescentAfterTicks else {
             slotDemand[slot].measuredRunQueueWaitP99Nanoseconds = waitP99
+            // The next fold with nothing new would change nothing: the watch lapsed, no report stands (demand 0),
+            // no wait quantile stands (the window only decays, never back above one wait), the average is zero.
+            if waitP99 == nil, !frame.watchesThrottling[slot], views[slot].usageCpuCoresAverage == 0 { settling[slot] = .settling }
             return
         }
         let saturated = foldSaturation(slot: slot, cpuNanoseconds: cpu, ongoingRunNanoseconds: ongoingRun, nowNanoseconds: nowNanoseconds)
@@ -535,11 +579,14 @@ public final class ControlLoop: @unchecked Sendable {
         for index in waitWindow.indices { waitWindow[index] *= inverse }
         for slot in waitTotal.indices { waitTotal[slot] *= inverse }
         waitScale = 1
+        // Rounding may bring a window total back to one wait: every slot folds again and settles anew.
+        for slot in settling.indices { settling[slot] = .active }
     }
 
     private func solveAndEnforce(table: TenantTable, cause: SolveRecord.Cause, nowNanoseconds: UInt64) {
         let solveStart = dpm_monotonic_ns()
         lastSolveNanoseconds = nowNanoseconds
+        checkEpoch &+= 1
         shrinkHeldUntilNanoseconds = nil
         solveTokens -= 1
         guard let plan = table.plan else { return }
@@ -634,12 +681,14 @@ public final class ControlLoop: @unchecked Sendable {
         history.append(SolveRecord(atNanoseconds: nowNanoseconds, cause: cause, outcome: outcome, applied: applied, changes: failure == nil ? changes : [], failure: failure))
     }
 
-    private func publish() {
+    /// Copies the loop's view and the tenants' views into the snapshot: every slot, or (`everySlot` false) all but
+    /// the settled ones, whose views the tick left as they were published.
+    private func publish(everySlot: Bool) {
         let tableSlots = table?.slots
         snapshot.write { tenants, loop in
             loop.pointee = loopView
             if let tableSlots {
-                for slot in tableSlots { tenants[slot] = views[slot] }
+                for slot in tableSlots where everySlot || settling[slot] != .settled { tenants[slot] = views[slot] }
             }
         }
     }

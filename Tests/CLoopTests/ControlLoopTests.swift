@@ -289,6 +289,65 @@ private final class RecordingEnforcer: AllocationEnforcing, @unchecked Sendable 
         #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.5)
     }
 
+    /// An idle tenant's average use falls to zero within seconds (it used to decay towards zero for ever, into
+    /// subnormal numbers); a slot idle long enough is no longer folded, yet its published view stays right and it folds
+    /// again on the tick telemetry brings it anything: a wait is counted and CPU reaches its forecaster at once.
+    @Test func anIdleSlotSettlesWithItsAverageAtZeroAndWakesOnTheTickItMeasuresSomething() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        let forecaster = LastValueForecaster()
+        let loop = try makeLoop(telemetry, solver, enforcer, forecaster: forecaster)
+        var now: UInt64 = 0
+        telemetry.cpuNanosecondsPerTick = [3: 1_000_000, 5: 200_000]
+        run(loop, 100, from: &now)
+        telemetry.cpuNanosecondsPerTick = [5: 200_000]
+        run(loop, 4_000, from: &now)
+        var view = loop.snapshot.read(slots: [3]).tenants[0]
+        #expect(view.usageCpuCoresAverage == 0, "an idle tenant's average reaches zero: \(view.usageCpuCoresAverage)")
+        #expect(view.usageCpuCores == 0 && view.cpuNanosecondsTotal == 100_000_000)
+        #expect(forecaster.observations[3] == 1_100, "fed while busy and for its first idle second")
+        // A solve publishes every view; a settled one is published as it stands.
+        telemetry.cpuNanosecondsPerTick = [5: 900_000]
+        run(loop, 1, from: &now)
+        #expect(enforcer.applied.last?.tenants["be"]?.sharedCpuCores == 0.9)
+        // Described, since a view's unmeasured fields are NaN (never equal to themselves).
+        #expect("\(loop.snapshot.read(slots: [3]).tenants[0])" == "\(view)")
+        // A wait on a settled slot: counted on its tick, with the window's quantiles.
+        telemetry.waitBucketPerTick = [3: 9]
+        run(loop, 1, from: &now)
+        view = loop.snapshot.read(slots: [3]).tenants[0]
+        #expect(view.runQueueWaitP99Nanoseconds == 1_024)
+        #expect(forecaster.observations[3] == 1_101, "a wait is a measurement: the forecaster is fed again")
+        telemetry.waitBucketPerTick = [:]
+        run(loop, 3_000, from: &now)
+        // CPU on a settled slot reaches the forecaster and the solver on the same tick.
+        let observed = forecaster.observations[3] ?? 0
+        telemetry.cpuNanosecondsPerTick = [3: 500_000, 5: 900_000]
+        run(loop, 1, from: &now)
+        #expect(forecaster.observations[3] == observed + 1)
+        #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.5)
+        view = loop.snapshot.read(slots: [3]).tenants[0]
+        #expect(view.usageCpuCores == 0.5 && view.cpuNanosecondsTotal == 100_500_000)
+    }
+
+    /// A slot idle long enough to settle (its fold and its solve triggers skipped) still has its held demand fall when
+    /// the shrink hold's peak window rotates, and that fall reaches the solver.
+    @Test func aSettledSlotsHeldDemandFallsToTheSolverWhenItsPeakWindowRotates() throws {
+        let telemetry = ScriptedTelemetry(), solver = QuotaPlan(), enforcer = RecordingEnforcer()
+        let loop = try makeLoop(telemetry, solver, enforcer, shrinkHoldNanoseconds: 6_000_000_000)
+        var now: UInt64 = 0
+        telemetry.cpuNanosecondsPerTick = [3: 500_000, 5: 200_000]
+        run(loop, 10, from: &now)
+        #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.5)
+        telemetry.cpuNanosecondsPerTick = [5: 200_000]
+        // Settled after about 2 s (a second quiet, then its average below a nanocore); held at 0.5 until the window
+        // holding its peak rotates out, 3 to 6 s after it went idle.
+        run(loop, 2_900, from: &now)
+        #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0.5)
+        run(loop, 3_200, from: &now)
+        #expect(enforcer.applied.last?.tenants["lc"]?.sharedCpuCores == 0)
+        #expect(loop.snapshot.read(slots: [3]).tenants[0].sharedCpuCores == 0)
+    }
+
     /// The wait window kept at a growing scale gives the quantiles of a window decayed by 0.995 every tick, also
     /// across the rescaling (about every 69,000 ticks).
     @Test func waitQuantilesMatchAWindowDecayedEveryTick() throws {
