@@ -324,14 +324,16 @@ static __always_inline void mark_touched_atomic(struct dpm_cpu_state *state, __u
 		__sync_fetch_and_or(word, bit);
 }
 
-/* Publishes this CPU's running slot and since when its run is uncharged: one store into this CPU's own line. */
-static __always_inline void mark_running(__u32 slot, __u64 since_ns)
+/* Starts charging this CPU's run to `slot` from `now`, and publishes the same slot and start in `cpu_running` (one
+ * store into this CPU's own line): the one place both are set, so the word never shows a run already charged. */
+static __always_inline void start_run(struct dpm_cpu_state *state, __u32 slot, __u64 now)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct dpm_cpu_running *running = bpf_map_lookup_elem(&cpu_running, &cpu);
 
+	state->run_start_ns = now;
 	if (running)
-		running->slot_and_since_ns = dpm_running_word(slot, since_ns);
+		running->slot_and_since_ns = dpm_running_word(slot, now);
 }
 
 /*
@@ -353,8 +355,7 @@ static __always_inline void account_switch(struct dpm_cpu_state *state, __u64 no
 		state->touched[(prev_slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (prev_slot & 63);
 	}
 	state->current_slot = next_slot;
-	state->run_start_ns = now;
-	mark_running(next_slot, now);
+	start_run(state, next_slot, now);
 	if (wait_ns && next_slot < DPM_MAX_SLOTS && (counters = bpf_map_lookup_elem(&slot_counters, &next_slot))) {
 		__u32 bucket = log2_u64(wait_ns);
 		if (bucket >= DPM_RUNQ_HIST_BUCKETS)
@@ -402,8 +403,7 @@ int BPF_PROG(flush_cpu)
 	__u32 slot = state->current_slot;
 	if (slot < DPM_MAX_SLOTS && state->run_start_ns && (counters = bpf_map_lookup_elem(&slot_counters, &slot))) {
 		counters->cpu_ns += now - state->run_start_ns;
-		state->run_start_ns = now;
-		mark_running(slot, now);
+		start_run(state, slot, now);
 		state->touched[(slot / 64) & (DPM_SLOT_WORDS - 1)] |= 1ull << (slot & 63);
 	}
 	for (__u32 word = 0; word < DPM_SLOT_WORDS; word++)

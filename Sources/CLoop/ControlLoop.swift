@@ -400,8 +400,10 @@ public final class ControlLoop: @unchecked Sendable {
         let ongoingRun = frame.ongoingRunNanoseconds[slot]
         let waitMask = frame.waitBucketMasks[slot]
         let memory = frame.memoryBytes[slot]
+        // One test of the frame's measurements for both uses below, so that a new one cannot be left out of either.
+        let measuredNothing = cpu == 0 && ongoingRun == 0 && waitMask == 0 && !memory.isFinite
         // A settling slot with nothing new: the fold below would leave everything as it is (see `settling`).
-        if settling[slot] != .active, cpu == 0, ongoingRun == 0, waitMask == 0, !memory.isFinite, frame.throttledNanoseconds[slot] == 0, !frame.vanished[slot] {
+        if settling[slot] != .active, measuredNothing, frame.throttledNanoseconds[slot] == 0, !frame.vanished[slot] {
             settling[slot] = .settled
             return
         }
@@ -438,8 +440,7 @@ public final class ControlLoop: @unchecked Sendable {
         }
         let demandCpuCores = max(views[slot].usageCpuCores, foldThrottling(slot: slot, cpuNanoseconds: cpu, elapsedNanoseconds: elapsedNanoseconds, nowNanoseconds: nowNanoseconds))
         frame.clear(slot: slot)
-        let measuredNothing = cpu == 0 && ongoingRun == 0 && waitMask == 0 && !memory.isFinite && demandCpuCores == 0
-        quietTicks[slot] = measuredNothing ? min(quietTicks[slot], quiescentAfterTicks) &+ 1 : 0
+        quietTicks[slot] = measuredNothing && demandCpuCores == 0 ? min(quietTicks[slot], quiescentAfterTicks) &+ 1 : 0
         settling[slot] = .active
         guard quietTicks[slot] <= quiescentAfterTicks else {
             slotDemand[slot].measuredRunQueueWaitP99Nanoseconds = waitP99
