@@ -1,5 +1,4 @@
 import CLoopSystem
-import Enforce
 import Pool
 
 /// The body of one tick: drain telemetry → fold per-tenant samples → Predict → Solve when needed → Enforce the
@@ -20,28 +19,10 @@ import Pool
 /// flips between 0 and 1 core as the scheduler time-slices it therefore keeps one demand instead of triggering a
 /// solve every few ticks, and the solver never shrinks it on a tick that happened to catch it descheduled.
 ///
-/// A tenant held by its CFS quota cannot use more than the quota, so its usage hides what it wants. A tick at a
-/// rate above its quota (it spends the period's budget faster than it refills) has the telemetry read its
-/// throttled time for a while (`TelemetryFrame.watchesThrottling`); when the kernel reports throttling, the CPU it
-/// used plus the time it was held, over the same span, is its runnable demand, and the forecaster sees that
-/// instead of the usage until the report goes stale.
-///
-/// That report comes when a period ends, and Predict re-anchors on a new level only after about four values, so a
-/// tenant that starts spinning under a small quota would wait a period and more for a larger one. The saturation
-/// rule answers at once: a tenant whose CPU use over the last quota period reached its quota (it was throttled, its
-/// true demand unknown) has its CPU demand raised to twice what its quota holds (bounded by its cap) and triggers a
-/// solve on that tick (`SolveRecord.Cause.quotaSaturated`). A running task's CPU time is published when it switches
-/// out, and under a quota that is the throttle, which the kernel (HZ=250 here) applies only at its next 4 ms
-/// scheduler tick: up to 4 ms after the quota ran out, then up to a millisecond each for the flush and the tick. So
-/// the rule also counts the tenant's ongoing runs in its span (`TelemetryFrame.ongoingRunNanoseconds`, from what each
-/// CPU runs now), and a spinner is raised on the first tick after it spent its quota. Once a throttle report
-/// stands, the runnable demand it shows takes over; until then a tenant still saturated a period after a raise is
-/// raised again from what it then holds (multiplicative increase). Guards against a bursty tenant that merely uses its quota: only a rise is raised (average use below
-/// half the quota: a spinner held at its share of a contended pool uses its quota without being throttled), a raise
-/// the solver did not grant is not repeated for ten seconds, the raise lasts only until a report or
-/// `saturationStandsNanoseconds`, the solver sees it held at its peak for the shrink hold like any forecast
-/// (then it falls back), and a raise the last solve already saw and did not grant triggers nothing
-/// (`Damping.demandStaysUnmet`).
+/// A tenant held by its CFS quota cannot use more than the quota, so its usage hides what it wants: its throttle
+/// watch (`ThrottleWatch`) gives the forecaster its runnable demand instead, and the saturation rule
+/// (`SaturationRule`) raises a tenant that spent its quota at once and solves on that tick. An idle slot settles
+/// (`IdleSettling`): its fold, its solve triggers and its publishing are skipped until telemetry shows it again.
 public final class ControlLoop: @unchecked Sendable {
     public let capacity: Int
     public let snapshot: SnapshotBuffer
@@ -73,41 +54,21 @@ public final class ControlLoop: @unchecked Sendable {
     private let heldCpuCores: UnsafeMutableBufferPointer<Double>
     /// Each slot's last demand from the forecaster (with this tick's measured wait).
     private let slotDemand: UnsafeMutableBufferPointer<TenantDemand>
-    /// Consecutive ticks each slot measured nothing (no CPU, no waits, no memory reading), saturating.
-    private let quietTicks: UnsafeMutableBufferPointer<UInt32>
-    /// Per slot: `.settling` when its last fold left it quiescent with nothing that still moves (no wait quantile
-    /// standing, no throttle watch or report, its average use at zero), so that a fold with nothing new would leave
-    /// its view and demand as they are; `.settled` once a tick skipped that fold (its view is then published
-    /// already and is not copied again). Any telemetry for the slot makes it fold again on the same tick.
-    private let settling: UnsafeMutableBufferPointer<Settling>
-    /// `checkEpoch` moves on every solve, table change and peak rotation (whatever may change whether a quiet slot
-    /// triggers a solve); `quietCheckEpoch` is the epoch in which a settled slot last triggered nothing.
+    /// Each slot's way to being skipped while it idles (see `IdleSettling`).
+    private let idle: UnsafeMutableBufferPointer<IdleSettling>
+    /// Moves on every solve, table change and peak rotation (whatever may change whether a quiet slot triggers a
+    /// solve): a settled slot skips its solve triggers while the epoch in which they last fired nothing stands.
     private var checkEpoch: UInt64 = 0
-    private let quietCheckEpoch: UnsafeMutableBufferPointer<UInt64>
     /// Highest CPU forecast (by its value at quantile) of each slot in the current and the previous half of the
     /// shrink hold; the demand the solver sees is the higher of the two.
     private let peakCurrent: UnsafeMutableBufferPointer<Forecast>
     private let peakPrevious: UnsafeMutableBufferPointer<Forecast>
-    /// Throttle watch per slot: until when the telemetry reads its throttling, since when (the watch's start or the
-    /// last throttle report), the CPU it used since then, and the runnable demand the last report showed (cores,
-    /// 0: none standing).
-    private let throttleWatchUntilNanoseconds: UnsafeMutableBufferPointer<UInt64>
-    private let throttleMarkNanoseconds: UnsafeMutableBufferPointer<UInt64>
-    private let cpuNanosecondsSinceThrottleMark: UnsafeMutableBufferPointer<UInt64>
-    private let runnableCpuCores: UnsafeMutableBufferPointer<Double>
-    /// CPU each slot used in the current and the previous half of a quota period: their sum covers between half a
-    /// period and a whole one up to now, the span the saturation rule compares with the quota.
-    private let cpuNanosecondsThisHalfPeriod: UnsafeMutableBufferPointer<UInt64>
-    private let cpuNanosecondsLastHalfPeriod: UnsafeMutableBufferPointer<UInt64>
+    /// Each slot's throttle watch and saturation rule.
+    private let throttleWatch: UnsafeMutableBufferPointer<ThrottleWatch>
+    private let saturation: UnsafeMutableBufferPointer<SaturationRule>
+    /// When the current and the previous half of a quota period started (the saturation rule's span).
     private var halfPeriodStartNanoseconds: UInt64 = 0
     private var lastHalfPeriodStartNanoseconds: UInt64 = 0
-    /// The CPU demand the saturation rule raised each slot to (cores, 0: none standing) and when.
-    private let saturatedCpuCores: UnsafeMutableBufferPointer<Double>
-    private let saturatedAtNanoseconds: UnsafeMutableBufferPointer<UInt64>
-    /// The CPU each slot held when it was last raised; -infinity once the raise grew its allocation (granted).
-    private let heldCpuCoresAtRaise: UnsafeMutableBufferPointer<Double>
-    /// Each slot's CPU cap from its spec (cores), copied at adoption.
-    private let capCpuCores: UnsafeMutableBufferPointer<Double>
     private var peakWindowStartNanoseconds: UInt64 = 0
     private let views: UnsafeMutableBufferPointer<TenantView>
     private var loopView = LoopView()
@@ -131,46 +92,11 @@ public final class ControlLoop: @unchecked Sendable {
     private let waitDecay = 0.995
     /// The wait scale is folded back into the window (every ~70 s at a 1 ms tick) before it nears overflow.
     private let waitScaleLimit = 1e150
-    /// After this many ticks of measuring nothing (one second), a slot's forecaster is not fed again until the
-    /// slot measures something: by then its forecast has settled at the slot's idle floor, and Predict takes the
-    /// gap to the next observation as missed steps.
+    /// After this many ticks of measuring nothing (one second) a slot is quiescent: its forecaster is not fed until
+    /// it measures something (`IdleSettling`).
     private let quiescentAfterTicks: UInt32
-    /// The CFS period Enforce writes quotas against.
-    private static let quotaPeriodNanoseconds = UInt64(CgroupBackend.cpuPeriodMicroseconds) * 1_000
-    /// How long a tick above the quota keeps the tenant's throttling read (ten periods: a tenant held at its quota
-    /// goes above it in the tick it is throttled, once a period, and so stays watched).
-    private let throttleWatchNanoseconds: UInt64 = 10 * ControlLoop.quotaPeriodNanoseconds
-    /// A throttle report stands this long: ten periods. A tenant still held reports again when it next runs out of
-    /// quota, within a period if it runs every period, but a spinner time-sliced in a full pool gets a slice (its
-    /// quota) every few tens of milliseconds; at two and a half periods its demand lapsed between reports, and so
-    /// did the guard that keeps the saturation rule from raising it (agent benchmark, 2026-11-30).
-    private let throttleReportStandsNanoseconds: UInt64 = 10 * ControlLoop.quotaPeriodNanoseconds
-    /// A saturation raise stands this long unless a throttle report replaces it first: two and a half periods, so
-    /// the report of the period it saturated (read within `CpuThrottleFiles`' read interval) is due before it lapses.
-    private let saturationStandsNanoseconds: UInt64 = 5 * ControlLoop.quotaPeriodNanoseconds / 2
-    /// A tenant saturates its quota when it used this share of it within the last quota period: the kernel lets a
-    /// throttled tenant overrun (it checks the budget at scheduler ticks, 4 ms at HZ=250), never stop short, so the
-    /// margin only covers rounding between the telemetry's clock and the kernel's.
-    private let saturationShare = 0.97
-    /// The saturation rule is for a rise in demand: it raises a tenant only while its average use (over about 100
-    /// ticks) is below this share of its quota. Without it, latency-critical spinners in the agent benchmark's
-    /// contended shared pool, each using about the share it was given without being throttled, triggered 10-16
-    /// solves a second (quota raised, then shrunk after the hold, then raised again).
-    private let onsetShare = 0.5
-    /// A raise that did not grow the tenant's allocation (the solver had nothing to give: a full pool) is not
-    /// repeated for this long; its throttle reports still reach Predict, and a pool that frees up shows in its
-    /// forecast. Repeated, latency-critical spinners in the agent benchmark's full shared pool, time-sliced in lumps
-    /// of a few milliseconds (each a whole quota), were raised and fell back about ten times a second each (40
-    /// solves a second idle, 7 of 2495 changing an allocation); retried after a second, still 9.5 solves a second
-    /// idle against main's 13 solves a minute (a raise, then the solve of its fall), 1 of 600 changing an allocation.
-    private let deniedRaiseRetryNanoseconds: UInt64 = 10_000_000_000
     /// A slot's average use below this (cores) is zero.
     private static let negligibleCpuCores = 1e-9
-
-    /// Where a slot stands on its way to being skipped by the fold (see `settling`).
-    private enum Settling: UInt8 {
-        case active, settling, settled
-    }
 
     public init(
         config: AgentConfig, capacity: Int, telemetry: any TelemetrySource, forecaster: any DemandForecaster,
@@ -191,21 +117,11 @@ public final class ControlLoop: @unchecked Sendable {
         lastSolvedExpectedCpu = .filled(capacity, with: 0)
         heldCpuCores = .filled(capacity, with: 0)
         slotDemand = .filled(capacity, with: TenantDemand())
-        quietTicks = .filled(capacity, with: 0)
-        settling = .filled(capacity, with: .active)
-        quietCheckEpoch = .filled(capacity, with: .max)
+        idle = .filled(capacity, with: IdleSettling())
         peakCurrent = .filled(capacity, with: .zero)
         peakPrevious = .filled(capacity, with: .zero)
-        throttleWatchUntilNanoseconds = .filled(capacity, with: 0)
-        throttleMarkNanoseconds = .filled(capacity, with: 0)
-        cpuNanosecondsSinceThrottleMark = .filled(capacity, with: 0)
-        runnableCpuCores = .filled(capacity, with: 0)
-        cpuNanosecondsThisHalfPeriod = .filled(capacity, with: 0)
-        cpuNanosecondsLastHalfPeriod = .filled(capacity, with: 0)
-        saturatedCpuCores = .filled(capacity, with: 0)
-        saturatedAtNanoseconds = .filled(capacity, with: 0)
-        heldCpuCoresAtRaise = .filled(capacity, with: 0)
-        capCpuCores = .filled(capacity, with: .infinity)
+        throttleWatch = .filled(capacity, with: ThrottleWatch())
+        saturation = .filled(capacity, with: SaturationRule())
         views = .filled(capacity, with: TenantView())
     }
 
@@ -217,21 +133,11 @@ public final class ControlLoop: @unchecked Sendable {
         lastSolvedExpectedCpu.deallocate()
         heldCpuCores.deallocate()
         slotDemand.deallocate()
-        quietTicks.deallocate()
-        settling.deallocate()
-        quietCheckEpoch.deallocate()
+        idle.deallocate()
         peakCurrent.deallocate()
         peakPrevious.deallocate()
-        throttleWatchUntilNanoseconds.deallocate()
-        throttleMarkNanoseconds.deallocate()
-        cpuNanosecondsSinceThrottleMark.deallocate()
-        runnableCpuCores.deallocate()
-        cpuNanosecondsThisHalfPeriod.deallocate()
-        cpuNanosecondsLastHalfPeriod.deallocate()
-        saturatedCpuCores.deallocate()
-        saturatedAtNanoseconds.deallocate()
-        heldCpuCoresAtRaise.deallocate()
-        capCpuCores.deallocate()
+        throttleWatch.deallocate()
+        saturation.deallocate()
         views.deallocate()
     }
 
@@ -248,13 +154,13 @@ public final class ControlLoop: @unchecked Sendable {
         }
         let elapsed = previousTickNanoseconds == 0 ? config.tickNanoseconds : max(nowNanoseconds - previousTickNanoseconds, 1)
         previousTickNanoseconds = nowNanoseconds
-        let rotateHalfPeriods = nowNanoseconds &- halfPeriodStartNanoseconds >= Self.quotaPeriodNanoseconds / 2
+        let rotateHalfPeriods = nowNanoseconds &- halfPeriodStartNanoseconds >= SaturationRule.quotaPeriodNanoseconds / 2
         if rotateHalfPeriods {
             lastHalfPeriodStartNanoseconds = halfPeriodStartNanoseconds
             halfPeriodStartNanoseconds = nowNanoseconds
         }
         // The saturation rule's span: the last half period and this one, at most a period.
-        frame.ongoingRunsSinceNanoseconds = max(lastHalfPeriodStartNanoseconds, nowNanoseconds &- min(nowNanoseconds, Self.quotaPeriodNanoseconds))
+        frame.ongoingRunsSinceNanoseconds = max(lastHalfPeriodStartNanoseconds, nowNanoseconds &- min(nowNanoseconds, SaturationRule.quotaPeriodNanoseconds))
 
         telemetry.drain(into: frame, nowNanoseconds: nowNanoseconds)
         let drained = dpm_monotonic_ns()
@@ -280,17 +186,13 @@ public final class ControlLoop: @unchecked Sendable {
                     peakPrevious[slot] = peakCurrent[slot]
                     peakCurrent[slot] = .zero
                 }
-                if rotateHalfPeriods {
-                    cpuNanosecondsLastHalfPeriod[slot] = cpuNanosecondsThisHalfPeriod[slot]
-                    cpuNanosecondsThisHalfPeriod[slot] = 0
-                }
-                fold(slot: slot, waitScale: scale, elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds)
+                if rotateHalfPeriods { saturation[slot].rotateHalfPeriod() }
+                fold(slot: slot, capCpuCores: table.capCpuCores[index], waitScale: scale, elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds)
                 if slotDemand[slot].cpuCores.atQuantile > peakCurrent[slot].atQuantile { peakCurrent[slot] = slotDemand[slot].cpuCores }
                 // A settled slot that triggered nothing since the last solve, table change or peak rotation triggers
                 // nothing now: its demand, what it was solved at and what it holds are as they were.
-                let settled = settling[slot] == .settled
-                if cause == nil, !(settled && quietCheckEpoch[slot] == checkEpoch) {
-                    defer { if settled, cause == nil, mayTriggerSolve { quietCheckEpoch[slot] = checkEpoch } }
+                if cause == nil, !idle[slot].skipsSolveChecks(epoch: checkEpoch) {
+                    defer { if cause == nil, mayTriggerSolve { idle[slot].triggeredNothing(epoch: checkEpoch) } }
                     let demand = heldDemand(slot: slot)
                     // A tenant on exclusive cores gets exactly its cores: its whole-core wish, from the demand at
                     // quantile, is what a solve could move; a tenant on the shared pool is costed from its expected.
@@ -303,8 +205,8 @@ public final class ControlLoop: @unchecked Sendable {
                         heldCpuCores: heldCpuCores[slot], margin: config.hysteresis.cpuCores
                     ) {
                         continue
-                    } else if saturatedAtNanoseconds[slot] == nowNanoseconds {
-                        cause = .quotaSaturated(tenant: table.specs[index].name, toCpuCores: saturatedCpuCores[slot], heldCpuCores: heldCpuCores[slot])
+                    } else if saturation[slot].raisedAtNanoseconds == nowNanoseconds {
+                        cause = .quotaSaturated(tenant: table.specs[index].name, toCpuCores: saturation[slot].raisedCpuCores, heldCpuCores: heldCpuCores[slot])
                         triggeringSlot = slot
                     } else if let measured = demand.measuredRunQueueWaitP99Nanoseconds, measured > waitObjective[slot],
                               nowNanoseconds >= lastSolveNanoseconds + config.hysteresis.shrinkHoldNanoseconds {
@@ -361,13 +263,8 @@ public final class ControlLoop: @unchecked Sendable {
             slotDemand[slot] = TenantDemand()
             peakCurrent[slot] = .zero
             peakPrevious[slot] = .zero
-            throttleWatchUntilNanoseconds[slot] = 0
-            runnableCpuCores[slot] = 0
-            cpuNanosecondsThisHalfPeriod[slot] = 0
-            cpuNanosecondsLastHalfPeriod[slot] = 0
-            saturatedCpuCores[slot] = 0
-            saturatedAtNanoseconds[slot] = 0
-            heldCpuCoresAtRaise[slot] = 0
+            throttleWatch[slot] = ThrottleWatch()
+            saturation[slot] = SaturationRule()
             frame.watchesThrottling[slot] = false
             waitTotal[slot] = 0
             for bucket in 0..<TelemetryFrame.waitBucketCount { waitWindow[slot * TelemetryFrame.waitBucketCount + bucket] = 0 }
@@ -375,10 +272,8 @@ public final class ControlLoop: @unchecked Sendable {
         for index in next.slots.indices {
             forecaster.adopt(cpuPrior: next.cpuPriors[index], slot: next.slots[index])
             // A model rebuilt with a new prior must see observations again, even of an idle tenant.
-            quietTicks[next.slots[index]] = 0
-            settling[next.slots[index]] = .active
+            idle[next.slots[index]] = IdleSettling()
             waitObjective[next.slots[index]] = next.specs[index].slo.runQueueWaitP99Nanoseconds ?? .infinity
-            capCpuCores[next.slots[index]] = next.specs[index].cap.cpuCores
         }
         // A retired tenant's change time goes with it: kept, the map grows by one entry per tenant ever served and a
         // newcomer of the same name inherits the old tenant's shrink hold.
@@ -393,22 +288,16 @@ public final class ControlLoop: @unchecked Sendable {
     }
 
     /// Folds one slot's telemetry into its view and, unless the slot is quiescent, asks the forecaster for its
-    /// demand (left in `slotDemand[slot]`).
+    /// demand (left in `slotDemand[slot]`). `capCpuCores`: the tenant's CPU cap, from its spec.
     @inline(__always)
-    private func fold(slot: Int, waitScale: Double, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64) {
+    private func fold(slot: Int, capCpuCores: Double, waitScale: Double, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64) {
         let cpu = frame.cpuNanoseconds[slot]
         let ongoingRun = frame.ongoingRunNanoseconds[slot]
         let waitMask = frame.waitBucketMasks[slot]
         let memory = frame.memoryBytes[slot]
         // One test of the frame's measurements for both uses below, so that a new one cannot be left out of either.
         let measuredNothing = cpu == 0 && ongoingRun == 0 && waitMask == 0 && !memory.isFinite
-        // A settling slot with nothing new: the fold below would leave everything as it is (see `settling`).
-        if settling[slot] != .active, measuredNothing, frame.throttledNanoseconds[slot] == 0, !frame.vanished[slot] {
-            settling[slot] = .settled
-            return
-        }
-        // Its demand may move now: the solve triggers are checked again once it has settled.
-        quietCheckEpoch[slot] = .max
+        if idle[slot].skipsFold(nothingNew: measuredNothing && frame.throttledNanoseconds[slot] == 0 && !frame.vanished[slot]) { return }
         views[slot].cpuNanosecondsTotal &+= cpu
         views[slot].usageCpuCores = Double(cpu) / Double(elapsedNanoseconds)
         views[slot].usageCpuCoresAverage += (views[slot].usageCpuCores - views[slot].usageCpuCoresAverage) * 0.01
@@ -438,18 +327,28 @@ public final class ControlLoop: @unchecked Sendable {
                 if p99 > waitObjective[slot] { views[slot].sloViolationTicks &+= 1 }
             }
         }
-        let demandCpuCores = max(views[slot].usageCpuCores, foldThrottling(slot: slot, cpuNanoseconds: cpu, elapsedNanoseconds: elapsedNanoseconds, nowNanoseconds: nowNanoseconds))
+        // A slot without exclusive cores runs under a quota of at least its shared cores (Enforce).
+        frame.watchesThrottling[slot] = throttleWatch[slot].fold(
+            watching: frame.watchesThrottling[slot], cpuNanoseconds: cpu, throttledNanoseconds: frame.throttledNanoseconds[slot],
+            aboveQuota: !views[slot].ownsExclusiveCores && views[slot].usageCpuCores > views[slot].sharedCpuCores,
+            elapsedNanoseconds: elapsedNanoseconds, nowNanoseconds: nowNanoseconds)
+        let runnableCpuCores = throttleWatch[slot].runnableCpuCores
+        let demandCpuCores = max(views[slot].usageCpuCores, runnableCpuCores)
         frame.clear(slot: slot)
-        quietTicks[slot] = measuredNothing && demandCpuCores == 0 ? min(quietTicks[slot], quiescentAfterTicks) &+ 1 : 0
-        settling[slot] = .active
-        guard quietTicks[slot] <= quiescentAfterTicks else {
+        let quiescent = idle[slot].folded(quiet: measuredNothing && demandCpuCores == 0, quiescentAfterTicks: quiescentAfterTicks)
+        guard !quiescent else {
             slotDemand[slot].measuredRunQueueWaitP99Nanoseconds = waitP99
-            // The next fold with nothing new would change nothing: the watch lapsed, no report stands (demand 0),
-            // no wait quantile stands (the window only decays, never back above one wait), the average is zero.
-            if waitP99 == nil, !frame.watchesThrottling[slot], views[slot].usageCpuCoresAverage == 0 { settling[slot] = .settling }
+            idle[slot].settleIfStill(
+                waitQuantileStands: waitP99 != nil, watchesThrottling: frame.watchesThrottling[slot],
+                averageCpuCores: views[slot].usageCpuCoresAverage)
             return
         }
-        let saturated = foldSaturation(slot: slot, cpuNanoseconds: cpu, ongoingRunNanoseconds: ongoingRun, nowNanoseconds: nowNanoseconds)
+        // A tenant the loop has not given an allocation yet holds no quota of the loop's.
+        let saturated = saturation[slot].fold(
+            cpuNanoseconds: cpu, ongoingRunNanoseconds: ongoingRun,
+            quotaLimited: !views[slot].ownsExclusiveCores && views[slot].lastChangeNanoseconds != 0,
+            sharedCpuCores: views[slot].sharedCpuCores, heldCpuCores: heldCpuCores[slot], capCpuCores: capCpuCores,
+            averageCpuCores: views[slot].usageCpuCoresAverage, runnableCpuCores: runnableCpuCores, nowNanoseconds: nowNanoseconds)
         var demand = forecaster.observe(
             slot: slot, usage: ResourceVector(cpuCores: demandCpuCores, memoryBytes: memory),
             runQueueWaitP99Nanoseconds: waitP99, nowNanoseconds: nowNanoseconds
@@ -461,78 +360,6 @@ public final class ControlLoop: @unchecked Sendable {
         views[slot].forecastCpuExpected = demand.cpuCores.expected
         views[slot].forecastCpuAtQuantile = demand.cpuCores.atQuantile
         views[slot].forecastCpuConfidence = demand.cpuCores.confidence
-    }
-
-    /// Keeps the slot's throttle watch and returns the runnable demand its last throttle report showed (cores; 0 when
-    /// none stands). A slot without exclusive cores runs under a quota of at least its shared cores (Enforce), so a
-    /// tick above them starts or extends the watch; the telemetry reads the throttling from the next drain on.
-    @inline(__always)
-    private func foldThrottling(slot: Int, cpuNanoseconds: UInt64, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64) -> Double {
-        let watching = frame.watchesThrottling[slot]
-        if watching {
-            cpuNanosecondsSinceThrottleMark[slot] &+= cpuNanoseconds
-            let throttled = frame.throttledNanoseconds[slot]
-            if throttled > 0, nowNanoseconds > throttleMarkNanoseconds[slot] {
-                // The kernel adds throttled time when a run queue is unthrottled (at the period's end, also mid-period
-                // from its slack timer), so a report can cover more than the time since the previous one: the span
-                // is at least a period. Over that time alone it gave a latency-critical spinner forecasts of up to
-                // 35 cores on a 2-CPU host, and a solve at every swing (Benchmarks/agent results, 2026-11-30).
-                let span = max(nowNanoseconds - throttleMarkNanoseconds[slot], Self.quotaPeriodNanoseconds)
-                runnableCpuCores[slot] = Double(cpuNanosecondsSinceThrottleMark[slot] &+ throttled) / Double(span)
-                throttleMarkNanoseconds[slot] = nowNanoseconds
-                cpuNanosecondsSinceThrottleMark[slot] = 0
-            }
-        }
-        let quotaLimited = !views[slot].ownsExclusiveCores
-        if quotaLimited, views[slot].usageCpuCores > views[slot].sharedCpuCores {
-            if !watching {
-                // The span starts with this tick's interval, whose CPU time it counts.
-                throttleMarkNanoseconds[slot] = nowNanoseconds &- elapsedNanoseconds
-                cpuNanosecondsSinceThrottleMark[slot] = cpuNanoseconds
-                runnableCpuCores[slot] = 0
-            }
-            throttleWatchUntilNanoseconds[slot] = nowNanoseconds &+ throttleWatchNanoseconds
-        }
-        frame.watchesThrottling[slot] = nowNanoseconds < throttleWatchUntilNanoseconds[slot]
-        if nowNanoseconds &- throttleMarkNanoseconds[slot] > throttleReportStandsNanoseconds { runnableCpuCores[slot] = 0 }
-        return runnableCpuCores[slot]
-    }
-
-    /// Keeps the slot's saturation rule (see the type's doc) and returns the CPU demand it raised the slot to (cores; 0
-    /// when none stands). A raise waits a period after the previous one, so that the tenant's use under what it
-    /// then holds is what the next one judges. The use it judges is the CPU time published in its span plus the
-    /// tenant's ongoing runs in that span (`TelemetryFrame.ongoingRunNanoseconds`), which the span's sums never
-    /// keep: the records bring that time when the task switches out.
-    @inline(__always)
-    private func foldSaturation(slot: Int, cpuNanoseconds: UInt64, ongoingRunNanoseconds: UInt64, nowNanoseconds: UInt64) -> Double {
-        cpuNanosecondsThisHalfPeriod[slot] &+= cpuNanoseconds
-        if heldCpuCores[slot] > heldCpuCoresAtRaise[slot] { heldCpuCoresAtRaise[slot] = -.infinity }
-        // A throttle report's runnable demand takes over; an unconfirmed raise lapses like a report.
-        if runnableCpuCores[slot] > 0 || nowNanoseconds &- saturatedAtNanoseconds[slot] > saturationStandsNanoseconds {
-            saturatedCpuCores[slot] = 0
-        }
-        // A tenant the loop has not given an allocation yet holds no quota of the loop's.
-        let quotaLimited = !views[slot].ownsExclusiveCores && views[slot].lastChangeNanoseconds != 0
-        guard quotaLimited, runnableCpuCores[slot] == 0, cpuNanoseconds > 0 || ongoingRunNanoseconds > 0,
-              nowNanoseconds >= saturatedAtNanoseconds[slot] &+ Self.quotaPeriodNanoseconds else { return saturatedCpuCores[slot] }
-        let quotaMicroseconds = CgroupBackend.quotaMicroseconds(views[slot].sharedCpuCores)
-        let used = cpuNanosecondsThisHalfPeriod[slot] &+ cpuNanosecondsLastHalfPeriod[slot] &+ ongoingRunNanoseconds
-        guard Double(used) >= saturationShare * Double(quotaMicroseconds) * 1_000 else { return saturatedCpuCores[slot] }
-        let quotaCpuCores = Double(quotaMicroseconds) / Double(CgroupBackend.cpuPeriodMicroseconds)
-        // A tenant that has used about its quota for a while is not starting anything: in a contended pool its use
-        // matches the share the scheduler gives it, quota or not, and its throttled time (if any) speaks for it.
-        guard views[slot].usageCpuCoresAverage < onsetShare * quotaCpuCores else { return saturatedCpuCores[slot] }
-        let raised = min(capCpuCores[slot], 2 * quotaCpuCores)
-        guard raised > heldCpuCores[slot] else { return saturatedCpuCores[slot] }
-        let lastRaiseDenied = saturatedAtNanoseconds[slot] != 0 && heldCpuCoresAtRaise[slot] > -.infinity
-        guard !lastRaiseDenied || nowNanoseconds &- saturatedAtNanoseconds[slot] >= deniedRaiseRetryNanoseconds else { return saturatedCpuCores[slot] }
-        saturatedCpuCores[slot] = raised
-        saturatedAtNanoseconds[slot] = nowNanoseconds
-        heldCpuCoresAtRaise[slot] = heldCpuCores[slot]
-        // The next raise judges the use under the allocation this one brings.
-        cpuNanosecondsThisHalfPeriod[slot] = 0
-        cpuNanosecondsLastHalfPeriod[slot] = 0
-        return raised
     }
 
     /// The demand the solver sees for a slot: its last forecast with the CPU forecast held at its recent peak.
@@ -581,7 +408,7 @@ public final class ControlLoop: @unchecked Sendable {
         for slot in waitTotal.indices { waitTotal[slot] *= inverse }
         waitScale = 1
         // Rounding may bring a window total back to one wait: every slot folds again and settles anew.
-        for slot in settling.indices { settling[slot] = .active }
+        for slot in idle.indices { idle[slot].wake() }
     }
 
     private func solveAndEnforce(table: TenantTable, cause: SolveRecord.Cause, nowNanoseconds: UInt64) {
@@ -689,7 +516,7 @@ public final class ControlLoop: @unchecked Sendable {
         snapshot.write { tenants, loop in
             loop.pointee = loopView
             if let tableSlots {
-                for slot in tableSlots where everySlot || settling[slot] != .settled { tenants[slot] = views[slot] }
+                for slot in tableSlots where everySlot || !idle[slot].isSettled { tenants[slot] = views[slot] }
             }
         }
     }
