@@ -182,12 +182,12 @@ public struct Forecaster: Sendable, Hashable, Codable {
         let season = seasonalSum(ahead: 0)
         let fast = level + configuration.trendDamping * trend + season
         let slow = slowLevel + season
-        let (edgeExpected, priorExpected) = Self.blend(
+        let blends = Self.blend(
             fast: fast, slow: slow, reference: reference, pairedWithFast: pairedWithFast, fastSquaredError: fastSquaredError,
             slowSquaredError: slowSquaredError, referenceSquaredError: referenceSquaredError,
             sharpness: configuration.ensembleSharpness)
-        let choosing = pairedWithFast && reference.isFinite
-        let expected = choosing && edgeOneStepSquaredError < priorOneStepSquaredError ? edgeExpected : priorExpected
+        let (edgeExpected, priorExpected) = blends
+        let expected = oneStepExpected(blends, pairedWithFast: pairedWithFast)
         let slot = volatilityProfile.isEmpty ? -1 : lastSlots[0]
         let volatility = slot < 0 ? 1 : volatilityProfile[slot]
         let limit = expected + headroom.multiplier * errorScale * volatility
@@ -223,7 +223,8 @@ public struct Forecaster: Sendable, Hashable, Codable {
             referenceSquaredError = Self.flushingTiny(
                 referenceSquaredError + ensemble * ((value - reference) * (value - reference) - referenceSquaredError))
         }
-        if choosing {
+        // The choice between the two blends learns only where there is one: with the stored prior's reference.
+        if pairedWithFast, reference.isFinite {
             let rate = Self.oneStepChoiceRate
             let (edgeError, priorError) = (value - edgeExpected, value - priorExpected)
             edgeOneStepSquaredError = Self.flushingTiny(
@@ -337,15 +338,22 @@ public struct Forecaster: Sendable, Hashable, Codable {
             + prior.expected(atSeconds: seconds) - prior.expected(atSeconds: lastSeconds)
     }
 
-    /// Inverse-squared-error weighting of the sources, sharpened; a NaN reference takes no part. `oneStep`: the
-    /// stored prior's reference takes part only while the blend with it has lately erred less one step ahead.
+    /// Inverse-squared-error weighting of the sources, sharpened; a NaN reference takes no part. One step ahead
+    /// (`oneStep`) it is `oneStepExpected`; further ahead always the blend with the reference.
     private func blend(fast: Double, slow: Double, reference: Double, pairedWithFast: Bool, oneStep: Bool) -> Double {
-        let (withoutReference, withReference) = Self.blend(
+        let blends = Self.blend(
             fast: fast, slow: slow, reference: reference, pairedWithFast: pairedWithFast,
             fastSquaredError: fastSquaredError, slowSquaredError: slowSquaredError,
             referenceSquaredError: referenceSquaredError, sharpness: configuration.ensembleSharpness)
-        let edgeLeads = oneStep && pairedWithFast && edgeOneStepSquaredError < priorOneStepSquaredError
-        return edgeLeads ? withoutReference : withReference
+        return oneStep ? oneStepExpected(blends, pairedWithFast: pairedWithFast) : blends.withReference
+    }
+
+    /// The one-step forecast from the two blends: without the stored prior's reference (`pairedWithFast`) while it
+    /// has lately erred less one step ahead than the blend with it, otherwise with it. Another source's reference
+    /// always takes part. (Without a reference the two blends are the same value.)
+    @inline(__always)
+    private func oneStepExpected(_ blends: (withoutReference: Double, withReference: Double), pairedWithFast: Bool) -> Double {
+        pairedWithFast && edgeOneStepSquaredError < priorOneStepSquaredError ? blends.withoutReference : blends.withReference
     }
 
     /// Smoothing of `edgeOneStepSquaredError` and `priorOneStepSquaredError`: a memory of about 50 steps (four
