@@ -14,10 +14,9 @@ import Pool
 /// scale, so its uniform decay costs nothing per slot), and a slot quiescent for a second (no CPU, no waits, no
 /// memory reading) skips its forecaster too: it costs a few loads and stores.
 ///
-/// Each tenant is sized for the peak of its forecast over the last shrink hold (between half and all of it): a
-/// rise reaches the solver on the tick it is forecast, a fall only once it has lasted. A tenant whose 1 ms usage
-/// flips between 0 and 1 core as the scheduler time-slices it therefore keeps one demand instead of triggering a
-/// solve every few ticks, and the solver never shrinks it on a tick that happened to catch it descheduled.
+/// Each tenant is sized for the peak of its forecast over the last shrink hold (`PeakHold`): a rise reaches the
+/// solver on the tick it is forecast, a fall only once it has lasted. Moving forecasts trigger solves at a bounded
+/// rate (`SolveTokens`).
 ///
 /// A tenant held by its CFS quota cannot use more than the quota, so its usage hides what it wants: its throttle
 /// watch (`ThrottleWatch`) gives the forecaster its runnable demand instead, and the saturation rule
@@ -59,10 +58,8 @@ public final class ControlLoop: @unchecked Sendable {
     /// Moves on every solve, table change and peak rotation (whatever may change whether a quiet slot triggers a
     /// solve): a settled slot skips its solve triggers while the epoch in which they last fired nothing stands.
     private var checkEpoch: UInt64 = 0
-    /// Highest CPU forecast (by its value at quantile) of each slot in the current and the previous half of the
-    /// shrink hold; the demand the solver sees is the higher of the two.
-    private let peakCurrent: UnsafeMutableBufferPointer<Forecast>
-    private let peakPrevious: UnsafeMutableBufferPointer<Forecast>
+    /// Each slot's CPU forecast held at its recent peak (`PeakHold`).
+    private let peak: UnsafeMutableBufferPointer<PeakHold>
     /// Each slot's throttle watch and saturation rule.
     private let throttleWatch: UnsafeMutableBufferPointer<ThrottleWatch>
     private let saturation: UnsafeMutableBufferPointer<SaturationRule>
@@ -82,11 +79,7 @@ public final class ControlLoop: @unchecked Sendable {
     private var lastSolveNanoseconds: UInt64 = 0
     /// When the shrink the last solve held back may apply: the loop solves again then (nil: none held).
     private var shrinkHeldUntilNanoseconds: UInt64?
-    /// Solves that moving forecasts may trigger now: a bucket that fills by one per `solveMinimumInterval` up to
-    /// `solveBurst`; every solve takes one.
-    private var solveTokens = 0.0
-    private var solveTokensAtNanoseconds: UInt64 = 0
-    private let solveBurst = 4.0
+    private var solveTokens = SolveTokens()
 
     /// Per tick, the weight the wait window keeps of its past (a window of about 200 ticks).
     private let waitDecay = 0.995
@@ -118,8 +111,7 @@ public final class ControlLoop: @unchecked Sendable {
         heldCpuCores = .filled(capacity, with: 0)
         slotDemand = .filled(capacity, with: TenantDemand())
         idle = .filled(capacity, with: IdleSettling())
-        peakCurrent = .filled(capacity, with: .zero)
-        peakPrevious = .filled(capacity, with: .zero)
+        peak = .filled(capacity, with: PeakHold())
         throttleWatch = .filled(capacity, with: ThrottleWatch())
         saturation = .filled(capacity, with: SaturationRule())
         views = .filled(capacity, with: TenantView())
@@ -134,8 +126,7 @@ public final class ControlLoop: @unchecked Sendable {
         heldCpuCores.deallocate()
         slotDemand.deallocate()
         idle.deallocate()
-        peakCurrent.deallocate()
-        peakPrevious.deallocate()
+        peak.deallocate()
         throttleWatch.deallocate()
         saturation.deallocate()
         views.deallocate()
@@ -173,22 +164,19 @@ public final class ControlLoop: @unchecked Sendable {
             peakWindowStartNanoseconds = nowNanoseconds
             checkEpoch &+= 1
         }
-        refillSolveTokens(nowNanoseconds: nowNanoseconds)
+        solveTokens.refill(nowNanoseconds: nowNanoseconds, intervalNanoseconds: config.solveMinimumIntervalNanoseconds)
         // Read once: every access to a stored property of this class is checked for exclusivity at run time.
         let scale = waitScale
-        let mayTriggerSolve = solveTokens >= 1
+        let mayTriggerSolve = solveTokens.mayTriggerSolve
         var triggeringSlot: Int?
 
         if let table {
             for index in 0..<table.specs.count {
                 let slot = table.slots[index]
-                if rotatePeaks {
-                    peakPrevious[slot] = peakCurrent[slot]
-                    peakCurrent[slot] = .zero
-                }
+                if rotatePeaks { peak[slot].rotate() }
                 if rotateHalfPeriods { saturation[slot].rotateHalfPeriod() }
                 fold(slot: slot, capCpuCores: table.capCpuCores[index], waitScale: scale, elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds)
-                if slotDemand[slot].cpuCores.atQuantile > peakCurrent[slot].atQuantile { peakCurrent[slot] = slotDemand[slot].cpuCores }
+                peak[slot].observe(slotDemand[slot].cpuCores)
                 // A settled slot that triggered nothing since the last solve, table change or peak rotation triggers
                 // nothing now: its demand, what it was solved at and what it holds are as they were.
                 if cause == nil, !idle[slot].skipsSolveChecks(epoch: checkEpoch) {
@@ -261,8 +249,7 @@ public final class ControlLoop: @unchecked Sendable {
             lastSolvedExpectedCpu[slot] = 0
             heldCpuCores[slot] = 0
             slotDemand[slot] = TenantDemand()
-            peakCurrent[slot] = .zero
-            peakPrevious[slot] = .zero
+            peak[slot] = PeakHold()
             throttleWatch[slot] = ThrottleWatch()
             saturation[slot] = SaturationRule()
             frame.watchesThrottling[slot] = false
@@ -366,7 +353,7 @@ public final class ControlLoop: @unchecked Sendable {
     @inline(__always)
     private func heldDemand(slot: Int) -> TenantDemand {
         var demand = slotDemand[slot]
-        demand.cpuCores = peakPrevious[slot].atQuantile > peakCurrent[slot].atQuantile ? peakPrevious[slot] : peakCurrent[slot]
+        demand.cpuCores = peak[slot].held
         return demand
     }
 
@@ -394,13 +381,6 @@ public final class ControlLoop: @unchecked Sendable {
         views[slot].runQueueWaitP99Nanoseconds = found.2.isNaN ? top : found.2
     }
 
-    private func refillSolveTokens(nowNanoseconds: UInt64) {
-        let interval = config.solveMinimumIntervalNanoseconds
-        let earned = interval == 0 ? solveBurst : Double(nowNanoseconds &- solveTokensAtNanoseconds) / Double(interval)
-        solveTokens = min(solveBurst, solveTokens + earned)
-        solveTokensAtNanoseconds = nowNanoseconds
-    }
-
     /// Divides the scale out of every slot's wait window (rare: see `waitScaleLimit`).
     private func renormaliseWaitWindow() {
         let inverse = 1 / waitScale
@@ -416,7 +396,7 @@ public final class ControlLoop: @unchecked Sendable {
         lastSolveNanoseconds = nowNanoseconds
         checkEpoch &+= 1
         shrinkHeldUntilNanoseconds = nil
-        solveTokens -= 1
+        solveTokens.take()
         guard let plan = table.plan else { return }
         var everyonePresent = true
         for index in table.specs.indices {
