@@ -179,36 +179,12 @@ public final class ControlLoop: @unchecked Sendable {
                 peak[slot].observe(slotDemand[slot].cpuCores)
                 // A settled slot that triggered nothing since the last solve, table change or peak rotation triggers
                 // nothing now: its demand, what it was solved at and what it holds are as they were.
-                if cause == nil, !idle[slot].skipsSolveChecks(epoch: checkEpoch) {
-                    defer { if cause == nil, mayTriggerSolve { idle[slot].triggeredNothing(epoch: checkEpoch) } }
-                    let demand = heldDemand(slot: slot)
-                    // A tenant on exclusive cores gets exactly its cores: its whole-core wish, from the demand at
-                    // quantile, is what a solve could move; a tenant on the shared pool is costed from its expected.
-                    let ownsCores = views[slot].ownsExclusiveCores
-                    let lastSolvedDemand = ownsCores ? max(lastSolvedCpu[slot], lastSolvedExpectedCpu[slot]) : lastSolvedExpectedCpu[slot]
-                    let nowDemand = ownsCores ? max(demand.cpuCores.atQuantile, demand.cpuCores.expected) : demand.cpuCores.expected
-                    if views[slot].vanished || Damping.demandStaysUnmet(
-                        lastSolvedExpectedCpuCores: lastSolvedDemand * table.cpuDemandFactors[index],
-                        nowExpectedCpuCores: nowDemand * table.cpuDemandFactors[index],
-                        heldCpuCores: heldCpuCores[slot], margin: config.hysteresis.cpuCores
-                    ) {
-                        continue
-                    } else if saturation[slot].raisedAtNanoseconds == nowNanoseconds {
-                        cause = .quotaSaturated(tenant: table.specs[index].name, toCpuCores: saturation[slot].raisedCpuCores, heldCpuCores: heldCpuCores[slot])
-                        triggeringSlot = slot
-                    } else if let measured = demand.measuredRunQueueWaitP99Nanoseconds, measured > waitObjective[slot],
-                              nowNanoseconds >= lastSolveNanoseconds + config.hysteresis.shrinkHoldNanoseconds {
-                        cause = .objectiveMissed(tenant: table.specs[index].name, runQueueWaitP99Nanoseconds: measured)
-                        triggeringSlot = slot
-                    } else if case let .onChange(threshold) = config.solvePolicy,
-                              mayTriggerSolve,
-                              Damping.forecastMoved(
-                                  lastSolved: lastSolvedCpu[slot], now: demand.cpuCores.atQuantile,
-                                  minimumMove: max(demand.cpuCores.atQuantile - demand.cpuCores.expected, config.hysteresis.cpuCores),
-                                  relativeThreshold: threshold) {
-                        cause = .forecastMoved(tenant: table.specs[index].name, toCpuCores: demand.cpuCores.atQuantile, lastSolvedCpuCores: lastSolvedCpu[slot])
-                        triggeringSlot = slot
-                    }
+                guard cause == nil, !idle[slot].skipsSolveChecks(epoch: checkEpoch) else { continue }
+                cause = solveCause(table: table, index: index, mayTriggerSolve: mayTriggerSolve, nowNanoseconds: nowNanoseconds)
+                if cause != nil {
+                    triggeringSlot = slot
+                } else if mayTriggerSolve {
+                    idle[slot].triggeredNothing(epoch: checkEpoch)
                 }
             }
         }
@@ -347,6 +323,42 @@ public final class ControlLoop: @unchecked Sendable {
         views[slot].forecastCpuExpected = demand.cpuCores.expected
         views[slot].forecastCpuAtQuantile = demand.cpuCores.atQuantile
         views[slot].forecastCpuConfidence = demand.cpuCores.confidence
+    }
+
+    /// What makes the tenant `table.specs[index]` trigger a solve this tick, if anything: a saturated quota, a missed
+    /// run-queue wait objective (at most once per shrink hold), or (`mayTriggerSolve`) a forecast that moved. A
+    /// vanished tenant, or one whose demand stays above what it holds as it was when last solved, triggers nothing.
+    @inline(__always)
+    private func solveCause(table: TenantTable, index: Int, mayTriggerSolve: Bool, nowNanoseconds: UInt64) -> SolveRecord.Cause? {
+        let slot = table.slots[index]
+        let demand = heldDemand(slot: slot)
+        // A tenant on exclusive cores gets exactly its cores: its whole-core wish, from the demand at quantile, is
+        // what a solve could move; a tenant on the shared pool is costed from its expected.
+        let ownsCores = views[slot].ownsExclusiveCores
+        let lastSolvedDemand = ownsCores ? max(lastSolvedCpu[slot], lastSolvedExpectedCpu[slot]) : lastSolvedExpectedCpu[slot]
+        let nowDemand = ownsCores ? max(demand.cpuCores.atQuantile, demand.cpuCores.expected) : demand.cpuCores.expected
+        if views[slot].vanished || Damping.demandStaysUnmet(
+            lastSolvedExpectedCpuCores: lastSolvedDemand * table.cpuDemandFactors[index],
+            nowExpectedCpuCores: nowDemand * table.cpuDemandFactors[index],
+            heldCpuCores: heldCpuCores[slot], margin: config.hysteresis.cpuCores
+        ) {
+            return nil
+        }
+        if saturation[slot].raisedAtNanoseconds == nowNanoseconds {
+            return .quotaSaturated(tenant: table.specs[index].name, toCpuCores: saturation[slot].raisedCpuCores, heldCpuCores: heldCpuCores[slot])
+        }
+        if let measured = demand.measuredRunQueueWaitP99Nanoseconds, measured > waitObjective[slot],
+           nowNanoseconds >= lastSolveNanoseconds + config.hysteresis.shrinkHoldNanoseconds {
+            return .objectiveMissed(tenant: table.specs[index].name, runQueueWaitP99Nanoseconds: measured)
+        }
+        if case let .onChange(threshold) = config.solvePolicy, mayTriggerSolve, Damping.forecastMoved(
+            lastSolved: lastSolvedCpu[slot], now: demand.cpuCores.atQuantile,
+            minimumMove: max(demand.cpuCores.atQuantile - demand.cpuCores.expected, config.hysteresis.cpuCores),
+            relativeThreshold: threshold
+        ) {
+            return .forecastMoved(tenant: table.specs[index].name, toCpuCores: demand.cpuCores.atQuantile, lastSolvedCpuCores: lastSolvedCpu[slot])
+        }
+        return nil
     }
 
     /// The demand the solver sees for a slot: its last forecast with the CPU forecast held at its recent peak.
