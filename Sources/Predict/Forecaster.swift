@@ -182,12 +182,14 @@ public struct Forecaster: Sendable, Hashable, Codable {
         let season = seasonalSum(ahead: 0)
         let fast = level + configuration.trendDamping * trend + season
         let slow = slowLevel + season
-        let blends = Self.blend(
+        let (edgeExpected, priorExpected) = Self.blend(
             fast: fast, slow: slow, reference: reference, pairedWithFast: pairedWithFast, fastSquaredError: fastSquaredError,
             slowSquaredError: slowSquaredError, referenceSquaredError: referenceSquaredError,
             sharpness: configuration.ensembleSharpness)
-        let (edgeExpected, priorExpected) = blends
-        let expected = oneStepExpected(blends, pairedWithFast: pairedWithFast)
+        // The one-step choice between the two blends, which learns only where there is one: with the stored prior's
+        // reference.
+        let choosing = pairedWithFast && reference.isFinite
+        let expected = choosing && edgeLeadsOneStep ? edgeExpected : priorExpected
         let slot = volatilityProfile.isEmpty ? -1 : lastSlots[0]
         let volatility = slot < 0 ? 1 : volatilityProfile[slot]
         let limit = expected + headroom.multiplier * errorScale * volatility
@@ -223,8 +225,7 @@ public struct Forecaster: Sendable, Hashable, Codable {
             referenceSquaredError = Self.flushingTiny(
                 referenceSquaredError + ensemble * ((value - reference) * (value - reference) - referenceSquaredError))
         }
-        // The choice between the two blends learns only where there is one: with the stored prior's reference.
-        if pairedWithFast, reference.isFinite {
+        if choosing {
             let rate = Self.oneStepChoiceRate
             let (edgeError, priorError) = (value - edgeExpected, value - priorExpected)
             edgeOneStepSquaredError = Self.flushingTiny(
@@ -339,22 +340,19 @@ public struct Forecaster: Sendable, Hashable, Codable {
     }
 
     /// Inverse-squared-error weighting of the sources, sharpened; a NaN reference takes no part. One step ahead
-    /// (`oneStep`) it is `oneStepExpected`; further ahead always the blend with the reference.
+    /// (`oneStep`) the stored prior's reference (`pairedWithFast`) takes part unless `edgeLeadsOneStep`; further
+    /// ahead, and another source's reference, always.
     private func blend(fast: Double, slow: Double, reference: Double, pairedWithFast: Bool, oneStep: Bool) -> Double {
-        let blends = Self.blend(
+        let (withoutReference, withReference) = Self.blend(
             fast: fast, slow: slow, reference: reference, pairedWithFast: pairedWithFast,
             fastSquaredError: fastSquaredError, slowSquaredError: slowSquaredError,
             referenceSquaredError: referenceSquaredError, sharpness: configuration.ensembleSharpness)
-        return oneStep ? oneStepExpected(blends, pairedWithFast: pairedWithFast) : blends.withReference
+        return oneStep && pairedWithFast && edgeLeadsOneStep ? withoutReference : withReference
     }
 
-    /// The one-step forecast from the two blends: without the stored prior's reference (`pairedWithFast`) while it
-    /// has lately erred less one step ahead than the blend with it, otherwise with it. Another source's reference
-    /// always takes part. (Without a reference the two blends are the same value.)
-    @inline(__always)
-    private func oneStepExpected(_ blends: (withoutReference: Double, withReference: Double), pairedWithFast: Bool) -> Double {
-        pairedWithFast && edgeOneStepSquaredError < priorOneStepSquaredError ? blends.withoutReference : blends.withReference
-    }
+    /// The one-step choice: whether the blend without the stored prior's reference (the edge's own forecast) has
+    /// lately erred less one step ahead than the blend with it, and so is the one-step forecast.
+    private var edgeLeadsOneStep: Bool { edgeOneStepSquaredError < priorOneStepSquaredError }
 
     /// Smoothing of `edgeOneStepSquaredError` and `priorOneStepSquaredError`: a memory of about 50 steps (four
     /// hours of 5-minute steps). On the Azure traces the two blends' one-step errors differ by a few percent at
