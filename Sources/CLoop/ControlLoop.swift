@@ -165,8 +165,10 @@ public final class ControlLoop: @unchecked Sendable {
             checkEpoch &+= 1
         }
         solveTokens.refill(nowNanoseconds: nowNanoseconds, intervalNanoseconds: config.solveMinimumIntervalNanoseconds)
-        // Read once: every access to a stored property of this class is checked for exclusivity at run time.
+        // Read once: every access to a stored `var` of a class (this one's, the frame's) is checked for exclusivity at
+        // run time.
         let scale = waitScale
+        let measuresRunQueueWait = frame.measuresRunQueueWait
         let mayTriggerSolve = solveTokens.mayTriggerSolve
         var triggeringSlot: Int?
 
@@ -175,13 +177,15 @@ public final class ControlLoop: @unchecked Sendable {
                 let slot = table.slots[index]
                 if rotatePeaks { peak[slot].rotate() }
                 if rotateHalfPeriods { saturation[slot].rotateHalfPeriod() }
-                fold(slot: slot, capCpuCores: table.capCpuCores[index], waitScale: scale, elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds)
+                fold(
+                    slot: slot, capCpuCores: table.specs[index].cap.cpuCores, measuresRunQueueWait: measuresRunQueueWait, waitScale: scale,
+                    elapsedNanoseconds: elapsed, nowNanoseconds: nowNanoseconds)
                 peak[slot].observe(slotDemand[slot].cpuCores)
                 // A settled slot that triggered nothing since the last solve, table change or peak rotation triggers
                 // nothing now: its demand, what it was solved at and what it holds are as they were.
                 guard cause == nil, !idle[slot].skipsSolveChecks(epoch: checkEpoch) else { continue }
-                cause = solveCause(table: table, index: index, mayTriggerSolve: mayTriggerSolve, nowNanoseconds: nowNanoseconds)
-                if cause != nil {
+                if let triggered = solveCause(table: table, index: index, mayTriggerSolve: mayTriggerSolve, nowNanoseconds: nowNanoseconds) {
+                    cause = triggered
                     triggeringSlot = slot
                 } else if mayTriggerSolve {
                     idle[slot].triggeredNothing(epoch: checkEpoch)
@@ -251,9 +255,12 @@ public final class ControlLoop: @unchecked Sendable {
     }
 
     /// Folds one slot's telemetry into its view and, unless the slot is quiescent, asks the forecaster for its
-    /// demand (left in `slotDemand[slot]`). `capCpuCores`: the tenant's CPU cap, from its spec.
+    /// demand (left in `slotDemand[slot]`). `capCpuCores`: the tenant's CPU cap, from its spec;
+    /// `measuresRunQueueWait`: the frame's, read once per tick.
     @inline(__always)
-    private func fold(slot: Int, capCpuCores: Double, waitScale: Double, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64) {
+    private func fold(
+        slot: Int, capCpuCores: Double, measuresRunQueueWait: Bool, waitScale: Double, elapsedNanoseconds: UInt64, nowNanoseconds: UInt64
+    ) {
         let cpu = frame.cpuNanoseconds[slot]
         let ongoingRun = frame.ongoingRunNanoseconds[slot]
         let waitMask = frame.waitBucketMasks[slot]
@@ -270,7 +277,7 @@ public final class ControlLoop: @unchecked Sendable {
         if frame.vanished[slot] { views[slot].vanished = true }
         views[slot].usageMemoryBytes = memory
         var waitP99: Double?
-        if frame.measuresRunQueueWait {
+        if measuresRunQueueWait {
             let base = slot * TelemetryFrame.waitBucketCount
             if waitMask != 0 {
                 var bits = waitMask

@@ -19,8 +19,6 @@ public final class TenantTable: AtomicReference, @unchecked Sendable {
     var proposed: [TenantAllocation]
     /// `plan`'s least CPU demand factor for `specs[i]` (1 without a plan).
     let cpuDemandFactors: [Double]
-    /// `specs[i]`'s CPU cap in cores (the saturation rule's bound), here so that the tick reads no spec.
-    let capCpuCores: [Double]
     /// What `specs[i]` holds in the applied allocation (nil: nothing applied yet), kept by the tick thread from the
     /// adoption on, so a solve compares its result without looking tenants up by name.
     var current: [TenantAllocation?]
@@ -50,7 +48,6 @@ public final class TenantTable: AtomicReference, @unchecked Sendable {
         }
         current = [TenantAllocation?](repeating: nil, count: specs.count)
         cpuDemandFactors = specs.indices.map { plan?.cpuDemandFactor(index: $0) ?? 1 }
-        capCpuCores = specs.map(\.cap.cpuCores)
     }
 
     /// The index of the tenant called `name`, if it is in this table.
