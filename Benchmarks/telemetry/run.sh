@@ -4,7 +4,8 @@
 # Environment: SECTIONS (default "1 2 3 4") picks sections; PIPE_LOOPS (default 50000) and HACKBENCH_LOOPS (default
 # 1000) set each run of section 2's workloads: longer runs average over the host's swings in speed.
 #   1. cost per probe run as the kernel accounts it (kernel.bpf_stats_enabled=1: run_time_ns / run_cnt), both flavours;
-#      1b. anchors: what an empty program, one clock read, one task-storage lookup cost on the same switches
+#      1b. anchors: what an empty program, one clock read, one task-storage lookup… and a counters-only program cost on
+#      the same events, under the pipe and the mixed workloads
 #   2. `perf bench sched pipe` and `hackbench -p` without and with the probes attached and `dpm telemetry` draining
 #      every millisecond: PAIRS (default 10) interleaved pairs, median of each side, median of the pair ratios;
 #      2b. hackbench with the probes attached but no consumer; 2c. the probes' run time during hackbench
@@ -49,12 +50,7 @@ echo "##    hackbench -p -g 4 -l 500, 20000 page faults, 50 MB over loopback TCP
 for flavour in tp_btf raw_tp; do
     sysctl -q kernel.bpf_stats_enabled=1
     if [ "$flavour" = raw_tp ]; then start_telemetry DPM_BPF_FORCE_RAW_TP=1; else start_telemetry; fi
-    in_tenant perf bench sched pipe -l 200000 >/dev/null
-    in_tenant hackbench -p -g 4 -l 500 >/dev/null
-    "$bin/TelemetryLoad" "$tenant" touch-pages 20000
-    port=$((20000 + RANDOM % 10000))
-    "$bin/TelemetryLoad" - serve-tcp "$port" & sleep 0.2
-    "$bin/TelemetryLoad" "$tenant" send-tcp "$port" 50000000; wait $!
+    Benchmarks/telemetry/workload.sh mixed "$tenant" 200000 "$bin"
     for pin in "$pins"/*; do
         name=$(basename "$pin")
         case "$name" in link_*|cgroup_slots|slot_counters|cpu_state|cpu_flushes|cpu_running|records) continue;; esac
@@ -66,8 +62,9 @@ for flavour in tp_btf raw_tp; do
     sysctl -q kernel.bpf_stats_enabled=0
 done
 
-echo "## 1b. where a sched_switch probe's time goes: anchors beside the probes (Benchmarks/telemetry/floor/floor.sh)"
-Benchmarks/telemetry/floor/floor.sh "$bin" 3
+echo "## 1b. where a scheduler probe's time goes: anchors beside the probes (Benchmarks/telemetry/floor/floor.sh), pipe and mixed workloads"
+WORKLOAD=pipe Benchmarks/telemetry/floor/floor.sh "$bin" 3
+WORKLOAD=mixed Benchmarks/telemetry/floor/floor.sh "$bin" 3
 fi
 
 measure() { # pipe|hackbench → one figure (µs per op, or seconds)
