@@ -8,7 +8,8 @@
 #      the same events, under the pipe and the mixed workloads
 #   2. `perf bench sched pipe` and `hackbench -p` without and with the probes attached and `dpm telemetry` draining
 #      every millisecond: PAIRS (default 10) interleaved pairs, median of each side, median of the pair ratios;
-#      2b. hackbench with the probes attached but no consumer; 2c. the probes' run time during hackbench
+#      2b. pipe and hackbench with the probes attached but no consumer (the probes' part of the slowdown);
+#      2c. the probes' run time during hackbench
 #   3. consumer cost of one drain with 64 busy tenants (median, p99; wall clock and the consumer thread's CPU time),
 #      normal priority and SCHED_FIFO, heap allocations per drain
 #   4. event rate handled without drops, normal priority and SCHED_FIFO, two ring sizes
@@ -100,9 +101,12 @@ for bench in pipe hackbench; do
     echo "## 2. $label: $pairs interleaved pairs, without / with probes + dpm telemetry draining every 1 ms"
     interleave "$bench" start_telemetry stop_telemetry
 done
-echo "## 2b. hackbench -p -g 4 -l $hackbench_loops (s): $pairs interleaved pairs, without / with the probes attached and nothing"
-echo "##     draining (TelemetryBenchmark rate 0 600 none): the probes' part of section 2's slowdown, without the consumer"
-interleave hackbench start_probes_only stop_probes_only
+for bench in pipe hackbench; do
+    label=$([ "$bench" = pipe ] && echo "taskset -c 1 perf bench sched pipe -l $pipe_loops (usecs/op)" || echo "hackbench -p -g 4 -l $hackbench_loops (s)")
+    echo "## 2b. $label: $pairs interleaved pairs, without / with the probes attached and nothing"
+    echo "##     draining (TelemetryBenchmark rate 0 600 none): the probes' part of section 2's slowdown, without the consumer"
+    interleave "$bench" start_probes_only stop_probes_only
+done
 echo "## 2c. the probes' run time during hackbench, program by program (Benchmarks/telemetry/probe-share.sh)"
 Benchmarks/telemetry/probe-share.sh "$bin" 5
 fi

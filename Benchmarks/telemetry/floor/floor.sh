@@ -20,7 +20,11 @@ pins=/sys/fs/bpf/dpm-bench-floor-$$
 tenant=/sys/fs/cgroup/unified/dpm-bench-floor-$$
 mkdir "$tenant"
 pid= loader=
-stop() { for p in $loader $pid; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; pid= loader=; }
+stop() { # floor-load ignores SIGINT (started in the background), dpm telemetry cleans up on it
+    for p in $loader; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    for p in $pid; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    pid= loader=
+}
 trap 'stop; sysctl -q kernel.bpf_stats_enabled=0; rmdir "$tenant" 2>/dev/null || true; rm -rf "$work"' EXIT
 "${CLANG:-clang}" -target bpf -g -O2 -mcpu=v3 -D__TARGET_ARCH_x86 -I ../../../bpf/vmlinux/x86_64 \
     -c floor.bpf.c -o "$work/floor.o"
@@ -37,11 +41,16 @@ for round in $(seq "$rounds"); do
     sysctl -q kernel.bpf_stats_enabled=1
     ../workload.sh "$workload" "$tenant" "$loops" "$dir"
     echo "  round $round (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    # This round's programs only (others may load programs of the same names meanwhile): the probes pinned in $pins
+    # and the anchors, loaded since the round began.
+    mine=$(for pin in "$pins"/*; do bpftool -j prog show pinned "$pin" 2>/dev/null || true; done \
+        | python3 -c 'import json, sys; print(",".join(str(json.loads(line)["id"]) for line in sys.stdin if line.strip()))')
     bpftool -j prog show | python3 -c '
 import json, sys
+mine = {int(i) for i in sys.argv[2].split(",") if i}
 for p in json.load(sys.stdin):
-    if p["id"] > int(sys.argv[1]) and p.get("run_cnt"):
-        print("    %-24s run_cnt %9d  ns/run %6.1f" % (p["name"], p["run_cnt"], p["run_time_ns"] / p["run_cnt"]))' "$before" \
+    if p["id"] > int(sys.argv[1]) and (p["id"] in mine or p["name"].startswith("floor_")) and p.get("run_cnt"):
+        print("    %-24s run_cnt %9d  ns/run %6.1f" % (p["name"], p["run_cnt"], p["run_time_ns"] / p["run_cnt"]))' "$before" "$mine" \
         | tee -a "$work/rounds"
     sysctl -q kernel.bpf_stats_enabled=0
     stop
