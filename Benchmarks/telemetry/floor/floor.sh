@@ -44,7 +44,7 @@ for round in $(seq "$rounds"); do
     # This round's programs only (others may load programs of the same names meanwhile): the probes pinned in $pins
     # and the anchors, loaded since the round began.
     mine=$(for pin in "$pins"/*; do bpftool -j prog show pinned "$pin" 2>/dev/null || true; done \
-        | python3 -c 'import json, sys; print(",".join(str(json.loads(line)["id"]) for line in sys.stdin if line.strip()))')
+        | python3 -c 'import json, sys; print(",".join(str(d["id"]) for d in (json.loads(line) for line in sys.stdin if line.strip()) if "id" in d))')
     bpftool -j prog show | python3 -c '
 import json, sys
 mine = {int(i) for i in sys.argv[2].split(",") if i}
