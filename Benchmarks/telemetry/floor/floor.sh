@@ -8,12 +8,13 @@
 # Run as root: Benchmarks/telemetry/floor/floor.sh [DIR] [ROUNDS]
 # DIR holds a release dpm and TelemetryLoad (default .build/release). Environment: WORKLOAD (default pipe) is a
 # workload of Benchmarks/telemetry/workload.sh (pipe: two perf bench sched pipe at once; mixed: section 1's);
-# LOOPS (default 200000) each perf bench sched pipe's loops.
+# LOOPS (default 200000) each perf bench sched pipe's loops; ANCHORS=0 leaves the anchors out (the probes alone, as
+# section 1 of run.sh measures them), to see whether the anchors' presence moves the probes' own figures.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 here=$(dirname "$0")
 dir=$(realpath "${1:-$here/../../../.build/release}") rounds=${2:-3}
-workload=${WORKLOAD:-pipe} loops=${LOOPS:-200000}
+workload=${WORKLOAD:-pipe} loops=${LOOPS:-200000} anchors=${ANCHORS:-1}
 cd "$here"
 work=$(mktemp -d)
 pins=/sys/fs/bpf/dpm-bench-floor-$$
@@ -30,13 +31,13 @@ trap 'stop; sysctl -q kernel.bpf_stats_enabled=0; rmdir "$tenant" 2>/dev/null ||
     -c floor.bpf.c -o "$work/floor.o"
 cc -O2 floor-load.c -o "$work/floor-load" -lbpf
 echo "# host: $(uname -r), $(nproc) CPUs; probes of $dir/dpm telemetry (1 tenant, interval 1s); $rounds rounds;"
-echo "# workload $workload (Benchmarks/telemetry/workload.sh $workload TENANT $loops) in the tenant"
+echo "# workload $workload (Benchmarks/telemetry/workload.sh $workload TENANT $loops) in the tenant; anchors $([ "$anchors" = 1 ] && echo attached || echo left out)"
 newest_program_id() { bpftool -j prog show | python3 -c 'import json, sys; print(max((p["id"] for p in json.load(sys.stdin)), default=0))'; }
 for round in $(seq "$rounds"); do
     before=$(newest_program_id)
     "$dir/dpm" telemetry --pin-directory "$pins" --cgroup "$tenant" --interval 1s >/dev/null & pid=$!
     for _ in $(seq 200); do [ -e "$pins/records" ] && break; sleep 0.05; done
-    "$work/floor-load" "$work/floor.o" 3600 & loader=$!
+    if [ "$anchors" = 1 ]; then "$work/floor-load" "$work/floor.o" 3600 & loader=$!; fi
     sleep 0.5
     sysctl -q kernel.bpf_stats_enabled=1
     ../workload.sh "$workload" "$tenant" "$loops" "$dir"
