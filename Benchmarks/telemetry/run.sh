@@ -10,7 +10,7 @@
 #   2. `perf bench sched pipe` and `hackbench -p` without and with the probes attached and `dpm telemetry` draining
 #      every millisecond: PAIRS (default 10) interleaved pairs, median of each side, median of the pair ratios;
 #      2b. pipe and hackbench with the probes attached but no consumer (the probes' part of the slowdown);
-#      2c. the probes' run time during hackbench
+#      2d. pipe with empty programs only (the floor of any probe); 2c. the probes' run time during hackbench
 #   3. consumer cost of one drain with 64 busy tenants (median, p99; wall clock and the consumer thread's CPU time),
 #      normal priority and SCHED_FIFO, heap allocations per drain
 #   4. event rate handled without drops, normal priority and SCHED_FIFO, two ring sizes
@@ -118,6 +118,9 @@ for bench in pipe hackbench; do
     echo "##     draining (TelemetryBenchmark rate 0 600 none): the probes' part of section 2's slowdown, without the consumer"
     interleave "$bench" start_probes_only stop_probes_only
 done
+echo "## 2d. taskset -c 1 perf bench sched pipe -l $pipe_loops: $pairs pairs without / with only empty programs on sched_switch"
+echo "##     and sched_wakeup (Benchmarks/telemetry/floor/empty-pipe.sh): the slowdown of attaching anything at all"
+Benchmarks/telemetry/floor/empty-pipe.sh "$pairs" "$pipe_loops"
 echo "## 2c. the probes' run time during hackbench, program by program (Benchmarks/telemetry/probe-share.sh)"
 Benchmarks/telemetry/probe-share.sh "$bin" 5
 fi
