@@ -12,7 +12,12 @@ sysctl -q kernel.bpf_stats_enabled=1
 before=$(bpftool -j prog show | python3 -c 'import json, sys; print(max((p["id"] for p in json.load(sys.stdin)), default=0))')
 "$dir/TelemetryBenchmark" rate 0 600 fifo 4194304 >/dev/null & holder=$!
 trap 'kill -TERM $holder 2>/dev/null; wait $holder 2>/dev/null || true; sysctl -q kernel.bpf_stats_enabled=0; rm -rf "$snapshots"' EXIT
-for _ in $(seq 100); do bpftool -j prog show | grep -q '"name":"sched_switch_btf\|"name":"sched_switch_raw' && break; sleep 0.1; done
+# Wait for the holder's own probes (programs loaded since `before`: other processes may hold probes of the same names).
+for _ in $(seq 100); do
+    bpftool -j prog show | python3 -c 'import json, sys
+sys.exit(0 if any(p["id"] > int(sys.argv[1]) and p["name"].startswith("sched_switch_") for p in json.load(sys.stdin)) else 1)' "$before" && break
+    sleep 0.1
+done
 sleep 0.5
 snapshot() { bpftool -j prog show | python3 -c '
 import json, sys

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Telemetry overhead benchmarks. Prints what it measured, on what, how many runs, medians, p99 and ratios against
 # the no-probes anchor of the same run. Run as root on a quiet machine: Benchmarks/telemetry/run.sh [PAIRS]
-# Environment: SECTIONS (default "1 2 3 4") picks sections; PIPE_LOOPS (default 50000) and HACKBENCH_LOOPS (default
-# 1000) set each run of section 2's workloads: longer runs average over the host's swings in speed.
+# Environment: SECTIONS (default "1 2 3 4") picks sections; SECTION1_ROUNDS (default 3) section 1's rounds;
+# PIPE_LOOPS (default 50000) and HACKBENCH_LOOPS (default 1000) set each run of section 2's workloads: longer runs
+# average over the host's swings in speed.
 #   1. cost per probe run as the kernel accounts it (kernel.bpf_stats_enabled=1: run_time_ns / run_cnt), both flavours;
-#      1b. anchors: what an empty program, one clock read, one task-storage lookup cost on the same switches
+#      1b. anchors: what an empty program, one clock read, one task-storage lookup… and a counters-only program cost on
+#      the same events, under the pipe and the mixed workloads
 #   2. `perf bench sched pipe` and `hackbench -p` without and with the probes attached and `dpm telemetry` draining
 #      every millisecond: PAIRS (default 10) interleaved pairs, median of each side, median of the pair ratios;
-#      2b. hackbench with the probes attached but no consumer; 2c. the probes' run time during hackbench
+#      2b. pipe and hackbench with the probes attached but no consumer (the probes' part of the slowdown);
+#      2d. pipe with empty programs only (the floor of any probe); 2c. the probes' run time during hackbench
 #   3. consumer cost of one drain with 64 busy tenants (median, p99; wall clock and the consumer thread's CPU time),
 #      normal priority and SCHED_FIFO, heap allocations per drain
 #   4. event rate handled without drops, normal priority and SCHED_FIFO, two ring sizes
@@ -44,30 +47,36 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 echo "# host: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if section 1; then
+rounds1=${SECTION1_ROUNDS:-3}
 echo "## 1. cost per probe run (kernel BPF stats; workload in the tenant: perf bench sched pipe -l 200000,"
-echo "##    hackbench -p -g 4 -l 500, 20000 page faults, 50 MB over loopback TCP)"
+echo "##    hackbench -p -g 4 -l 500, 20000 page faults, 50 MB over loopback TCP); $rounds1 rounds, flavours alternating"
+echo "##    (the probes count every event on the host, so one round also prices whatever else ran then: read the medians)"
+: > /tmp/dpm-bench-section1
+for round in $(seq "$rounds1"); do
 for flavour in tp_btf raw_tp; do
     sysctl -q kernel.bpf_stats_enabled=1
     if [ "$flavour" = raw_tp ]; then start_telemetry DPM_BPF_FORCE_RAW_TP=1; else start_telemetry; fi
-    in_tenant perf bench sched pipe -l 200000 >/dev/null
-    in_tenant hackbench -p -g 4 -l 500 >/dev/null
-    "$bin/TelemetryLoad" "$tenant" touch-pages 20000
-    port=$((20000 + RANDOM % 10000))
-    "$bin/TelemetryLoad" - serve-tcp "$port" & sleep 0.2
-    "$bin/TelemetryLoad" "$tenant" send-tcp "$port" 50000000; wait $!
+    Benchmarks/telemetry/workload.sh mixed "$tenant" 200000 "$bin"
     for pin in "$pins"/*; do
         name=$(basename "$pin")
         case "$name" in link_*|cgroup_slots|slot_counters|cpu_state|cpu_flushes|cpu_running|records) continue;; esac
-        bpftool prog show pinned "$pin" | awk -v f="$flavour" 'NR == 1 {
+        bpftool prog show pinned "$pin" | awk -v f="$flavour" -v r="$round" 'NR == 1 {
             for (i = 1; i <= NF; i++) { if ($i == "run_time_ns") t = $(i+1); if ($i == "run_cnt") c = $(i+1); if ($i == "name") n = $(i+1) }
-            printf "%-7s %-22s run_cnt %9d  run_time_ns %11d  ns/run %6.1f\n", f, n, c, t, (c ? t / c : 0) }'
-    done
+            printf "round %d %-7s %-22s run_cnt %9d  run_time_ns %11d  ns/run %6.1f\n", r, f, n, c, t, (c ? t / c : 0) }'
+    done | tee -a /tmp/dpm-bench-section1
     stop_telemetry
     sysctl -q kernel.bpf_stats_enabled=0
 done
+done
+echo "# medians over $rounds1 rounds (ns/run), load now $(cut -d' ' -f1-3 /proc/loadavg):"
+for key in $(awk '{print $3 "/" $4}' /tmp/dpm-bench-section1 | sort -u); do
+    printf "%-7s %-22s median ns/run %6.1f\n" "${key%%/*}" "${key#*/}" \
+        "$(awk -v f="${key%%/*}" -v n="${key#*/}" '$3 == f && $4 == n {print $NF}' /tmp/dpm-bench-section1 | median)"
+done
 
-echo "## 1b. where a sched_switch probe's time goes: anchors beside the probes (Benchmarks/telemetry/floor/floor.sh)"
-Benchmarks/telemetry/floor/floor.sh "$bin" 3
+echo "## 1b. where a scheduler probe's time goes: anchors beside the probes (Benchmarks/telemetry/floor/floor.sh), pipe and mixed workloads"
+WORKLOAD=pipe Benchmarks/telemetry/floor/floor.sh "$bin" 3
+WORKLOAD=mixed Benchmarks/telemetry/floor/floor.sh "$bin" 3
 fi
 
 measure() { # pipe|hackbench → one figure (µs per op, or seconds)
@@ -103,9 +112,15 @@ for bench in pipe hackbench; do
     echo "## 2. $label: $pairs interleaved pairs, without / with probes + dpm telemetry draining every 1 ms"
     interleave "$bench" start_telemetry stop_telemetry
 done
-echo "## 2b. hackbench -p -g 4 -l $hackbench_loops (s): $pairs interleaved pairs, without / with the probes attached and nothing"
-echo "##     draining (TelemetryBenchmark rate 0 600 none): the probes' part of section 2's slowdown, without the consumer"
-interleave hackbench start_probes_only stop_probes_only
+for bench in pipe hackbench; do
+    label=$([ "$bench" = pipe ] && echo "taskset -c 1 perf bench sched pipe -l $pipe_loops (usecs/op)" || echo "hackbench -p -g 4 -l $hackbench_loops (s)")
+    echo "## 2b. $label: $pairs interleaved pairs, without / with the probes attached and nothing"
+    echo "##     draining (TelemetryBenchmark rate 0 600 none): the probes' part of section 2's slowdown, without the consumer"
+    interleave "$bench" start_probes_only stop_probes_only
+done
+echo "## 2d. taskset -c 1 perf bench sched pipe -l $pipe_loops: $pairs pairs without / with only empty programs on sched_switch"
+echo "##     and sched_wakeup (Benchmarks/telemetry/floor/empty-pipe.sh): the slowdown of attaching anything at all"
+Benchmarks/telemetry/floor/empty-pipe.sh "$pairs" "$pipe_loops"
 echo "## 2c. the probes' run time during hackbench, program by program (Benchmarks/telemetry/probe-share.sh)"
 Benchmarks/telemetry/probe-share.sh "$bin" 5
 fi
