@@ -87,12 +87,14 @@ public struct TelemetryTotals: Sendable {
     }
 }
 
-/// Where a `TelemetryTotals` keeps its sums: one block per slot, 64-byte aligned, so the sums an entry adds to sit
-/// together. A block starts with the slot's `SlotTelemetry` (the sums every entry adds to, its first 40 bytes,
-/// share the block's first cache line) and holds the slot's histogram from byte `histogramOffset`: a common entry
-/// touches two lines of one block, where two arrays (80-byte sums, and histograms 16 KB away) had it touch two or
-/// three lines on two pages. The blocks sit in one 2 MiB-aligned region that asks for a transparent huge page
-/// (`MADV_HUGEPAGE`), so after a sleep the drain's first touch of the sums costs one TLB miss, not one per page.
+/// Where a `TelemetryTotals` keeps its sums: one block per slot, 64-byte aligned. A block starts with the slot's
+/// `SlotTelemetry` (the sums every entry adds to, its first 40 bytes, share the block's first cache line) and holds
+/// the slot's histogram from byte `histogramOffset`, so a common entry touches two lines of one block. The blocks
+/// sit in one 2 MiB-aligned region that asks for a transparent huge page (`MADV_HUGEPAGE`): the tenants that run
+/// between two drains leave the drain's TLB cold, and the sums then cost one page walk, not one per 4 KiB page
+/// (64 tenants: 7 pages before). Measured in one process, drains alternating between two storages: the huge page
+/// is what lowers the drain (median -5 to -9 %, p99 lower in 3 of 3 runs); the block layout alone, without it, is
+/// neither faster nor slower (Benchmarks/telemetry/results-2026-11-30.txt, section 3b.3).
 @usableFromInline
 final class TelemetryStorage: @unchecked Sendable {
     static var blockBytes: Int { 384 }
