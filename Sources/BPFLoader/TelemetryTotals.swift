@@ -67,14 +67,15 @@ public struct TelemetryTotals: Sendable {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
     }
 
-    /// One slot's run-queue wait histogram, read in place.
-    public struct RunQueueWaitHistogram: RandomAccessCollection, Sendable {
+    /// One slot's run-queue wait histogram, read in place (inlined into the caller's loop: no call per bucket).
+    public struct RunQueueWaitHistogram: RandomAccessCollection, @unchecked Sendable {
+        /// Keeps the buckets alive and unchanged: while a view holds it, a change to the totals copies them.
         @usableFromInline let storage: TelemetryStorage
-        @usableFromInline let slot: Int
+        @usableFromInline let buckets: UnsafePointer<UInt64>
 
         init(storage: TelemetryStorage, slot: Int) {
             self.storage = storage
-            self.slot = slot
+            buckets = UnsafePointer(storage.histogram(slot: slot))
         }
 
         @inlinable public var startIndex: Int { 0 }
@@ -82,7 +83,7 @@ public struct TelemetryTotals: Sendable {
 
         @inlinable public subscript(bucket: Int) -> UInt64 {
             precondition(bucket >= 0 && bucket < endIndex, "bucket \(bucket) out of 0..<\(endIndex)")
-            return storage.histogram(slot: slot)[bucket]
+            return withExtendedLifetime(storage) { buckets[bucket] }
         }
     }
 }
@@ -128,7 +129,6 @@ final class TelemetryStorage: @unchecked Sendable {
         (base + slot * Self.blockBytes).assumingMemoryBound(to: SlotTelemetry.self)
     }
 
-    @usableFromInline
     func histogram(slot: Int) -> UnsafeMutablePointer<UInt64> {
         (base + slot * Self.blockBytes + Self.histogramOffset).assumingMemoryBound(to: UInt64.self)
     }
