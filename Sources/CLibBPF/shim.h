@@ -119,4 +119,13 @@ static inline void dpm_store_release_u64(__u64 *address, __u64 value)
 	__atomic_store_n(address, value, __ATOMIC_RELEASE);
 }
 
+/* Starts loading every 64-byte line of [start, start + bytes) into the caches for reading, without waiting: lines
+ * that another CPU wrote then travel together instead of one after another as a walk reaches them. */
+static inline void dpm_prefetch_lines(const void *start, size_t bytes)
+{
+	const char *line = (const char *)((unsigned long)start & ~63ul);
+	for (const char *end = (const char *)start + bytes; line < end; line += 64)
+		__builtin_prefetch(line, 0, 3);
+}
+
 #endif

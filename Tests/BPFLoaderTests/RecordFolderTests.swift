@@ -213,4 +213,69 @@ import Testing
         } == 0)
         #expect(totals[1] == SlotTelemetry())
     }
+
+    /// Every slot's sums and histogram are its own: an entry for each of the 256 slots, with every part and the
+    /// first and last wait buckets, adds to that slot only.
+    @Test func everySlotKeepsItsOwnSumsAndHistogram() {
+        let folder = RecordFolder()
+        var totals = TelemetryTotals()
+        let entries = (0..<UInt32(TelemetryTotals.slotCapacity)).map { slot in
+            var counters = counters(cpuNanoseconds: UInt64(slot) + 1, faults: slot + 2)
+            (counters.rx_bytes, counters.tx_bytes, counters.rx_packets, counters.tx_packets) =
+                (UInt64(slot) + 3, UInt64(slot) + 4, slot + 5, slot + 6)
+            (counters.voluntary_switches, counters.involuntary_switches, counters.runq_wait_ns) = (slot + 7, slot + 8, 9)
+            withUnsafeMutableBytes(of: &counters.runq_wait_hist) {
+                $0.storeBytes(of: slot + 10, toByteOffset: 0, as: UInt32.self)
+                $0.storeBytes(of: slot + 11, toByteOffset: 31 * 4, as: UInt32.self)
+            }
+            counters.runq_wait_hist_mask = 1 | 1 << 31
+            return (slot: slot, counters: counters)
+        }
+        #expect(fold(folder, record(cpu: 0, at: 1, entries), into: &totals) == TelemetryTotals.slotCapacity)
+        for slot in 0..<TelemetryTotals.slotCapacity {
+            let sums = totals[slot], value = UInt64(slot)
+            #expect(sums.cpuNanoseconds == value + 1 && sums.pageFaults == value + 2)
+            #expect(sums.rxBytes == value + 3 && sums.txBytes == value + 4 && sums.rxPackets == value + 5)
+            #expect(sums.txPackets == value + 6 && sums.voluntarySwitches == value + 7)
+            #expect(sums.involuntarySwitches == value + 8 && sums.runQueueWaitNanoseconds == 9)
+            #expect(sums.runQueueWaits == 2 * value + 21)
+            let histogram = totals.runQueueWaitHistogram(slot: slot)
+            #expect(histogram.count == 32 && histogram.first == value + 10 && histogram.last == value + 11)
+            #expect(histogram.reduce(0, +) == 2 * value + 21)
+        }
+    }
+
+    /// The totals are a value: a copy keeps its sums when the original adds or resets, and a histogram read before
+    /// a reset still shows what it read.
+    @Test func copiesAndHistogramsKeepTheirValues() {
+        let folder = RecordFolder()
+        var totals = TelemetryTotals()
+        _ = fold(folder, record(cpu: 0, at: 1, [(7, counters(cpuNanoseconds: 5, waitBucket: 4, waits: 3))]), into: &totals)
+        let copy = totals
+        let histogram = totals.runQueueWaitHistogram(slot: 7)
+        _ = fold(folder, record(cpu: 1, at: 2, [(7, counters(cpuNanoseconds: 6, waitBucket: 4, waits: 1))]), into: &totals)
+        #expect(totals[7].cpuNanoseconds == 11 && totals.runQueueWaitHistogram(slot: 7)[4] == 4)
+        #expect(copy[7].cpuNanoseconds == 5 && copy.runQueueWaitHistogram(slot: 7)[4] == 3 && histogram[4] == 3)
+        totals.reset(slot: 7)
+        #expect(totals[7] == SlotTelemetry() && totals.runQueueWaitHistogram(slot: 7).allSatisfy { $0 == 0 })
+        #expect(copy[7].runQueueWaits == 3)
+        var other = copy
+        other.reset()
+        #expect(other[7] == SlotTelemetry() && copy[7].cpuNanoseconds == 5)
+    }
+
+    /// The block layout the fold relies on: the sums every entry adds to in the block's first cache line, the
+    /// histogram after the sums and inside the block, blocks 64-byte aligned in one 2 MiB-aligned region.
+    @Test func slotBlocksKeepTheHotSumsInOneCacheLine() {
+        let hotEnd = MemoryLayout<SlotTelemetry>.offset(of: \.involuntarySwitches)! + 8
+        #expect(hotEnd <= 64)
+        for field in [\SlotTelemetry.cpuNanoseconds, \.runQueueWaitNanoseconds, \.runQueueWaits, \.voluntarySwitches] {
+            #expect(MemoryLayout<SlotTelemetry>.offset(of: field)! < hotEnd)
+        }
+        #expect(MemoryLayout<SlotTelemetry>.size <= TelemetryStorage.histogramOffset)
+        #expect(TelemetryStorage.histogramOffset % 64 == 0 && TelemetryStorage.blockBytes % 64 == 0)
+        #expect(TelemetryStorage.histogramOffset + 8 * TelemetryTotals.histogramBuckets <= TelemetryStorage.blockBytes)
+        #expect(TelemetryTotals.slotCapacity * TelemetryStorage.blockBytes <= TelemetryStorage.regionBytes)
+        #expect(Int(bitPattern: TelemetryStorage().base) % TelemetryStorage.regionBytes == 0)
+    }
 }
