@@ -13,7 +13,7 @@ set -euo pipefail
 old=$1 new=$2 rounds=${3:-5}
 sysctl -q kernel.bpf_stats_enabled=1
 trap 'sysctl -q kernel.bpf_stats_enabled=0' EXIT
-newest_program_id() { bpftool -j prog show | python3 -c 'import json, sys; print(max((p["id"] for p in json.load(sys.stdin)), default=0))'; }
+source "$(dirname "$0")/common.sh"
 program_costs() { # programs loaded after id $1: the benchmark's own
     bpftool -j prog show | python3 -c '
 import json, sys

@@ -10,7 +10,7 @@ set -euo pipefail
 rounds=$1 consumer=$2 a=$3 b=$4 seconds=${5:-5}
 runs=$(mktemp)
 trap 'rm -f "$runs"' EXIT
-median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+source "$(dirname "$0")/common.sh"
 field() { sed -E "s/.*$1 median=([0-9.]+) p99=([0-9.]+).*/\\$2/"; }
 for round in $(seq "$rounds"); do
     order="A B"; [ $((round % 2)) = 0 ] && order="B A"

@@ -9,6 +9,7 @@
 # SPIN_CPU0=1 in the environment puts a nice-19 busy loop on CPU 0 during every other run (even runs): CPU 0 busy
 # against CPU 0 as the rest of the host leaves it, interleaved, with the medians of both. Run as root: Benchmarks/telemetry/pipe-modes.sh [RUNS] [LOOPS]   (defaults 20, 50000)
 set -euo pipefail
+source "$(dirname "$0")/common.sh"
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 runs=${1:-20} loops=${2:-50000}
 cpu_line() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8, $5 + $6, $9}' /proc/stat; } # busy idle steal (ticks)
@@ -55,6 +56,5 @@ us, loop = ranks([p[0] for p in pairs]), ranks([p[1] for p in pairs])
 d = sum((a - b) ** 2 for a, b in zip(us, loop))
 print("# rank correlation (Spearman) of us/op with the compute loop before it: %.2f over %d runs" % (1 - 6 * d / (n * (n * n - 1)), n))'
 if [ "${SPIN_CPU0:-0}" = 1 ]; then
-    median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
     echo "# median us/op with the spinner on CPU 0 $(grep spinner "$out" | awk '{print $3}' | median), without $(grep -v spinner "$out" | awk '{print $3}' | median)"
 fi

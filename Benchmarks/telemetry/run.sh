@@ -16,6 +16,7 @@
 #   4. event rate handled without drops, normal priority and SCHED_FIFO, two ring sizes
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source Benchmarks/telemetry/common.sh
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 pairs=${1:-10}
 pipe_loops=${PIPE_LOOPS:-50000}
@@ -41,8 +42,6 @@ start_telemetry() { # [env assignments…]
     for _ in $(seq 200); do [ -e "$pins/records" ] && return; sleep 0.05; done
     echo "dpm telemetry did not start" >&2; exit 1
 }
-in_tenant() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$tenant" "$@"; }
-median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 echo "# host: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -20,7 +20,7 @@ pid=
 stop() { if [ -n "$pid" ]; then kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; pid=; }
 cleanup() { stop; sysctl -q kernel.bpf_stats_enabled=0; rmdir "$tenant" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+source "$(dirname "$0")/common.sh"
 
 measure() { # BINARY SIDE: one round; appends "program ns/run" lines to $work/SIDE
     "$1" telemetry --pin-directory "$pins" --cgroup "$tenant" --interval 1s >/dev/null & pid=$!

@@ -9,7 +9,7 @@
 set -euo pipefail
 workload=$1 tenant=$2 loops=${3:-200000}
 dir=$(realpath "${4:-$(dirname "$0")/../../.build/release}")
-in_tenant() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$tenant" "$@"; }
+source "$(dirname "$0")/common.sh"
 case "$workload" in
 pinned-pipe)
     in_tenant taskset -c 1 perf bench sched pipe -l "$loops" >/dev/null;;

@@ -8,6 +8,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 pairs=${1:-10} loops=${2:-200000}
 cd "$(dirname "$0")"
+source ../common.sh
 work=$(mktemp -d)
 loader=
 stop() { if [ -n "$loader" ]; then kill -TERM "$loader" 2>/dev/null || true; wait "$loader" 2>/dev/null || true; fi; loader=; }
@@ -20,7 +21,6 @@ start() {
     for _ in $(seq 100); do bpftool -j prog show | grep -q '"name":"floor_wk_empty"' && break; sleep 0.05; done
 }
 pipe() { taskset -c 1 perf bench sched pipe -l "$loops" | awk '/usecs\/op/ {print $1}'; }
-median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 echo "# host: $(uname -r), $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); $pairs pairs of taskset -c 1 perf bench sched pipe -l $loops"
 for i in $(seq "$pairs"); do
     if [ $((i % 2)) = 1 ]; then without=$(pipe); start; with=$(pipe); stop

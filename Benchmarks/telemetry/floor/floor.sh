@@ -16,6 +16,7 @@ here=$(dirname "$0")
 dir=$(realpath "${1:-$here/../../../.build/release}") rounds=${2:-3}
 workload=${WORKLOAD:-pipe} loops=${LOOPS:-200000} anchors=${ANCHORS:-1}
 cd "$here"
+source ../common.sh
 work=$(mktemp -d)
 pins=/sys/fs/bpf/dpm-bench-floor-$$
 tenant=/sys/fs/cgroup/unified/dpm-bench-floor-$$
@@ -32,7 +33,6 @@ trap 'stop; sysctl -q kernel.bpf_stats_enabled=0; rmdir "$tenant" 2>/dev/null ||
 cc -O2 floor-load.c -o "$work/floor-load" -lbpf
 echo "# host: $(uname -r), $(nproc) CPUs; probes of $dir/dpm telemetry (1 tenant, interval 1s); $rounds rounds;"
 echo "# workload $workload (Benchmarks/telemetry/workload.sh $workload TENANT $loops) in the tenant; anchors $([ "$anchors" = 1 ] && echo attached || echo left out)"
-newest_program_id() { bpftool -j prog show | python3 -c 'import json, sys; print(max((p["id"] for p in json.load(sys.stdin)), default=0))'; }
 for round in $(seq "$rounds"); do
     before=$(newest_program_id)
     "$dir/dpm" telemetry --pin-directory "$pins" --cgroup "$tenant" --interval 1s >/dev/null & pid=$!

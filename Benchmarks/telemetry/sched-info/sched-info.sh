@@ -13,7 +13,7 @@ trap '[ -n "$loader" ] && kill "$loader" 2>/dev/null; rm -rf "$work"' EXIT
 "${CLANG:-clang}" -target bpf -g -O2 -mcpu=v3 -D__TARGET_ARCH_x86 -I "$here/../../../bpf/vmlinux/x86_64" \
     -c "$here/waits.bpf.c" -o "$work/waits.o"
 cc -O2 "$here/../floor/floor-load.c" -o "$work/floor-load" -lbpf
-newest_program_id() { bpftool -j prog show | python3 -c 'import json, sys; print(max((p["id"] for p in json.load(sys.stdin)), default=0))'; }
+source "$here/../common.sh"
 echo "# host: $(uname -r), $(nproc) CPUs; every task of the host; one load of the programs per workload"
 for workload in "taskset -c 1 perf bench sched pipe -l 50000" "hackbench -p -g 4 -l 200" \
                 "taskset -c 1 python3 -c 'import time; [time.sleep(0.001) for _ in range(2000)]'"; do
