@@ -283,7 +283,7 @@ public final class Agent: @unchecked Sendable {
         let views = loop.snapshot.read(slots: table.slots).tenants
         var specs = table.specs
         var changed = false
-        for (spec, view) in zip(table.specs, views) where view.vanished || !cgroupExists(spec.cgroupPath) {
+        for (spec, view) in zip(table.specs, views) where view.vanished || !presence.exists(spec.cgroupPath) {
             log("tenant \(spec.name): cgroup \(spec.cgroupPath) vanished; retired")
             specs.removeAll { $0.name == spec.name }
             leave(spec)
@@ -297,7 +297,7 @@ public final class Agent: @unchecked Sendable {
             forgetLeftTenants(served: served)
             for line in leaving.reportOverdue(
                 nowNanoseconds: dpm_monotonic_ns(), limitNanoseconds: Self.leavingOverdueNanoseconds, served: served,
-                lingering: lingeringDirectory(of:)
+                lingering: presence.directory(of:)
             ) { log(line) }
             for spec in waiting where !specs.contains(where: { $0.name == spec.name }) && attachable(spec) {
                 log("tenant \(spec.name): cgroup \(spec.cgroupPath) found; adopted")
@@ -323,7 +323,7 @@ public final class Agent: @unchecked Sendable {
     /// Has Enforce forget the tenants that left the table `served` names (the one the tick runs) and whose cgroup is
     /// gone.
     private func forgetLeftTenants(served: Set<String>) {
-        for spec in leaving.takeForgettable(served: served, cgroupExists: cgroupExists) {
+        for spec in leaving.takeForgettable(served: served, cgroupExists: presence.exists) {
             for line in components.enforcer.retire(tenant: spec.name) { log(line) }
             presence.forget(spec.cgroupPath)
         }
@@ -351,12 +351,6 @@ public final class Agent: @unchecked Sendable {
             log("central: new priors not applied: \(error)")
         }
     }
-
-    /// Whether the tenant's cgroup directory is still there (in the v2 hierarchy, or the v1 `cpu` one).
-    private func cgroupExists(_ path: String) -> Bool { presence.exists(path) }
-
-    /// The first of the tenant's cgroup directories that is still there, nil when all are gone.
-    private func lingeringDirectory(of path: String) -> String? { presence.directory(of: path) }
 
     private func currentTable() -> TenantTable? { tableLock.withLock { published } }
 
